@@ -1,0 +1,47 @@
+/**
+ * The pino root logger. Everything logs through a child of this; credentials are redacted here, once, so a
+ * log line can never carry a password or a digest response.
+ */
+import { pino, type Logger, type LoggerOptions } from 'pino';
+
+export type { Logger };
+
+/** Paths pino blanks out wherever they occur in a log object. */
+export const REDACT_PATHS = [
+  'authorization',
+  'proxyAuthorization',
+  'password',
+  'token',
+  '*.authorization',
+  '*.proxy-authorization',
+  '*.password',
+  '*.token',
+  'headers.authorization',
+  'headers["proxy-authorization"]',
+  'message.headers.authorization',
+  'message.headers["proxy-authorization"]',
+  'req.headers.authorization',
+  'spec.password',
+  '*.spec.password',
+];
+
+export interface LogOptions {
+  level?: string;
+  /** Write to this destination instead of stdout (tests). */
+  destination?: NodeJS.WritableStream;
+}
+
+export function createLogger(options: LogOptions = {}): Logger {
+  const config: LoggerOptions = {
+    level: options.level ?? process.env.ROUTR_LOG_LEVEL ?? 'info',
+    base: { service: 'routr' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+  return options.destination ? pino(config, options.destination) : pino(config);
+}
+
+/** A logger that drops everything; for unit tests and library use without output. */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
