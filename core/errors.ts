@@ -33,6 +33,10 @@ export const ERROR_CODES = {
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, code);
+}
+
 export type HeaderValues = Record<string, string | string[]>;
 
 export class SipError extends Error {

@@ -1,0 +1,56 @@
+/**
+ * `routr start`: load the config, run the chosen roles, and on SIGTERM or SIGINT drain in-flight
+ * transactions and exit 0. A second signal exits at once.
+ */
+import { resolve } from 'node:path';
+import { ConfigError, loadServerConfigFile } from '../config/server.js';
+import { createLogger } from '../log.js';
+import { packagePath } from '../paths.js';
+import { RoutrServer, type Role } from '../server.js';
+import { UsageError } from './usage.js';
+
+const ROLES = new Set<Role>(['all', 'edge', 'host']);
+
+export async function runStart(options: { config?: string; role?: string }): Promise<number> {
+  const role = (options.role ?? 'all') as Role;
+  if (!ROLES.has(role)) {
+    throw new UsageError(`--role must be all, edge or host (got "${options.role}")`);
+  }
+  const file = options.config ? resolve(options.config) : packagePath('config', 'routr.yaml');
+  let config;
+  try {
+    config = loadServerConfigFile(file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`routr: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.spec.logging.level });
+  const server = new RoutrServer({ config, role, logger });
+  try {
+    await server.start();
+  } catch (err) {
+    logger.fatal({ err }, 'cannot start');
+    return 1;
+  }
+  logger.info({ config: file, role }, 'routr started');
+  return new Promise<number>((done) => {
+    let stopping = false;
+    const onSignal = (signal: string) => {
+      if (stopping) process.exit(1);
+      stopping = true;
+      logger.info({ signal }, 'shutting down');
+      server.stop().then(
+        () => done(0),
+        (err: unknown) => {
+          logger.error({ err }, 'unclean shutdown');
+          done(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

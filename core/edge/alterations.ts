@@ -1,0 +1,99 @@
+/**
+ * The edits a proxy makes to a request or response, as small functions applied in order (RFC 3261 16.4, 16.6,
+ * 16.7, RFC 3581). Each takes the message and returns nothing: the proxy works on its own copy.
+ */
+import { addHeader, removeHeader, setHeader } from '../sip/index.js';
+import type { NameAddr, SipMessage, SipRequest, Via } from '../sip/types.js';
+import type { HeaderAlterations, ListeningPoint, Sender } from '../envelope.js';
+import { SipError } from '../errors.js';
+
+/** Headers a decision may not touch: the transaction and framing layer own them. */
+const PROTECTED_HEADERS = new Set(['via', 'v', 'cseq', 'call-id', 'i', 'content-length', 'l', 'max-forwards', 'record-route']);
+
+/** RFC 3261 18.2.1 and RFC 3581 4: record where the request really came from in its top Via. */
+export function stampReceived(request: SipRequest, source: Sender): void {
+  const via = request.headers.via[0];
+  if ('rport' in via.params) {
+    via.params.received = source.host;
+    via.params.rport = String(source.port);
+  } else if (via.host !== source.host) {
+    via.params.received = source.host;
+  }
+}
+
+/**
+ * RFC 3261 16.4 route information preprocessing: undo a strict router's Request-URI rewrite, then drop every
+ * leading Route entry that names this edge (two of them after double record-routing).
+ */
+export function preprocessRoute(request: SipRequest, isOwnUri: (uri: string) => boolean): void {
+  const routes = request.headers.route;
+  if (routes?.length && isOwnUri(request.uri) && !request.uri.includes('@')) {
+    const last = routes.pop() as NameAddr;
+    request.uri = last.uri;
+  }
+  while (request.headers.route?.length && isOwnUri(request.headers.route[0].uri)) {
+    request.headers.route.shift();
+  }
+  if (request.headers.route?.length === 0) delete request.headers.route;
+}
+
+/** RFC 3261 16.6 step 3 (a request arriving with 0 was already answered 483 by the edge). */
+export function decrementMaxForwards(request: SipRequest): void {
+  const value = request.headers['max-forwards'];
+  request.headers['max-forwards'] = value === undefined ? 70 : value - 1;
+}
+
+export function applyHeaderAlterations(message: SipMessage, alterations: HeaderAlterations | undefined): void {
+  if (!alterations) return;
+  for (const name of alterations.remove ?? []) {
+    guard(name);
+    removeHeader(message, name);
+  }
+  for (const [name, values] of Object.entries(alterations.set ?? {})) {
+    guard(name);
+    setHeader(message, name, values);
+  }
+  for (const [name, values] of Object.entries(alterations.add ?? {})) {
+    guard(name);
+    addHeader(message, name, values);
+  }
+}
+
+function guard(name: string): void {
+  if (PROTECTED_HEADERS.has(name.toLowerCase())) {
+    throw new SipError('ROUTR_INTERNAL', `decision may not alter the ${name} header`);
+  }
+}
+
+/** Push Route entries on top of the request's route set (RFC 3261 16.6 step 7). */
+export function pushRoutes(request: SipRequest, uris: string[] | undefined): void {
+  if (!uris?.length) return;
+  const routes: NameAddr[] = uris.map((uri) => ({ uri, params: {} }));
+  request.headers.route = [...routes, ...(request.headers.route ?? [])];
+}
+
+export function recordRouteUri(host: string, lp: ListeningPoint): string {
+  const h = host.includes(':') ? `[${host}]` : host;
+  const scheme = lp.transport === 'tls' || lp.transport === 'wss' ? 'sips' : 'sip';
+  const transport = lp.transport === 'udp' ? '' : `;transport=${lp.transport}`;
+  return `${scheme}:${h}:${lp.port}${transport};lr`;
+}
+
+/**
+ * RFC 3261 16.6 step 4. With different listening points in and out (another transport or address), insert two
+ * entries (RFC 5658): the top one faces the next hop, the second faces the previous hop.
+ */
+export function addRecordRoute(request: SipRequest, outbound: string, inbound?: string): void {
+  const entries: NameAddr[] = [{ uri: outbound, params: {} }];
+  if (inbound && inbound !== outbound) entries.push({ uri: inbound, params: {} });
+  request.headers['record-route'] = [...entries, ...(request.headers['record-route'] ?? [])];
+}
+
+export function pushVia(request: SipRequest, via: Via): void {
+  request.headers.via = [via, ...request.headers.via];
+}
+
+/** A response going upstream loses our Via (RFC 3261 16.7 step 3). */
+export function popVia(message: SipMessage): void {
+  message.headers.via = message.headers.via.slice(1);
+}

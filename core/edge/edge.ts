@@ -1,0 +1,137 @@
+/**
+ * The edge role: binds the configured transports, runs the stateful proxy core, and asks processor hosts for
+ * decisions over the bus. It never runs user code. A transport that fails to bind is reported and the others
+ * still start; the edge is ready once at least one is bound.
+ */
+import type { Bus } from '../bus/types.js';
+import { BusHandlerError, BusNoRespondersError, BusTimeoutError } from '../bus/types.js';
+import { PROCESS_SUBJECT } from '../bus/subjects.js';
+import type { ServerConfig } from '../config/server.js';
+import type { Decision, HostReply, MessageEnvelope } from '../envelope.js';
+import { isErrorCode, SipError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { EdgeIdentity } from './identity.js';
+import { ProxyCore } from './proxy.js';
+import { TcpTransport } from './tcp.js';
+import type { Transport } from './transport.js';
+import { TransportSet } from './transports.js';
+import { UdpTransport } from './udp.js';
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export interface EdgeOptions {
+  config: ServerConfig['spec']['edge'];
+  bus: Bus;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export class Edge {
+  readonly #options: EdgeOptions;
+  readonly #transports: TransportSet;
+  #proxy: ProxyCore | undefined;
+  #bound = false;
+
+  constructor(options: EdgeOptions) {
+    this.#options = options;
+    this.#transports = new TransportSet(options.config.transports.map((t) => createTransport(t, options.config)));
+  }
+
+  get ref(): string {
+    return this.#options.config.ref;
+  }
+
+  get ready(): boolean {
+    return this.#bound;
+  }
+
+  get listeningPoints() {
+    return this.#transports.listeningPoints;
+  }
+
+  get pending(): number {
+    return this.#proxy?.pending ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, logger, metrics } = this.#options;
+    let proxy: ProxyCore | undefined;
+    const failures = await this.#transports.start((inbound) => proxy?.handle(inbound));
+    for (const { transport, error } of failures) {
+      logger.error({ transport: transport.protocol, port: transport.local.port, err: error.message }, 'transport failed to start');
+    }
+    const bound = this.#transports.transports.filter((t) => !failures.some((f) => f.transport === t));
+    if (bound.length === 0) throw new Error('no transport could be started');
+    const identity = new EdgeIdentity({
+      listeningPoints: bound.map((t) => t.local),
+      advertisedAddrs: config.advertisedAddrs,
+      localnets: config.localnets,
+    });
+    proxy = new ProxyCore({
+      edgeRef: config.ref,
+      identity,
+      transports: this.#transports,
+      timers: config.timers,
+      decide: (envelope) => this.#decide(envelope),
+      retryAfterSeconds: config.retryAfterSeconds,
+      logger: logger.child({ edge: config.ref }),
+      metrics,
+    });
+    this.#proxy = proxy;
+    this.#bound = true;
+    for (const lp of identity.listeningPoints) logger.info({ transport: lp.transport, host: lp.host, port: lp.port }, 'listening');
+  }
+
+  async #decide(envelope: MessageEnvelope): Promise<Decision> {
+    const { bus, config } = this.#options;
+    let reply: HostReply;
+    try {
+      const payload = await bus.request(PROCESS_SUBJECT, encoder.encode(JSON.stringify(envelope)), { timeoutMs: config.decisionTimeoutMs });
+      reply = JSON.parse(decoder.decode(payload)) as HostReply;
+    } catch (err) {
+      const retryAfter = { 'Retry-After': String(config.retryAfterSeconds) };
+      if (err instanceof BusNoRespondersError) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', 'no processor host is running', { headers: retryAfter, cause: err });
+      if (err instanceof BusTimeoutError) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', 'no processor host answered in time', { headers: retryAfter, cause: err });
+      if (err instanceof BusHandlerError) throw new SipError('ROUTR_INTERNAL', 'processor host failed', { cause: err });
+      throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `bus unavailable: ${(err as Error).message}`, { headers: retryAfter, cause: err });
+    }
+    if ('error' in reply) {
+      const { code, reason, headers } = reply.error;
+      throw new SipError(isErrorCode(code) ? code : 'ROUTR_INTERNAL', `host answered ${code}`, { reason, headers });
+    }
+    return reply.decision;
+  }
+
+  /** Stop new dialogs, wait for requests in flight (up to drainTimeoutMs), answer what is left, close. */
+  async drain(): Promise<void> {
+    const proxy = this.#proxy;
+    if (proxy) {
+      proxy.startDraining();
+      const deadline = Date.now() + this.#options.config.drainTimeoutMs;
+      while (proxy.pending > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      proxy.abortPending(503);
+      // Let the last responses leave before the sockets close.
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await this.close();
+  }
+
+  async close(): Promise<void> {
+    this.#bound = false;
+    await this.#transports.close();
+  }
+}
+
+function createTransport(t: ServerConfig['spec']['edge']['transports'][number], edge: ServerConfig['spec']['edge']): Transport {
+  const bindAddr = t.bindAddr ?? edge.bindAddr;
+  switch (t.protocol) {
+    case 'udp':
+      return new UdpTransport({ bindAddr, port: t.port });
+    case 'tcp':
+      return new TcpTransport({ bindAddr, port: t.port, idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource });
+    default:
+      throw new Error(`transport ${t.protocol} is not available yet`);
+  }
+}

@@ -1,0 +1,263 @@
+/**
+ * The response context of one forwarded request (RFC 3261 16.6-16.10), serial only: targets are tried one
+ * after another, the next when the current one answers 408 or 5xx, times out or cannot be reached; any other
+ * final answer goes upstream. Provisional responses (except 100) and every 2xx are relayed as they come.
+ * CANCEL reaches the branch in flight at its next hop, once that branch has answered provisionally
+ * (RFC 3261 9.1), and timer C bounds how long a ringing branch may ring.
+ */
+import type { ForwardDecision, ForwardTarget } from '../envelope.js';
+import { SipError, toResponseSpec } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { SipRequest, SipResponse } from '../sip/types.js';
+import {
+  addRecordRoute, applyHeaderAlterations, decrementMaxForwards, popVia, pushRoutes, pushVia, recordRouteUri,
+} from './alterations.js';
+import type { EdgeIdentity } from './identity.js';
+import { nextHopUri, resolveUri } from './nexthop.js';
+import type { Destination, Inbound } from './transport.js';
+import type { TransportSet } from './transports.js';
+import { buildCancel, ClientTransaction } from './transactions/client.js';
+import { clientKey, newBranch } from './transactions/keys.js';
+import type { ServerTransaction } from './transactions/server.js';
+import { TimerSet, transactionTimeout, type TimerConfig } from './transactions/timers.js';
+
+/** Methods that create dialogs; the edge record-routes them unless the decision says otherwise. */
+const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+const encoder = new TextEncoder();
+
+export interface ForwardingDeps {
+  identity: EdgeIdentity;
+  timers: TimerConfig;
+  transports: TransportSet;
+  metrics: Metrics;
+  logger: Logger;
+  /** Register a client transaction so responses find it; it unregisters itself on termination. */
+  track(tx: ClientTransaction): void;
+  untrack(tx: ClientTransaction): void;
+  /** Answer upstream with a response the edge generates. */
+  respondLocal(server: ServerTransaction, status: number, reason?: string): void;
+  onDone(server: ServerTransaction): void;
+}
+
+export class ProxyContext {
+  readonly #deps: ForwardingDeps;
+  readonly #server: ServerTransaction;
+  readonly #request: SipRequest;
+  readonly #body: Uint8Array;
+  readonly #inbound: Inbound;
+  readonly #decision: ForwardDecision;
+  readonly #targets: ForwardTarget[];
+  readonly #timers = new TimerSet();
+  #index = -1;
+  #current: ClientTransaction | undefined;
+  #cancelled = false;
+  #cancelPending = false;
+  #done = false;
+
+  constructor(deps: ForwardingDeps, init: { server: ServerTransaction; request: SipRequest; body: Uint8Array; inbound: Inbound; decision: ForwardDecision }) {
+    this.#deps = deps;
+    this.#server = init.server;
+    this.#request = init.request;
+    this.#body = init.body;
+    this.#inbound = init.inbound;
+    this.#decision = init.decision;
+    this.#targets = init.decision.targets?.length ? init.decision.targets : [{}];
+  }
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  start(): void {
+    void this.#tryNext(undefined);
+  }
+
+  /** CANCEL for the INVITE this context forwards. */
+  cancel(): void {
+    if (this.#done || this.#cancelled) return;
+    this.#cancelled = true;
+    const tx = this.#current;
+    if (!tx) {
+      this.#finish(487);
+      return;
+    }
+    if (tx.provisionalReceived) this.#sendCancel(tx);
+    else this.#cancelPending = true;
+    // RFC 3261 9.1: a cancelled INVITE that gets no final answer within 64*T1 is given up on.
+    this.#timers.set('cancel', transactionTimeout(this.#deps.timers), () => {
+      tx.abandon();
+      this.#finish(487);
+    });
+  }
+
+  async #tryNext(failure: { status: number; reason?: string; response?: SipResponse; body?: Uint8Array } | undefined): Promise<void> {
+    while (!this.#done) {
+      if (this.#cancelled) {
+        this.#finish(487);
+        return;
+      }
+      this.#index += 1;
+      const target = this.#targets[this.#index];
+      if (!target) {
+        if (failure?.response) this.#relayFinal(failure.response, failure.body);
+        else this.#finish(failure?.status ?? 408, failure?.reason);
+        return;
+      }
+      try {
+        await this.#send(target);
+        return;
+      } catch (err) {
+        const spec = toResponseSpec(err);
+        this.#deps.logger.warn({ err, target: target.uri }, 'cannot forward to target');
+        failure = { status: spec.status, reason: spec.reason };
+        // A bad decision (not a bad target) fails the whole request.
+        if (spec.status === 500) {
+          this.#finish(500, spec.reason);
+          return;
+        }
+      }
+    }
+  }
+
+  async #send(target: ForwardTarget): Promise<void> {
+    const { identity } = this.#deps;
+    const out = structuredClone(this.#request);
+    applyHeaderAlterations(out, this.#decision.headers);
+    applyHeaderAlterations(out, target.headers);
+    if (target.uri) out.uri = target.uri;
+    pushRoutes(out, this.#decision.route);
+    decrementMaxForwards(out);
+    const destination: Destination = target.nextHop ? { ...target.nextHop } : await resolveUri(nextHopUri(out));
+    if (this.#done) return;
+    const local = identity.listeningPointFor(destination.transport, destination.host);
+    if (!local) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `no ${destination.transport} transport to reach ${destination.host}`);
+    destination.local = local;
+    const recordRoute = this.#decision.recordRoute ?? (DIALOG_CREATING.has(out.method) && out.headers.to.params.tag === undefined);
+    if (recordRoute) {
+      const inbound = this.#inbound.local;
+      const outUri = recordRouteUri(identity.advertisedHost(local, destination.host), local);
+      const inUri = recordRouteUri(identity.advertisedHost(inbound, this.#inbound.source.host), inbound);
+      addRecordRoute(out, outUri, inUri);
+    }
+    const branch = newBranch();
+    pushVia(out, {
+      version: '2.0',
+      protocol: destination.transport.toUpperCase(),
+      host: identity.advertisedHost(local, destination.host),
+      port: local.port,
+      params: { branch, rport: null },
+    });
+    let body = this.#body;
+    if (this.#decision.content !== undefined) {
+      out.content = this.#decision.content;
+      body = encoder.encode(this.#decision.content);
+    }
+    const tx = new ClientTransaction({
+      key: clientKey(branch, out.method),
+      branch,
+      request: out,
+      body,
+      destination,
+      reliable: destination.transport !== 'udp',
+      timers: this.#deps.timers,
+      send: (d, data) => this.#deps.transports.send(d, data),
+      onResponse: (t, response, responseBody) => this.#onResponse(t, response, responseBody),
+      onTimeout: (t) => this.#onBranchFailure(t, { status: 408 }),
+      onTransportError: (t, err) => {
+        this.#deps.logger.warn({ err: String(err), host: destination.host, port: destination.port }, 'transport error');
+        this.#onBranchFailure(t, { status: 503 });
+      },
+      onTerminated: (t) => this.#deps.untrack(t),
+    });
+    this.#current = tx;
+    this.#deps.track(tx);
+    this.#deps.metrics.countOut('request', out.method);
+    tx.start();
+  }
+
+  #onResponse(tx: ClientTransaction, response: SipResponse, body: Uint8Array): void {
+    const status = response.status;
+    if (tx !== this.#current) {
+      // A branch we moved on from: only a 2xx still matters, it is a call the caller must be able to end.
+      if (status >= 200 && status < 300) this.#relay(response, body);
+      return;
+    }
+    if (status < 200) {
+      if (this.#cancelPending) {
+        this.#cancelPending = false;
+        this.#sendCancel(tx);
+      }
+      if (tx.isInvite) this.#timers.set('C', this.#deps.timers.timerC, () => this.#onTimerC(tx));
+      if (status > 100) this.#relay(response, body);
+      return;
+    }
+    this.#timers.clear('C');
+    if (status < 300 || status >= 600) {
+      this.#relayFinal(response, body);
+      return;
+    }
+    if ((status === 408 || status >= 500) && !this.#cancelled && this.#index + 1 < this.#targets.length) {
+      void this.#tryNext({ status, response, body });
+      return;
+    }
+    this.#relayFinal(response, body);
+  }
+
+  #onBranchFailure(tx: ClientTransaction, failure: { status: number }): void {
+    if (tx !== this.#current || this.#done) return;
+    this.#timers.clear('C');
+    void this.#tryNext(failure);
+  }
+
+  #onTimerC(tx: ClientTransaction): void {
+    if (tx !== this.#current || this.#done) return;
+    this.#sendCancel(tx);
+    this.#onBranchFailure(tx, { status: 408 });
+  }
+
+  #sendCancel(invite: ClientTransaction): void {
+    const cancel = buildCancel(invite.request);
+    const tx = new ClientTransaction({
+      key: clientKey(invite.branch, 'CANCEL'),
+      branch: invite.branch,
+      request: cancel,
+      destination: invite.destination,
+      reliable: invite.destination.transport !== 'udp',
+      timers: this.#deps.timers,
+      send: (d, data) => this.#deps.transports.send(d, data),
+      onResponse: () => {},
+      onTimeout: () => {},
+      onTransportError: () => {},
+      onTerminated: (t) => this.#deps.untrack(t),
+    });
+    this.#deps.track(tx);
+    this.#deps.metrics.countOut('request', 'CANCEL');
+    tx.start();
+  }
+
+  #relay(response: SipResponse, body: Uint8Array): void {
+    popVia(response);
+    this.#deps.metrics.countOut('response', response.headers.cseq.method, response.status);
+    this.#server.respond(response, body);
+    if (response.status >= 200) this.#complete();
+  }
+
+  #relayFinal(response: SipResponse, body: Uint8Array | undefined): void {
+    this.#relay(response, body ?? new Uint8Array());
+  }
+
+  #finish(status: number, reason?: string): void {
+    if (this.#done) return;
+    this.#deps.respondLocal(this.#server, status, reason);
+    this.#complete();
+  }
+
+  #complete(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#timers.clearAll();
+    this.#deps.onDone(this.#server);
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Where a request goes next (RFC 3261 16.6 steps 6-7, RFC 3263 in part): an explicit next hop from the
+ * decision, else the top Route when it is a loose router, else the Request-URI. The transport comes from the
+ * URI's transport parameter (sips implies TLS); a host name is resolved with SRV (when no port is given)
+ * and then A/AAAA records.
+ */
+import { promises as dns } from 'node:dns';
+import { isIP } from 'node:net';
+import { parseUri } from '../sip/index.js';
+import type { SipRequest, TransportName } from '../sip/types.js';
+import { SipError } from '../errors.js';
+import type { Destination } from './transport.js';
+import { defaultPort } from './identity.js';
+
+const TRANSPORTS = new Set<TransportName>(['udp', 'tcp', 'tls', 'ws', 'wss']);
+
+/** The URI the request is sent towards, before DNS. */
+export function nextHopUri(request: SipRequest): string {
+  const top = request.headers.route?.[0];
+  return top ? top.uri : request.uri;
+}
+
+export async function resolveUri(uri: string): Promise<Destination> {
+  const parsed = parseUri(uri);
+  if (!parsed) throw new SipError('ROUTR_UNSUPPORTED_URI_SCHEME', `cannot route to ${uri}`);
+  const declared = parsed.params.transport?.toLowerCase();
+  let transport: TransportName = parsed.scheme === 'sips' ? 'tls' : 'udp';
+  if (declared) {
+    if (!TRANSPORTS.has(declared as TransportName)) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `unsupported transport ${declared} in ${uri}`);
+    transport = declared as TransportName;
+  }
+  const target = parsed.params.maddr ?? parsed.host;
+  const host = target.startsWith('[') ? target.slice(1, -1) : target;
+  if (isIP(host)) return { host, port: parsed.port ?? defaultPort(transport), transport };
+  if (parsed.port === undefined) {
+    const srv = await lookupSrv(host, transport);
+    if (srv) return { ...srv, transport };
+  }
+  const address = await lookupHost(host);
+  return { host: address, port: parsed.port ?? defaultPort(transport), transport };
+}
+
+async function lookupSrv(host: string, transport: TransportName): Promise<{ host: string; port: number } | undefined> {
+  const service = transport === 'tls' ? '_sips._tcp' : transport === 'udp' ? '_sip._udp' : '_sip._tcp';
+  try {
+    const records = await dns.resolveSrv(`${service}.${host}`);
+    if (records.length === 0) return undefined;
+    records.sort((a, b) => a.priority - b.priority || b.weight - a.weight);
+    const best = records[0];
+    return { host: await lookupHost(best.name), port: best.port };
+  } catch {
+    return undefined;
+  }
+}
+
+async function lookupHost(host: string): Promise<string> {
+  try {
+    const { address } = await dns.lookup(host);
+    return address;
+  } catch (err) {
+    // RFC 3263 4.3: a target that does not resolve cannot be reached; 16.9 makes that a 503-equivalent.
+    throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `cannot resolve ${host}`, { cause: err });
+  }
+}

@@ -1,0 +1,356 @@
+/**
+ * The edge's stateful proxy core. Every inbound message lands in `handle()`: it is parsed and checked,
+ * matched against transactions (retransmissions, ACK for non-2xx, CANCEL, responses), and a new request is
+ * validated (RFC 3261 16.3), answered 100 Trying if it is an INVITE, route-preprocessed (16.4) and handed to
+ * `decide()` — the bus round trip to a processor host. The decision is applied here: a response through the
+ * server transaction, or forwarding through a `ProxyContext`. Nothing thrown escapes: a bad message is
+ * answered or dropped and counted, never a crash, and a request always gets a final answer.
+ */
+import type { Decision, MessageEnvelope } from '../envelope.js';
+import { defaultReason, toResponseSpec } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { makeResponse, parseMessage, stringifyMessage, uriScheme } from '../sip/index.js';
+import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
+import { applyHeaderAlterations, decrementMaxForwards, popVia, preprocessRoute, pushRoutes, pushVia, stampReceived } from './alterations.js';
+import { ProxyContext, type ForwardingDeps } from './forwarding.js';
+import type { EdgeIdentity } from './identity.js';
+import { nextHopUri, resolveUri } from './nexthop.js';
+import type { Destination, Inbound } from './transport.js';
+import type { TransportSet } from './transports.js';
+import type { ClientTransaction } from './transactions/client.js';
+import { clientKey, MAGIC_COOKIE, serverKey } from './transactions/keys.js';
+import { ServerTransaction } from './transactions/server.js';
+import type { TimerConfig } from './transactions/timers.js';
+
+const SUPPORTED_SCHEMES = new Set(['sip', 'sips', 'tel']);
+
+export interface ProxyOptions {
+  edgeRef: string;
+  identity: EdgeIdentity;
+  transports: TransportSet;
+  timers: TimerConfig;
+  /** The bus round trip. Rejects with SipError for answers the edge must give itself (503, 500). */
+  decide(envelope: MessageEnvelope): Promise<Decision>;
+  /** Seconds in Retry-After when the edge answers 503 itself. */
+  retryAfterSeconds: number;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export class ProxyCore {
+  readonly #options: ProxyOptions;
+  readonly #servers = new Map<string, ServerTransaction>();
+  readonly #clients = new Map<string, ClientTransaction>();
+  readonly #contexts = new Map<string, ProxyContext>();
+  readonly #forwarding: ForwardingDeps;
+  #draining = false;
+
+  constructor(options: ProxyOptions) {
+    this.#options = options;
+    this.#forwarding = {
+      identity: options.identity,
+      timers: options.timers,
+      transports: options.transports,
+      metrics: options.metrics,
+      logger: options.logger,
+      track: (tx) => {
+        this.#clients.set(tx.key, tx);
+        options.metrics.transactions.inc({ kind: 'client' });
+      },
+      untrack: (tx) => {
+        if (this.#clients.get(tx.key) === tx) {
+          this.#clients.delete(tx.key);
+          options.metrics.transactions.dec({ kind: 'client' });
+        }
+      },
+      respondLocal: (server, status, reason) => this.#respond(server, status, reason),
+      onDone: (server) => this.#contexts.delete(server.key),
+    };
+  }
+
+  /** Requests still waiting for their final answer. */
+  get pending(): number {
+    let count = 0;
+    for (const tx of this.#servers.values()) if (!tx.hasFinalResponse) count++;
+    return count;
+  }
+
+  /** New dialogs and out-of-dialog requests get 503 from now on; transactions in flight finish. */
+  startDraining(): void {
+    this.#draining = true;
+  }
+
+  handle(inbound: Inbound): void {
+    try {
+      const parsed = parseMessage(inbound.data, { datagram: inbound.source.transport === 'udp' });
+      if (!parsed.ok) {
+        this.#rejectUnparsable(inbound, parsed);
+        return;
+      }
+      const { message, body } = parsed;
+      if (isRequest(message)) {
+        this.#options.metrics.countIn('request', message.method);
+        this.#onRequest(message, body, inbound);
+      } else {
+        this.#options.metrics.countIn('response', message.headers.cseq.method, message.status);
+        this.#onResponse(message, body);
+      }
+    } catch (err) {
+      this.#options.logger.error({ err, source: inbound.source }, 'message handling failed');
+    }
+  }
+
+  #rejectUnparsable(inbound: Inbound, parsed: { error: string; reply?: { status: number; reason: string; request: SipRequest } }): void {
+    const { metrics, logger } = this.#options;
+    if (!parsed.reply) {
+      metrics.parseFailures.inc({ outcome: 'dropped' });
+      logger.debug({ source: inbound.source, error: parsed.error }, 'unparsable message dropped');
+      return;
+    }
+    metrics.parseFailures.inc({ outcome: 'answered' });
+    logger.debug({ source: inbound.source, error: parsed.error }, 'malformed request answered');
+    const request = parsed.reply.request;
+    if (request.method === 'ACK') return;
+    const response = makeResponse(request, parsed.reply.status, parsed.reply.reason);
+    this.#sendStateless(responseDestination(request, inbound), response);
+  }
+
+  #onRequest(request: SipRequest, body: Uint8Array, inbound: Inbound): void {
+    stampReceived(request, inbound.source);
+    if (request.method === 'ACK') {
+      this.#onAck(request, body, inbound);
+      return;
+    }
+    if (request.method === 'CANCEL') {
+      this.#onCancel(request, inbound);
+      return;
+    }
+    const key = serverKey(request);
+    const existing = this.#servers.get(key);
+    if (existing) {
+      existing.retransmission();
+      return;
+    }
+    const server = this.#createServer(key, request, inbound);
+    const rejection = this.#validate(request);
+    if (rejection) {
+      this.#respond(server, rejection.status, rejection.reason, rejection.headers);
+      return;
+    }
+    if (server.isInvite) this.#respond(server, 100);
+    if (this.#draining && request.headers.to.params.tag === undefined) {
+      this.#respond(server, 503, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
+      return;
+    }
+    preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri));
+    void this.#decideAndApply(server, request, body, inbound);
+  }
+
+  /** RFC 3261 16.3 request validation beyond syntax. */
+  #validate(request: SipRequest): { status: number; reason?: string; headers?: Record<string, string> } | undefined {
+    if (!SUPPORTED_SCHEMES.has(uriScheme(request.uri))) return { status: 416 };
+    if (request.headers['max-forwards'] === 0) return { status: 483 };
+    const proxyRequire = request.headers['proxy-require'];
+    if (typeof proxyRequire === 'string' && proxyRequire.trim() !== '') {
+      // routr implements no extension a Proxy-Require could ask for (RFC 3261 16.3 step 5).
+      return { status: 420, headers: { Unsupported: proxyRequire } };
+    }
+    return undefined;
+  }
+
+  #createServer(key: string, request: SipRequest, inbound: Inbound): ServerTransaction {
+    const { metrics, logger } = this.#options;
+    const server = new ServerTransaction({
+      key,
+      request,
+      destination: responseDestination(request, inbound),
+      reliable: inbound.source.transport !== 'udp',
+      timers: this.#options.timers,
+      send: (d, data) => this.#options.transports.send(d, data),
+      onTerminated: (tx) => {
+        if (this.#servers.get(tx.key) === tx) {
+          this.#servers.delete(tx.key);
+          metrics.transactions.dec({ kind: 'server' });
+        }
+      },
+      onSendError: (tx, err) => logger.debug({ err: String(err), callId: tx.request.headers['call-id'] }, 'response not delivered'),
+    });
+    this.#servers.set(key, server);
+    metrics.transactions.inc({ kind: 'server' });
+    return server;
+  }
+
+  async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound): Promise<void> {
+    const { metrics, logger } = this.#options;
+    const started = performance.now();
+    let decision: Decision;
+    try {
+      decision = await this.#options.decide(this.#envelope(request, inbound));
+      metrics.decisionSeconds.observe({ outcome: decision.action }, (performance.now() - started) / 1000);
+    } catch (err) {
+      const spec = toResponseSpec(err);
+      metrics.decisionSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+      if (spec.status >= 500) logger.warn({ callId: request.headers['call-id'], method: request.method, err: String(err) }, 'no decision');
+      this.#respond(server, spec.status, spec.reason, spec.headers);
+      return;
+    }
+    if (server.hasFinalResponse) return; // cancelled while the host was deciding
+    if (decision.action === 'respond') {
+      this.#respond(server, decision.status, decision.reason, decision.headers, decision.content);
+      return;
+    }
+    const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
+    this.#contexts.set(server.key, context);
+    context.start();
+  }
+
+  #envelope(request: SipRequest, inbound: Inbound): MessageEnvelope {
+    const { identity, edgeRef } = this.#options;
+    return {
+      ref: request.headers['call-id'],
+      edgeRef,
+      method: request.method,
+      sender: inbound.source,
+      receivedOn: inbound.local,
+      listeningPoints: identity.listeningPoints,
+      advertisedAddrs: identity.advertisedAddrs,
+      localnets: identity.localnets,
+      message: request,
+      metadata: {},
+    };
+  }
+
+  #onAck(request: SipRequest, body: Uint8Array, inbound: Inbound): void {
+    const server = this.#servers.get(serverKey(request));
+    if (server && server.state === 'completed') {
+      server.ack(); // ACK for a non-2xx final: hop by hop, ends here
+      return;
+    }
+    if (server && (server.state === 'confirmed' || server.state === 'terminated')) return;
+    // ACK for a 2xx is its own end-to-end transaction: ask where it goes and forward it statelessly.
+    preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri));
+    void this.#forwardAck(request, body, inbound);
+  }
+
+  async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound): Promise<void> {
+    const { identity, logger, metrics } = this.#options;
+    try {
+      if (request.headers['max-forwards'] === 0) return;
+      const decision = await this.#options.decide(this.#envelope(request, inbound));
+      if (decision.action !== 'forward') return;
+      const target = decision.targets?.[0] ?? {};
+      const out = request;
+      applyHeaderAlterations(out, decision.headers);
+      applyHeaderAlterations(out, target.headers);
+      if (target.uri) out.uri = target.uri;
+      pushRoutes(out, decision.route);
+      decrementMaxForwards(out);
+      const destination: Destination = target.nextHop ? { ...target.nextHop } : await resolveUri(nextHopUri(out));
+      const local = identity.listeningPointFor(destination.transport, destination.host);
+      if (!local) return;
+      destination.local = local;
+      pushVia(out, {
+        version: '2.0',
+        protocol: destination.transport.toUpperCase(),
+        host: identity.advertisedHost(local, destination.host),
+        port: local.port,
+        // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
+        params: { branch: MAGIC_COOKIE + statelessBranch(request) },
+      });
+      metrics.countOut('request', 'ACK');
+      await this.#options.transports.send(destination, stringifyMessage(out, body));
+    } catch (err) {
+      logger.debug({ err: String(err), callId: request.headers['call-id'] }, 'ACK not forwarded');
+    }
+  }
+
+  #onCancel(request: SipRequest, inbound: Inbound): void {
+    const cancelKey = serverKey(request);
+    const existing = this.#servers.get(cancelKey);
+    if (existing) {
+      existing.retransmission();
+      return;
+    }
+    const server = this.#createServer(cancelKey, request, inbound);
+    const invite = this.#servers.get(serverKey(request, 'INVITE'));
+    if (!invite) {
+      this.#respond(server, 481);
+      return;
+    }
+    this.#respond(server, 200);
+    if (invite.hasFinalResponse) return;
+    const context = this.#contexts.get(invite.key);
+    if (context) context.cancel();
+    else this.#respond(invite, 487); // still waiting for the host's decision
+  }
+
+  #onResponse(response: SipResponse, body: Uint8Array): void {
+    const via = response.headers.via[0];
+    const tx = this.#clients.get(clientKey(via.params.branch ?? '', response.headers.cseq.method));
+    if (tx) {
+      tx.receive(response, body);
+      return;
+    }
+    // No transaction: a late 2xx retransmission for a call we proxied is relayed statelessly (RFC 3261 16.7);
+    // anything else, including responses whose top Via is not ours (RFC 4475 bcast.dat), is dropped.
+    const ours = this.#options.identity.isOwnHost(via.host) && response.status >= 200 && response.status < 300;
+    const next = response.headers.via[1];
+    if (!ours || !next || response.headers.cseq.method !== 'INVITE') return;
+    popVia(response);
+    const destination: Destination = {
+      host: next.params.received ?? next.host,
+      port: next.params.rport ? Number(next.params.rport) : next.port ?? 5060,
+      transport: next.protocol.toLowerCase() as Destination['transport'],
+    };
+    this.#sendStateless(destination, response, body);
+  }
+
+  #respond(server: ServerTransaction, status: number, reason?: string, headers?: Record<string, string | string[]>, content?: string): void {
+    const response = makeResponse(server.request, status, reason ?? defaultReason(status), {
+      toTag: status > 100 ? server.localTag : undefined,
+      headers,
+      content,
+    });
+    this.#options.metrics.countOut('response', server.request.method, status);
+    server.respond(response);
+  }
+
+  #sendStateless(destination: Destination, response: SipResponse, body?: Uint8Array): void {
+    this.#options.metrics.countOut('response', response.headers.cseq?.method ?? 'other', response.status);
+    this.#options.transports.send(destination, stringifyMessage(response, body)).catch(() => {});
+  }
+
+  /** Answer everything still waiting with `status` (shutdown). */
+  abortPending(status: number): void {
+    for (const server of this.#servers.values()) {
+      if (!server.hasFinalResponse) this.#respond(server, status, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
+    }
+  }
+}
+
+/**
+ * RFC 3261 18.2.2 and RFC 3581: over a connection, answer on it; over UDP, to the source address (the
+ * `received` value) and the rport or Via port.
+ */
+export function responseDestination(request: SipRequest, inbound: Inbound): Destination {
+  const { source, local, connectionId } = inbound;
+  if (source.transport !== 'udp') return { host: source.host, port: source.port, transport: source.transport, connectionId, local };
+  const via = request.headers.via[0];
+  const port = 'rport' in via.params ? source.port : via.port ?? 5060;
+  return { host: source.host, port, transport: 'udp', local };
+}
+
+/** A branch derived from the incoming one, so retransmissions of a stateless-forwarded request keep it. */
+function statelessBranch(request: SipRequest): string {
+  const seed = `${request.headers.via[0]?.params.branch ?? ''}|${request.headers['call-id']}|${request.headers.cseq.seq}`;
+  let hash = 0x811c9dc5;
+  let hash2 = 0x01000193;
+  for (let i = 0; i < seed.length; i++) {
+    const c = seed.charCodeAt(i);
+    hash = Math.imul(hash ^ c, 0x01000193);
+    hash2 = Math.imul(hash2 ^ c, 0x5bd1e995);
+  }
+  return `s${(hash >>> 0).toString(16)}${(hash2 >>> 0).toString(16)}`;
+}
+

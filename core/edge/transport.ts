@@ -1,0 +1,50 @@
+/**
+ * The transport seam of the edge: every protocol (UDP, TCP; TLS, WS and WSS later) is a `Transport` that
+ * delivers inbound bytes with the socket source and sends bytes to a destination or back over a connection.
+ * The transaction layer and proxy above never touch sockets.
+ */
+import type { ListeningPoint, Sender } from '../envelope.js';
+import type { TransportName } from '../sip/types.js';
+
+export interface Inbound {
+  data: Uint8Array;
+  source: Sender;
+  /** The listening point it arrived on. */
+  local: ListeningPoint;
+  /** Set for connection-oriented transports: the connection it arrived on (for replies and reuse). */
+  connectionId?: string;
+}
+
+/** Where to send: a connection if we have one, otherwise an address. */
+export interface Destination {
+  host: string;
+  port: number;
+  transport: TransportName;
+  connectionId?: string;
+  /** Send from this listening point (its socket, so the peer sees our port as the source). */
+  local?: ListeningPoint;
+}
+
+export interface Transport {
+  readonly protocol: TransportName;
+  readonly reliable: boolean;
+  /** Bound address and port (the port is the real one when 0 was configured). */
+  readonly local: ListeningPoint;
+  start(deliver: (inbound: Inbound) => void): Promise<void>;
+  /** Send bytes; rejects on a transport error (connection refused, unreachable, closed connection). */
+  send(destination: Destination, data: Uint8Array): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function isReliable(transport: TransportName): boolean {
+  return transport !== 'udp';
+}
+
+/** Normalise IPv4-mapped IPv6 (`::ffff:1.2.3.4`) to plain IPv4, as peers expect to see it in received=. */
+export function normaliseAddress(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+export class TransportError extends Error {
+  override name = 'TransportError';
+}

@@ -1,0 +1,82 @@
+/**
+ * UDP transport: one datagram is one message (RFC 3261 18.3: bytes after Content-Length are ignored by the
+ * codec). Sends go out of the same socket so peers see our listening port as the source, which NAT'd peers
+ * and rport (RFC 3581) depend on.
+ */
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import type { ListeningPoint } from '../envelope.js';
+import { normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+
+export interface UdpOptions {
+  bindAddr: string;
+  port: number;
+  /** Kernel receive buffer; bursts of thousands of calls/s overflow the default. */
+  receiveBufferBytes?: number;
+}
+
+export class UdpTransport implements Transport {
+  readonly protocol = 'udp' as const;
+  readonly reliable = false;
+  #socket: dgram.Socket;
+  #local: ListeningPoint;
+  #options: UdpOptions;
+
+  constructor(options: UdpOptions) {
+    this.#options = options;
+    const type = isIP(options.bindAddr) === 6 ? 'udp6' : 'udp4';
+    this.#socket = dgram.createSocket({ type, reuseAddr: false });
+    this.#local = { host: options.bindAddr, port: options.port, transport: 'udp' };
+  }
+
+  get local(): ListeningPoint {
+    return this.#local;
+  }
+
+  start(deliver: (inbound: Inbound) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(new TransportError(`udp ${this.#options.bindAddr}:${this.#options.port}: ${err.message}`, { cause: err }));
+      this.#socket.once('error', onError);
+      this.#socket.bind(this.#options.port, this.#options.bindAddr, () => {
+        this.#socket.off('error', onError);
+        // Errors after bind (ICMP unreachable reports on some platforms) must not crash the edge.
+        this.#socket.on('error', () => {});
+        const size = this.#options.receiveBufferBytes ?? 4 * 1024 * 1024;
+        try {
+          this.#socket.setRecvBufferSize(size);
+          this.#socket.setSendBufferSize(size);
+        } catch {
+          // The kernel may cap buffer sizes (net.core.rmem_max); the defaults still work.
+        }
+        this.#local = { ...this.#local, port: this.#socket.address().port };
+        this.#socket.on('message', (data, rinfo) => {
+          deliver({
+            data,
+            source: { host: normaliseAddress(rinfo.address), port: rinfo.port, transport: 'udp' },
+            local: this.#local,
+          });
+        });
+        resolve();
+      });
+    });
+  }
+
+  send(destination: Destination, data: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#socket.send(data, destination.port, destination.host, (err) => {
+        if (err) reject(new TransportError(`udp send to ${destination.host}:${destination.port}: ${err.message}`, { cause: err }));
+        else resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      try {
+        this.#socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    });
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The processor host: takes request envelopes off the bus, asks the router which processor handles each,
+ * runs it, and replies with a decision — or with an error status when routing or processing fails. `handle()`
+ * is the whole pipeline without a bus, so tests can inject envelopes directly (as fastify's inject does).
+ */
+import type { Bus, Subscription } from '../bus/types.js';
+import { PROCESS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
+import type { ProcessorConfig, ServerConfig } from '../config/server.js';
+import type { HostReply } from '../envelope.js';
+import { toResponseSpec } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { Capability, SandboxEngine } from '../../sandbox/types.js';
+import { findPluginDir, loadPlugin, type LoadedPlugin } from './plugins.js';
+import { Processor } from './processor.js';
+import { Router } from './router.js';
+
+const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+interface Entry {
+  ref: string;
+  methods?: string[];
+  matchFunc?: string;
+  isFallback: boolean;
+  processor: Processor;
+}
+
+export interface HostOptions {
+  config: ServerConfig['spec']['host'];
+  engine: SandboxEngine;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export class ProcessorHost {
+  readonly #router: Router<Entry>;
+  readonly #entries: Entry[];
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  #subscription: Subscription | undefined;
+
+  private constructor(router: Router<Entry>, entries: Entry[], options: HostOptions) {
+    this.#router = router;
+    this.#entries = entries;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+  }
+
+  static async create(options: HostOptions): Promise<ProcessorHost> {
+    const entries: Entry[] = [];
+    try {
+      for (const p of options.config.processors) entries.push(await createEntry(p, options));
+      const router = await Router.create(entries, { engine: options.engine, timeoutMs: options.config.matchFuncTimeoutMs, logger: options.logger });
+      return new ProcessorHost(router, entries, options);
+    } catch (err) {
+      for (const e of entries) e.processor.dispose();
+      throw err;
+    }
+  }
+
+  get processors(): ReadonlyArray<{ ref: string; version: string }> {
+    return this.#entries.map((e) => ({ ref: e.ref, version: e.processor.version }));
+  }
+
+  /** Serve decisions on the bus, in the hosts' queue group. */
+  start(bus: Bus): void {
+    this.#subscription = bus.serve(PROCESS_SUBJECT, (payload) => this.handle(payload), { queue: PROCESS_QUEUE });
+  }
+
+  /** One request envelope (JSON bytes) in, one reply (JSON bytes) out. Never rejects. */
+  async handle(payload: Uint8Array): Promise<Uint8Array> {
+    const reply = await this.decide(decoder.decode(payload));
+    return encoder.encode(JSON.stringify(reply));
+  }
+
+  async decide(envelopeJson: string): Promise<HostReply> {
+    let ref = 'router';
+    try {
+      const { method } = JSON.parse(envelopeJson) as { method: string };
+      const entry = this.#route(method, envelopeJson);
+      ref = entry.ref;
+      const decision = await entry.processor.process(envelopeJson);
+      this.#metrics.processorCalls.inc({ processor: ref, outcome: decision.action });
+      return { decision, processor: ref };
+    } catch (err) {
+      const spec = toResponseSpec(err);
+      this.#metrics.processorCalls.inc({ processor: ref, outcome: 'error' });
+      if (spec.status >= 500) this.#logger.warn({ processor: ref, err: err instanceof Error ? err.message : String(err) }, 'request failed');
+      return { error: { status: spec.status, reason: spec.reason, code: spec.code, headers: spec.headers } };
+    }
+  }
+
+  #route(method: string, envelopeJson: string): Entry {
+    try {
+      return this.#router.select(method, envelopeJson);
+    } catch (err) {
+      if (err instanceof Error && err.name.startsWith('Sandbox')) {
+        this.#metrics.sandboxFailures.inc({ processor: 'router', kind: err.name });
+      }
+      throw err;
+    }
+  }
+
+  /** Stop taking requests; in-flight ones finish. */
+  async drain(): Promise<void> {
+    await this.#subscription?.drain();
+    this.#subscription = undefined;
+  }
+
+  dispose(): void {
+    this.#router.dispose();
+    for (const e of this.#entries) e.processor.dispose();
+  }
+}
+
+async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<Entry> {
+  const plugin: LoadedPlugin = loadPlugin(findPluginDir(p.plugin ?? p.ref, options.config.pluginsDir));
+  const spec = plugin.manifest.spec;
+  const logger = options.logger.child({ processor: p.ref });
+  const processor = await Processor.create({
+    ref: p.ref,
+    plugin,
+    config: { ...(spec.config ?? {}), ...(p.config ?? {}) },
+    limits: { ...DEFAULT_LIMITS, ...(spec.limits ?? {}), ...(p.limits ?? {}) },
+    engine: options.engine,
+    logger,
+    metrics: options.metrics,
+    capabilities: capabilitiesFor(spec.capabilities, logger),
+  });
+  return {
+    ref: p.ref,
+    methods: p.methods ?? spec.methods,
+    matchFunc: p.matchFunc ?? spec.matchFunc,
+    isFallback: p.isFallback,
+    processor,
+  };
+}
+
+/** Only what the manifest asks for. The log capability is rate limited so a plugin cannot flood the logs. */
+function capabilitiesFor(names: string[], logger: Logger): Record<string, Capability> {
+  const capabilities: Record<string, Capability> = {};
+  if (names.includes('log')) {
+    const limiter = new RateLimiter(100, 1000);
+    for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+      capabilities[`log.${level}`] = {
+        fn: (message, fields) => {
+          if (!limiter.take()) return;
+          const text = typeof message === 'string' ? message.slice(0, 2048) : JSON.stringify(message)?.slice(0, 2048);
+          logger[level]({ plugin: true, ...(isObject(fields) ? fields : {}) }, text ?? '');
+        },
+      };
+    }
+  }
+  return capabilities;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** A fixed-window limiter: `limit` events per `windowMs`; the rest are dropped and counted in one line. */
+class RateLimiter {
+  #windowStart = 0;
+  #count = 0;
+  constructor(private readonly limit: number, private readonly windowMs: number) {}
+  take(): boolean {
+    const now = Date.now();
+    if (now - this.#windowStart >= this.windowMs) {
+      this.#windowStart = now;
+      this.#count = 0;
+    }
+    this.#count += 1;
+    return this.#count <= this.limit;
+  }
+}

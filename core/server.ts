@@ -1,0 +1,93 @@
+/**
+ * One routr process: the edge role, the host role, or both (the default), sharing one bus, one metrics
+ * registry and one logger. With no bus url the bus is in-process and both roles must run here.
+ */
+import { createBus } from './bus/index.js';
+import type { Bus } from './bus/types.js';
+import type { ServerConfig } from './config/server.js';
+import { Edge } from './edge/edge.js';
+import { ProcessorHost } from './host/host.js';
+import { OpsServer } from './http.js';
+import { createLogger, type Logger } from './log.js';
+import { Metrics } from './metrics.js';
+import { createEngine } from '../sandbox/index.js';
+
+export type Role = 'all' | 'edge' | 'host';
+
+export interface ServerOptions {
+  config: ServerConfig;
+  role?: Role;
+  logger?: Logger;
+}
+
+export class RoutrServer {
+  readonly config: ServerConfig;
+  readonly role: Role;
+  readonly logger: Logger;
+  readonly metrics = new Metrics({ defaults: true });
+  bus: Bus | undefined;
+  edge: Edge | undefined;
+  host: ProcessorHost | undefined;
+  ops: OpsServer | undefined;
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: ServerOptions) {
+    this.config = options.config;
+    this.role = options.role ?? 'all';
+    this.logger = options.logger ?? createLogger({ level: options.config.spec.logging.level });
+  }
+
+  async start(): Promise<void> {
+    const { spec } = this.config;
+    if (!spec.bus.url && this.role !== 'all') {
+      throw new Error(`role "${this.role}" needs a NATS bus: set spec.bus.url (the in-process bus only joins roles in one process)`);
+    }
+    try {
+      this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
+      if (this.role !== 'edge') {
+        this.host = await ProcessorHost.create({ config: spec.host, engine: createEngine(), logger: this.logger.child({ role: 'host' }), metrics: this.metrics });
+        this.host.start(this.bus);
+        this.logger.info({ processors: this.host.processors }, 'processor host serving');
+      }
+      if (this.role !== 'host') {
+        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics });
+        await this.edge.start();
+      }
+      if (spec.http.enabled) {
+        this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness() });
+        const address = await this.ops.listen();
+        this.logger.info({ port: address.port }, 'http listening (/healthz, /readyz, /metrics)');
+      }
+    } catch (err) {
+      await this.#close();
+      throw err;
+    }
+  }
+
+  readiness(): string[] {
+    const reasons: string[] = [];
+    if (this.bus?.status() !== 'connected') reasons.push(`bus ${this.bus?.status() ?? 'absent'}`);
+    if (this.role !== 'host' && !this.edge?.ready) reasons.push('transports not bound');
+    if (this.role !== 'edge' && !this.host) reasons.push('processors not loaded');
+    return reasons;
+  }
+
+  /** Graceful stop: drain the edge's transactions, then the host's in-flight requests, then close. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.logger.info('draining');
+      await this.edge?.drain();
+      await this.host?.drain();
+      await this.#close();
+      this.logger.info('stopped');
+    })();
+    return this.#stopping;
+  }
+
+  async #close(): Promise<void> {
+    await this.edge?.close().catch(() => {});
+    this.host?.dispose();
+    await this.ops?.close().catch(() => {});
+    await this.bus?.close().catch(() => {});
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * A small programmable SIP user agent for tests, over real UDP or TCP sockets, built on routr's own codec.
+ * It sends raw or structured messages and waits for what comes back; it keeps no dialog state of its own,
+ * so each test spells out the exchange it checks.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { makeResponse, parseMessage, StreamFramer, stringifyMessage } from '../../core/sip/index.js';
+import { isRequest, type SipMessage, type SipRequest, type SipResponse } from '../../core/sip/types.js';
+
+export interface Received {
+  message: SipMessage;
+  raw: Buffer;
+  from: { host: string; port: number };
+}
+
+type Waiter = { predicate: (m: SipMessage) => boolean; resolve: (r: Received) => void };
+
+export class TestUA {
+  readonly transport: 'udp' | 'tcp';
+  readonly received: Received[] = [];
+  /** Messages the codec rejected (raw bytes), for tests that expect garbage back. */
+  readonly unparsed: Buffer[] = [];
+  #udp?: dgram.Socket;
+  #tcp?: net.Socket;
+  #server?: net.Server;
+  #port = 0;
+  #waiters: Waiter[] = [];
+  /** Called for every request received, before waiters; may answer it. */
+  onRequest?: (request: SipRequest, ua: TestUA, from: { host: string; port: number }) => void;
+
+  private constructor(transport: 'udp' | 'tcp') {
+    this.transport = transport;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** A UDP UA bound on 127.0.0.1 (port 0: any free port). */
+  static async udp(port = 0): Promise<TestUA> {
+    const ua = new TestUA('udp');
+    const socket = dgram.createSocket('udp4');
+    ua.#udp = socket;
+    socket.on('message', (data, rinfo) => ua.#deliver(data, { host: rinfo.address, port: rinfo.port }));
+    await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', () => resolve()));
+    ua.#port = socket.address().port;
+    return ua;
+  }
+
+  /** A TCP UA connected to `remote`. */
+  static async tcp(remote: { host: string; port: number }): Promise<TestUA> {
+    const ua = new TestUA('tcp');
+    const socket = net.connect(remote);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    ua.#tcp = socket;
+    ua.#port = socket.localPort ?? 0;
+    const framer = new StreamFramer();
+    socket.on('data', (chunk: Buffer) => {
+      for (const event of framer.push(chunk)) {
+        if (event.type === 'message') ua.#deliver(Buffer.from(event.data), remote);
+      }
+    });
+    socket.on('error', () => {});
+    return ua;
+  }
+
+  #deliver(raw: Buffer, from: { host: string; port: number }): void {
+    const parsed = parseMessage(raw, { datagram: this.transport === 'udp' });
+    if (!parsed.ok) {
+      this.unparsed.push(raw);
+      return;
+    }
+    const received: Received = { message: parsed.message, raw, from };
+    this.received.push(received);
+    if (isRequest(parsed.message)) this.onRequest?.(parsed.message, this, from);
+    for (const waiter of [...this.#waiters]) {
+      if (waiter.predicate(parsed.message)) {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        waiter.resolve(received);
+        return;
+      }
+    }
+  }
+
+  /** Send bytes or a message to `to` (UDP) or down the connection (TCP). */
+  send(data: string | Uint8Array | SipMessage, to?: { host: string; port: number }): void {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data instanceof Uint8Array ? data : stringifyMessage(data);
+    if (this.#udp) {
+      if (!to) throw new Error('UDP send needs a destination');
+      this.#udp.send(bytes, to.port, to.host);
+    } else {
+      this.#tcp?.write(bytes);
+    }
+  }
+
+  /** Answer `request` (copying Via, From, To, Call-ID, CSeq) back to where it came from. */
+  reply(request: SipRequest, status: number, options: { reason?: string; toTag?: string; headers?: Record<string, string | string[]>; to?: { host: string; port: number } } = {}): SipResponse {
+    const response = makeResponse(request, status, options.reason ?? 'Test', { toTag: options.toTag, headers: options.headers });
+    const via = request.headers.via[0];
+    const to = options.to ?? { host: via.params.received ?? via.host, port: via.params.rport ? Number(via.params.rport) : via.port ?? 5060 };
+    this.send(response, to);
+    return response;
+  }
+
+  /** The first message (already received or arriving within `timeoutMs`) that satisfies `predicate`. */
+  waitFor(predicate: (m: SipMessage) => boolean, timeoutMs = 3000): Promise<Received> {
+    const already = this.received.find((r) => predicate(r.message));
+    if (already) {
+      this.received.splice(this.received.indexOf(already), 1);
+      return Promise.resolve(already);
+    }
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        predicate,
+        resolve: (r) => {
+          clearTimeout(timer);
+          this.received.splice(this.received.indexOf(r), 1);
+          resolve(r);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+        reject(new Error(`no matching SIP message within ${timeoutMs} ms (received: ${this.received.map(describe).join(', ') || 'nothing'})`));
+      }, timeoutMs);
+      this.#waiters.push(waiter);
+    });
+  }
+
+  waitForResponse(status: number, method?: string, timeoutMs?: number): Promise<Received> {
+    return this.waitFor((m) => !isRequest(m) && m.status === status && (!method || m.headers.cseq.method === method), timeoutMs);
+  }
+
+  waitForRequest(method: string, timeoutMs?: number): Promise<Received> {
+    return this.waitFor((m) => isRequest(m) && m.method === method, timeoutMs);
+  }
+
+  /** Resolves true if nothing matching arrives within `ms`. */
+  async nothingWithin(ms: number, predicate: (m: SipMessage) => boolean = () => true): Promise<boolean> {
+    try {
+      await this.waitFor(predicate, ms);
+      return false;
+    } catch {
+      return true;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#udp?.close();
+    this.#tcp?.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+  }
+}
+
+export function describe(r: Received): string {
+  const m = r.message;
+  return isRequest(m) ? `${m.method} ${m.uri}` : `${m.status} ${m.reason} (${m.headers.cseq.method})`;
+}
+
+let seq = 0;
+
+/** A fresh request text with the usual headers, for tests to send raw. */
+export function requestText(options: {
+  method: string;
+  uri: string;
+  ua: TestUA;
+  callId?: string;
+  branch?: string;
+  cseq?: number;
+  fromTag?: string;
+  toTag?: string;
+  maxForwards?: number;
+  headers?: string[];
+  body?: string;
+}): string {
+  const n = ++seq;
+  const transport = options.ua.transport.toUpperCase();
+  const lines = [
+    `${options.method} ${options.uri} SIP/2.0`,
+    `Via: SIP/2.0/${transport} 127.0.0.1:${options.ua.port};branch=${options.branch ?? `z9hG4bK-test-${process.pid}-${n}`};rport`,
+    `Max-Forwards: ${options.maxForwards ?? 70}`,
+    `From: <sip:alice@127.0.0.1>;tag=${options.fromTag ?? `from${n}`}`,
+    `To: <${options.uri}>${options.toTag ? `;tag=${options.toTag}` : ''}`,
+    `Call-ID: ${options.callId ?? `call-${process.pid}-${n}@test`}`,
+    `CSeq: ${options.cseq ?? 1} ${options.method}`,
+    `Contact: <sip:alice@127.0.0.1:${options.ua.port}>`,
+    ...(options.headers ?? []),
+    `Content-Length: ${Buffer.byteLength(options.body ?? '')}`,
+    '',
+    options.body ?? '',
+  ];
+  return lines.join('\r\n');
+}

@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { parseServerConfig } from '../../core/config/server.js';
+import type { HostReply, MessageEnvelope } from '../../core/envelope.js';
+import { ProcessorHost } from '../../core/host/host.js';
+import { silentLogger } from '../../core/log.js';
+import { Metrics } from '../../core/metrics.js';
+import { packagePath } from '../../core/paths.js';
+import { parseMessage } from '../../core/sip/index.js';
+import type { SipRequest } from '../../core/sip/types.js';
+import { createEngine } from '../../sandbox/index.js';
+
+const pluginsDir = packagePath('test', 'fixtures', 'plugins');
+
+function envelope(method: string, uri: string, headers: string[] = []): MessageEnvelope {
+  const text = [
+    `${method} ${uri} SIP/2.0`,
+    'Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKhost1',
+    'Max-Forwards: 70',
+    'From: <sip:alice@127.0.0.1>;tag=a',
+    `To: <${uri}>`,
+    'Call-ID: host-test@127.0.0.1',
+    `CSeq: 1 ${method}`,
+    ...headers,
+    'Content-Length: 0',
+    '',
+    '',
+  ].join('\r\n');
+  const parsed = parseMessage(Buffer.from(text), { datagram: true });
+  assert.ok(parsed.ok, 'test request parses');
+  return {
+    ref: 'host-test@127.0.0.1',
+    edgeRef: 'edge-test',
+    method,
+    sender: { host: '127.0.0.1', port: 5099, transport: 'udp' },
+    receivedOn: { host: '127.0.0.1', port: 5060, transport: 'udp' },
+    listeningPoints: [{ host: '127.0.0.1', port: 5060, transport: 'udp' }],
+    advertisedAddrs: [],
+    localnets: [],
+    message: parsed.message as SipRequest,
+    metadata: {},
+  };
+}
+
+async function decide(host: ProcessorHost, env: MessageEnvelope): Promise<HostReply> {
+  const reply = await host.handle(new TextEncoder().encode(JSON.stringify(env)));
+  return JSON.parse(new TextDecoder().decode(reply)) as HostReply;
+}
+
+function statusOf(reply: HostReply): number {
+  return 'error' in reply ? reply.error.status : reply.decision.action === 'respond' ? reply.decision.status : 0;
+}
+
+function hostConfig(processors: unknown[]) {
+  return parseServerConfig({ apiVersion: 'v2beta1', kind: 'Server', ref: 't', spec: { host: { pluginsDir, matchFuncTimeoutMs: 50, processors } } }).spec.host;
+}
+
+describe('host - processor contract and containment', () => {
+  let host: ProcessorHost;
+  const metrics = new Metrics();
+
+  before(async () => {
+    host = await ProcessorHost.create({
+      config: hostConfig([
+        { ref: 'kit', plugin: 'testkit', isFallback: true },
+        {
+          ref: 'looping-match',
+          plugin: 'testkit',
+          matchFunc: "req => { if (req.message.headers['x-match'] === 'loop') { for (;;) {} } return false }",
+        },
+      ]),
+      engine: createEngine(),
+      logger: silentLogger(),
+      metrics,
+    });
+  });
+
+  after(() => host?.dispose());
+
+  const cases: Array<[string, number]> = [
+    ['invalid', 400],
+    ['unauthenticated', 401],
+    ['forbidden', 403],
+    ['loop', 500],
+    ['loop-async', 500],
+    ['bomb', 500],
+    ['throw', 500],
+    ['throw-string', 500],
+    ['garbage', 500],
+    ['nothing', 500],
+    ['bad-header', 500],
+  ];
+
+  for (const [behaviour, status] of cases) {
+    test(`host - a processor that does "${behaviour}" gives ${status} and the next request succeeds`, async () => {
+      const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', [`X-Test: ${behaviour}`]));
+      assert.equal(statusOf(bad), status, JSON.stringify(bad));
+      const good = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1'));
+      assert.equal(statusOf(good), 200, JSON.stringify(good));
+    });
+  }
+
+  test('host - isAuthenticated may answer with its own challenge', async () => {
+    const reply = await decide(host, envelope('REGISTER', 'sip:127.0.0.1', ['X-Test: challenge']));
+    assert.ok('decision' in reply && reply.decision.action === 'respond');
+    assert.equal(reply.decision.status, 401);
+    assert.match(String(reply.decision.headers?.['WWW-Authenticate']), /^Digest realm="test"/);
+  });
+
+  test('router - an infinite-loop matchFunc gives 500 and the next call succeeds', async () => {
+    const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', ['X-Match: loop']));
+    assert.equal(statusOf(bad), 500);
+    const good = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1'));
+    assert.equal(statusOf(good), 200);
+  });
+
+  test('host - sandbox failures are counted by processor and kind', async () => {
+    const text = await metrics.registry.getSingleMetricAsString('routr_sandbox_failures_total');
+    assert.match(text, /processor="kit",kind="timeout"/);
+    assert.match(text, /processor="kit",kind="memory"/);
+    assert.match(text, /processor="kit",kind="invalid_decision"/);
+  });
+
+  test('host - a plugin log line goes through the log capability', async () => {
+    const reply = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', ['X-Test: log']));
+    assert.equal(statusOf(reply), 200);
+  });
+});
+
+describe('router - selection order', () => {
+  let host: ProcessorHost;
+
+  before(async () => {
+    host = await ProcessorHost.create({
+      config: hostConfig([
+        { ref: 'fallback', plugin: 'testkit', isFallback: true, config: { status: 299, reason: 'Fallback' } },
+        { ref: 'specific', plugin: 'testkit', matchFunc: "req => req.message.uri.startsWith('sip:specific')", config: { status: 202 } },
+        { ref: 'messages', plugin: 'testkit', methods: ['MESSAGE'], config: { status: 203 } },
+      ]),
+      engine: createEngine(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+    });
+  });
+
+  after(() => host?.dispose());
+
+  test('router - the fallback is chosen last even when listed first', async () => {
+    assert.equal(statusOf(await decide(host, envelope('OPTIONS', 'sip:specific@127.0.0.1'))), 202);
+    assert.equal(statusOf(await decide(host, envelope('OPTIONS', 'sip:other@127.0.0.1'))), 299);
+  });
+
+  test('router - methods restrict which requests a processor sees', async () => {
+    assert.equal(statusOf(await decide(host, envelope('MESSAGE', 'sip:other@127.0.0.1'))), 203);
+  });
+});
+
+describe('router - no match', () => {
+  let host: ProcessorHost;
+
+  before(async () => {
+    host = await ProcessorHost.create({
+      config: hostConfig([
+        { ref: 'messages', plugin: 'testkit', methods: ['MESSAGE'] },
+        { ref: 'infos', plugin: 'testkit', methods: ['INFO'], matchFunc: 'req => false' },
+      ]),
+      engine: createEngine(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+    });
+  });
+
+  after(() => host?.dispose());
+
+  test('router - 405 with an Allow header when no processor matches', async () => {
+    const reply = await decide(host, envelope('INVITE', 'sip:bob@127.0.0.1'));
+    assert.ok('error' in reply);
+    assert.equal(reply.error.status, 405);
+    assert.equal(reply.error.headers?.Allow, 'MESSAGE, INFO');
+  });
+
+  test('router - a matchFunc returning false also ends in 405', async () => {
+    const reply = await decide(host, envelope('INFO', 'sip:bob@127.0.0.1'));
+    assert.equal(statusOf(reply), 405);
+  });
+});
+
+test('router - a matchFunc that does not compile is refused at start naming its processor', async () => {
+  await assert.rejects(
+    ProcessorHost.create({
+      config: hostConfig([{ ref: 'broken', plugin: 'testkit', matchFunc: 'req => {' }]),
+      engine: createEngine(),
+      logger: silentLogger(),
+      metrics: new Metrics(),
+    }),
+    /processor "broken": matchFunc does not compile/,
+  );
+});
