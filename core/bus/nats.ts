@@ -189,7 +189,10 @@ export class NatsBus implements Bus {
         );
       }
     } catch (err) {
-      throw toBusError(err, `KV ${bucket}: open (is JetStream enabled on the server, -js?)`);
+      if (jetStreamMissing(err)) {
+        throw new BusError(`KV ${bucket}: JetStream is not enabled on the NATS server (start it with -js)`, { cause: err });
+      }
+      throw toBusError(err, `KV ${bucket}: open`);
     }
     return new NatsKvStore(bucket, kv, {
       logger: this.logger,
@@ -357,6 +360,13 @@ export class NatsBus implements Bus {
 function oneLine(reason: string): string {
   const line = reason.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() || 'handler failed';
   return line.length > MAX_HEADER_REASON ? `${line.slice(0, MAX_HEADER_REASON - 1)}…` : line;
+}
+
+function jetStreamMissing(err: unknown): boolean {
+  return (
+    (err instanceof Error && err.name === 'JetStreamNotEnabled') ||
+    (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.JetStreamNotEnabledForAccount)
+  );
 }
 
 /** Map a NATS client error to our classes, keeping the original as `cause`. */
