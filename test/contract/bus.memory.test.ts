@@ -1,0 +1,52 @@
+/**
+ * The bus contract against MemoryBus, plus what only the memory bus promises: strict round-robin in queue
+ * groups and `createBus` picking it when no url is configured.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createBus, MemoryBus, MemoryHub, type Bus } from '../../core/bus/index.js';
+import { busContract } from './bus.case.js';
+import { bytes, text } from './support.js';
+
+busContract('memory', async () => {
+  const hub = new MemoryHub();
+  const buses: Bus[] = [new MemoryBus({ hub })];
+  return {
+    bus: buses[0],
+    second: async () => {
+      const bus = new MemoryBus({ hub });
+      buses.push(bus);
+      return bus;
+    },
+    cleanup: async () => {
+      await Promise.all(buses.map((bus) => bus.close()));
+    },
+  };
+});
+
+describe('memory bus', () => {
+  it('queue group - members take turns', async () => {
+    const bus = new MemoryBus();
+    bus.serve('turns', () => bytes('a'), { queue: 'q' });
+    bus.serve('turns', () => bytes('b'), { queue: 'q' });
+    const order: string[] = [];
+    for (let i = 0; i < 6; i++) order.push(text(await bus.request('turns', bytes(''), { timeoutMs: 100 })));
+    assert.deepEqual(order, ['a', 'b', 'a', 'b', 'a', 'b']);
+    await bus.close();
+  });
+
+  it('subscribe - a plain subscriber on a request subject sees the request; without a server it times out', async () => {
+    const bus = new MemoryBus();
+    const seen: string[] = [];
+    bus.subscribe('watched', (payload) => seen.push(text(payload)));
+    await assert.rejects(bus.request('watched', bytes('q'), { timeoutMs: 50 }), { name: 'BusTimeoutError' });
+    assert.deepEqual(seen, ['q']);
+    await bus.close();
+  });
+
+  it('createBus - no url gives the embedded memory bus', async () => {
+    const bus = await createBus({ name: 'test' });
+    assert.equal(bus.kind, 'memory');
+    await bus.close();
+  });
+});
