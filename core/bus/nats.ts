@@ -60,8 +60,6 @@ import type {
 export const HANDLER_ERROR_HEADER = 'Routr-Error';
 
 const MAX_HEADER_REASON = 512;
-/** How long close() lets the connection drain before cutting it (a disconnected client cannot drain). */
-const CLOSE_DRAIN_MS = 5000;
 
 /** The runtime seam: opens a NATS connection. */
 export type NatsTransport = (options: ConnectionOptions) => Promise<NatsConnection>;
@@ -74,6 +72,11 @@ export interface NatsBusOptions {
   reconnectTimeWaitMs?: number;
   /** Ping interval, how fast a silently dead server is noticed; default 10 s. */
   pingIntervalMs?: number;
+  /**
+   * How long drain() and close() wait for the server's part (a disconnected client cannot finish a NATS drain);
+   * default 5 s. Handlers already running are awaited regardless.
+   */
+  drainTimeoutMs?: number;
   /** Keep trying the first connect instead of rejecting; default false, so a wrong url fails at startup. */
   waitOnFirstConnect?: boolean;
   /** Default: `connect` from @nats-io/transport-node. */
@@ -117,13 +120,19 @@ export class NatsBus implements Bus {
       throw new BusError(`cannot connect to NATS at ${url}: ${reasonOf(err)}`, { cause: err });
     }
     logger.info({ server: nc.getServer(), version: nc.info?.version, name: options.name }, 'bus connected to NATS');
-    return new NatsBus(nc, logger);
+    return new NatsBus(nc, { logger, drainTimeoutMs: options.drainTimeoutMs ?? 5000 });
   }
+
+  private readonly logger: Logger;
+  private readonly drainTimeoutMs: number;
 
   private constructor(
     private readonly nc: NatsConnection,
-    private readonly logger: Logger,
+    options: { logger: Logger; drainTimeoutMs: number },
   ) {
+    this.logger = options.logger;
+    this.drainTimeoutMs = options.drainTimeoutMs;
+    const logger = this.logger;
     void this.followStatus();
     void nc.closed().then((err) => {
       if (err) logger.error({ err }, 'NATS connection closed with an error');
@@ -233,11 +242,7 @@ export class NatsBus implements Bus {
     await Promise.all([...this.tracked].map((tracked) => this.drain(tracked)));
     await Promise.all([...this.watches].map((stop) => stop()));
     if (!this.nc.isClosed()) {
-      const drained = this.nc.drain().catch(() => undefined);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const cut = new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_DRAIN_MS)));
-      await Promise.race([drained, cut]);
-      clearTimeout(timer);
+      if (!(await this.within(this.nc.drain()))) this.logger.warn('NATS connection did not drain in time; closing it');
       if (!this.nc.isClosed()) await this.nc.close().catch(() => undefined);
     }
     await this.nc.closed();
@@ -275,11 +280,33 @@ export class NatsBus implements Bus {
     tracked.drained ??= (async () => {
       // Stops delivery (the server is told first), hands us what was already buffered, then we wait for the
       // handlers still running: NATS cannot see those, it only knows its callback returned.
-      await tracked.sub.drain().catch(() => undefined);
+      if (!(await this.within(tracked.sub.drain()))) {
+        this.logger.warn({ subject: tracked.sub.getSubject() }, 'NATS subscription did not drain in time; unsubscribing');
+        try {
+          tracked.sub.unsubscribe();
+        } catch {
+          // already closed with the connection: nothing left to stop
+        }
+      }
       while (tracked.inflight.size > 0) await Promise.all([...tracked.inflight]);
       this.tracked.delete(tracked);
     })();
     return tracked.drained;
+  }
+
+  /** True if `work` settled (either way) within the drain timeout. */
+  private async within(work: Promise<unknown>): Promise<boolean> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.drainTimeoutMs)));
+    const settled = work.then(
+      () => true as const,
+      () => true as const,
+    );
+    try {
+      return await Promise.race([settled, expired]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private async answer(handler: RequestHandler, msg: Msg): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * Start a real nats-server for a test suite: its own free port on loopback, its own JetStream store in a temp
  * dir (removed on stop), never a server that happens to be running on the machine. `restart()` stops it and
- * starts it again on the same port and store, for reconnect tests.
+ * starts it again on the same port and store, for reconnect tests; `pause()` freezes it, for hung-server tests.
  *
  * Set NATS_SERVER to a binary to override the lookup (PATH, then /usr/sbin and /usr/local/bin).
  */
@@ -18,6 +18,9 @@ export interface NatsServerHandle {
   port: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: the server keeps its sockets open but answers nothing, like a hung or partitioned one. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface NatsServerOptions {
@@ -91,6 +94,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
+    pause: () => {
+      child?.kill('SIGSTOP');
+    },
+    resume: () => {
+      child?.kill('SIGCONT');
+    },
     restart: async () => {
       await stopProcess();
       await launch();

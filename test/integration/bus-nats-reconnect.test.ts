@@ -1,6 +1,7 @@
 /**
  * A connected NatsBus survives its server restarting: status goes disconnected/reconnecting → connected, and
- * the same bus (same subscriptions, no re-serve) answers requests again.
+ * the same bus (same subscriptions, no re-serve) answers requests again. And close() always finishes: whether
+ * the server is gone, or hung and never acknowledging the drain (bounded by drainTimeoutMs).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -52,6 +53,38 @@ describe('bus over NATS - reconnect', () => {
       assert.equal(bus.status(), 'connected');
     } finally {
       await bus.close();
+    }
+  });
+
+  it('close - with the server gone for good, close still finishes promptly', async () => {
+    const doomed = await startNatsServer();
+    const bus = await NatsBus.connect(doomed.url, { name: 'orphan', reconnectTimeWaitMs: 50 });
+    bus.serve('routr.v1.test.orphan', (payload) => payload);
+    await bus.flush();
+    await doomed.stop();
+    await waitFor(() => bus.status() !== 'connected', { what: 'the disconnect' });
+    const started = Date.now();
+    await bus.close();
+    assert.equal(bus.status(), 'closed');
+    assert.ok(Date.now() - started < 2000, `close took ${Date.now() - started} ms`);
+  });
+
+  it('close - a hung server (connected, silent) holds close no longer than drainTimeoutMs', async () => {
+    const hung = await startNatsServer();
+    try {
+      const bus = await NatsBus.connect(hung.url, { name: 'hung', drainTimeoutMs: 200 });
+      bus.serve('routr.v1.test.hung', (payload) => payload);
+      await bus.flush();
+      hung.pause();
+      const started = Date.now();
+      await bus.close();
+      const took = Date.now() - started;
+      assert.equal(bus.status(), 'closed');
+      // Two bounded waits at most: the subscription's drain, then the connection's.
+      assert.ok(took >= 150 && took < 1500, `close took ${took} ms`);
+    } finally {
+      hung.resume();
+      await hung.stop();
     }
   });
 });
