@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -18,8 +18,11 @@ export interface NatsServerHandle {
   port: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
-  /** SIGSTOP / SIGCONT: the server keeps its sockets open but answers nothing, like a hung or partitioned one. */
-  pause(): void;
+  /**
+   * SIGSTOP / SIGCONT: the server keeps its sockets open but answers nothing, like a hung or partitioned one.
+   * pause() resolves once the process is actually stopped (signals are delivered asynchronously).
+   */
+  pause(): Promise<void>;
   resume(): void;
 }
 
@@ -94,8 +97,11 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
-    pause: () => {
-      child?.kill('SIGSTOP');
+    pause: async () => {
+      const proc = child;
+      if (!proc?.pid) return;
+      proc.kill('SIGSTOP');
+      await waitUntilStopped(proc.pid);
     },
     resume: () => {
       child?.kill('SIGCONT');
@@ -135,4 +141,22 @@ function canConnect(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
+}
+
+/** Linux: poll /proc until the state is T (stopped). Elsewhere: give the signal a moment. */
+async function waitUntilStopped(pid: number): Promise<void> {
+  const deadline = Date.now() + 2000;
+  while (Date.now() < deadline) {
+    let stat: string;
+    try {
+      stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return;
+    }
+    // Format: pid (comm) state ...; comm may contain spaces, so read after the last ')'.
+    if (stat.slice(stat.lastIndexOf(')') + 2).startsWith('T')) return;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`nats-server ${pid} did not stop after SIGSTOP`);
 }

@@ -75,7 +75,7 @@ describe('bus over NATS - reconnect', () => {
       const bus = await NatsBus.connect(hung.url, { name: 'hung', drainTimeoutMs: 200 });
       bus.serve('routr.v1.test.hung', (payload) => payload);
       await bus.flush();
-      hung.pause();
+      await hung.pause();
       const started = Date.now();
       await bus.close();
       const took = Date.now() - started;
