@@ -56,6 +56,33 @@ describe('bus over NATS - reconnect', () => {
     }
   });
 
+  it('reconnect - KV and a KV watch keep working across a JetStream server restart', async () => {
+    const js = await startNatsServer({ jetstream: true });
+    const bus = await NatsBus.connect(js.url, { name: 'kv-reconnect', reconnectTimeWaitMs: 50 });
+    try {
+      const kv = await bus.kv('routr_v1_reconnect');
+      const seen: string[] = [];
+      await kv.watch((event) => seen.push(event.key));
+      await kv.put('before', bytes('1'));
+      await waitFor(() => seen.includes('before'), { what: 'the first watch event' });
+      await js.restart();
+      await waitFor(() => bus.status() === 'connected', { timeoutMs: 10_000, what: 'reconnect' });
+      // JetStream needs a moment after restart; keep writing until the watch hears one of the writes.
+      let attempt = 0;
+      await waitFor(
+        async () => {
+          await kv.put(`after.${attempt++}`, bytes('2')).catch(() => undefined);
+          return seen.some((key) => key.startsWith('after.'));
+        },
+        { timeoutMs: 10_000, intervalMs: 100, what: 'a watch event after restart' },
+      );
+      assert.equal(text((await kv.get('before'))!.value), '1');
+    } finally {
+      await bus.close();
+      await js.stop();
+    }
+  });
+
   it('close - with the server gone for good, close still finishes promptly', async () => {
     const doomed = await startNatsServer();
     const bus = await NatsBus.connect(doomed.url, { name: 'orphan', reconnectTimeWaitMs: 50 });
