@@ -1,9 +1,11 @@
 /**
  * The bus contract against MemoryBus, plus what only the memory bus promises: strict round-robin in queue
- * groups and `createBus` picking it when no url is configured.
+ * groups, a TTL sweeper that never holds the process open, and `createBus` picking it when no url is given.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createBus, MemoryBus, MemoryHub, type Bus } from '../../core/bus/index.js';
 import { busContract } from './bus.case.js';
 import { bytes, text } from './support.js';
@@ -42,6 +44,21 @@ describe('memory bus', () => {
     await assert.rejects(bus.request('watched', bytes('q'), { timeoutMs: 50 }), { name: 'BusTimeoutError' });
     assert.deepEqual(seen, ['q']);
     await bus.close();
+  });
+
+  it('kv - the TTL sweeper never keeps the process alive', async () => {
+    const index = fileURLToPath(new URL('../../core/bus/index.js', import.meta.url));
+    const script = `
+      const { MemoryBus } = await import(${JSON.stringify(index)});
+      const kv = await new MemoryBus().kv('sweep', { ttlMs: 60000 });
+      await kv.put('k', new Uint8Array([1]));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 0, 'the child process did not exit on its own');
   });
 
   it('createBus - no url gives the embedded memory bus', async () => {
