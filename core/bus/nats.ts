@@ -21,7 +21,6 @@ import {
   connect,
   ClosedConnectionError,
   DrainingConnectionError,
-  Empty,
   headers,
   NoRespondersError,
   RequestError,
@@ -100,6 +99,8 @@ export class NatsBus implements Bus {
   private current: BusStatus = 'connected';
   private closing: Promise<void> | undefined;
   private kvm: Kvm | undefined;
+  private readonly logger: Logger;
+  private readonly drainTimeoutMs: number;
 
   /** Connect to `url` (comma-separated for several seed servers) and keep reconnecting forever. */
   static async connect(url: string, options: NatsBusOptions): Promise<NatsBus> {
@@ -123,19 +124,14 @@ export class NatsBus implements Bus {
     return new NatsBus(nc, { logger, drainTimeoutMs: options.drainTimeoutMs ?? 5000 });
   }
 
-  private readonly logger: Logger;
-  private readonly drainTimeoutMs: number;
-
   private constructor(
     private readonly nc: NatsConnection,
     options: { logger: Logger; drainTimeoutMs: number },
   ) {
-    this.logger = options.logger;
-    this.drainTimeoutMs = options.drainTimeoutMs;
-    const logger = this.logger;
+    ({ logger: this.logger, drainTimeoutMs: this.drainTimeoutMs } = options);
     void this.followStatus();
     void nc.closed().then((err) => {
-      if (err) logger.error({ err }, 'NATS connection closed with an error');
+      if (err) this.logger.error({ err }, 'NATS connection closed with an error');
       this.setStatus('closed');
     });
   }
@@ -151,8 +147,9 @@ export class NatsBus implements Bus {
       throw toBusError(err, `request on "${subject}"`);
     }
     if (reply.headers?.has(HANDLER_ERROR_HEADER)) {
+      // Body first: it keeps line breaks and length; the header is the fallback for other senders.
       const reason = reply.data.length > 0 ? fromUtf8.decode(reply.data) : reply.headers.get(HANDLER_ERROR_HEADER);
-      throw new BusHandlerError(reason);
+      throw new BusHandlerError(reason || 'unspecified error');
     }
     return reply.data;
   }
@@ -324,7 +321,7 @@ export class NatsBus implements Bus {
       }
       const marked = headers();
       marked.set(HANDLER_ERROR_HEADER, oneLine(reason));
-      body = reason ? utf8.encode(reason) : Empty;
+      body = utf8.encode(reason);
       options = { headers: marked };
     }
     try {
@@ -385,7 +382,7 @@ export class NatsBus implements Bus {
 
 /** Header values are single lines of printable text; the body keeps the reason intact. */
 function oneLine(reason: string): string {
-  const line = reason.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() || 'handler failed';
+  const line = reason.replace(/[\x00-\x1f\x7f]+/g, ' ').trim() || 'unspecified error';
   return line.length > MAX_HEADER_REASON ? `${line.slice(0, MAX_HEADER_REASON - 1)}…` : line;
 }
 

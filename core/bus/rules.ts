@@ -69,8 +69,12 @@ export function prefixFilter(prefix: string): string {
   return lastDot <= 0 ? '>' : `${prefix.slice(0, lastDot)}.>`;
 }
 
-/** The text of a rejection, for BusHandlerError messages (anything can be thrown). */
+/** The text of a rejection, never empty, for BusHandlerError messages (anything can be thrown). */
 export function reasonOf(err: unknown): string {
+  return describe(err) || 'unspecified error';
+}
+
+function describe(err: unknown): string {
   if (err instanceof Error) return err.message || err.name;
   if (typeof err === 'string') return err;
   try {

@@ -114,6 +114,8 @@ function messagingCases(makeBus: MakeBus): void {
       bus.serve(`${subject}.sync`, () => {
         throw new Error('sync boom');
       });
+      bus.serve(`${subject}.string`, () => Promise.reject('plain reason'));
+      bus.serve(`${subject}.blank`, () => Promise.reject(new Error('')));
       await bus.flush();
       await assert.rejects(bus.request(`${subject}.async`, bytes('x'), { timeoutMs: 2000 }), (err: unknown) => {
         assert.ok(err instanceof BusHandlerError);
@@ -122,6 +124,14 @@ function messagingCases(makeBus: MakeBus): void {
         return true;
       });
       await assert.rejects(bus.request(`${subject}.sync`, bytes('x'), { timeoutMs: 2000 }), /sync boom/);
+      await assert.rejects(bus.request(`${subject}.string`, bytes('x'), { timeoutMs: 2000 }), {
+        name: 'BusHandlerError',
+        message: 'plain reason',
+      });
+      await assert.rejects(bus.request(`${subject}.blank`, bytes('x'), { timeoutMs: 2000 }), {
+        name: 'BusHandlerError',
+        message: 'Error',
+      });
     }));
 
   it('publish - every matching subscriber gets it, wildcards included', () =>
