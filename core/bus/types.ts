@@ -38,19 +38,29 @@ export interface KvEntry {
 
 export interface KvWatchEvent {
   key: string;
-  /** null when the key was deleted or purged (or expired, where the implementation can tell). */
+  /**
+   * null when the key was deleted or purged. Expiry by bucket TTL is not reported: nats-server 2.9 writes no
+   * expiry markers, so the memory bus stays silent too and code behaves the same on both.
+   */
   value: Payload | null;
   revision: number;
 }
 
 export interface KvOptions {
-  /** Bucket-wide time to live (nats-server 2.9 has no per-key TTL). 0 or absent: keep forever. */
+  /**
+   * Bucket-wide time to live, counted from each key's last write (nats-server 2.9 has no per-key TTL).
+   * 0 or absent: keep forever; otherwise at least 100 ms (the server's minimum).
+   */
   ttlMs?: number;
-  /** Values kept per key. Default 1. */
+  /** Values kept per key, 1 to 64. Default 1. (Only the latest is readable through this interface.) */
   history?: number;
 }
 
-/** A key/value bucket: JetStream KV on NATS, a Map in process. Keys: [-/_=.a-zA-Z0-9]+ (NATS rules). */
+/**
+ * A key/value bucket: JetStream KV on NATS, a Map in process. Keys: [-/_=.a-zA-Z0-9]+ (NATS rules); invalid keys
+ * and options reject with RangeError. Revisions increase across the whole bucket, not per key. Opening an
+ * existing bucket keeps its original options.
+ */
 export interface KvStore {
   readonly bucket: string;
   get(key: string): Promise<KvEntry | null>;
@@ -58,12 +68,18 @@ export interface KvStore {
   put(key: string, value: Payload): Promise<number>;
   /** Write only if the key does not exist; rejects with KvConflictError otherwise. */
   create(key: string, value: Payload): Promise<number>;
-  /** Write only if the key's revision is still `revision` (compare and set); KvConflictError otherwise. */
+  /**
+   * Write only if the key's revision is still `revision` (compare and set); KvConflictError otherwise,
+   * including when the key has since been deleted or has expired.
+   */
   update(key: string, value: Payload, revision: number): Promise<number>;
   delete(key: string): Promise<void>;
-  /** Keys currently present, optionally only those starting with `prefix`. */
+  /** Keys currently present, sorted, optionally only those starting with `prefix` (plain string prefix). */
   keys(prefix?: string): Promise<string[]>;
-  /** Every change after the call (not the current contents); returns a stop function. */
+  /**
+   * Every change after the call (not the current contents), delivered asynchronously and in order; returns a
+   * stop function. A throwing handler is logged and does not stop the watch.
+   */
   watch(handler: (event: KvWatchEvent) => void, options?: { prefix?: string }): Promise<() => Promise<void>>;
 }
 
@@ -71,17 +87,27 @@ export interface Bus {
   readonly kind: 'memory' | 'nats';
   request(subject: string, payload: Payload, options: RequestOptions): Promise<Payload>;
   serve(subject: string, handler: RequestHandler, options?: ServeOptions): Subscription;
+  /** Fire and forget; throws BusClosedError after close. */
   publish(subject: string, payload: Payload): void;
   subscribe(subject: string, handler: MessageHandler): Subscription;
   kv(bucket: string, options?: KvOptions): Promise<KvStore>;
+  /**
+   * Resolves once the server has seen every subscription made on this bus so far, so another node's request
+   * will find them (NATS sends subscriptions asynchronously). Immediate on the memory bus.
+   */
+  flush(): Promise<void>;
   status(): BusStatus;
   onStatus(listener: (status: BusStatus) => void): () => void;
   /** Drain subscriptions and close. Idempotent. */
   close(): Promise<void>;
 }
 
+/** Every bus failure; `cause` carries the underlying client error where there is one. */
 export class BusError extends Error {
   override name = 'BusError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 /** No handler is serving the subject (NATS "no responders"). */
 export class BusNoRespondersError extends BusError {
