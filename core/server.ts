@@ -47,6 +47,8 @@ export class RoutrServer {
       if (this.role !== 'edge') {
         this.host = await ProcessorHost.create({ config: spec.host, engine: createEngine(), logger: this.logger.child({ role: 'host' }), metrics: this.metrics });
         this.host.start(this.bus);
+        // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
+        await this.bus.flush();
         this.logger.info({ processors: this.host.processors }, 'processor host serving');
       }
       if (this.role !== 'host') {

@@ -4,7 +4,7 @@
  * is the whole pipeline without a bus, so tests can inject envelopes directly (as fastify's inject does).
  */
 import type { Bus, Subscription } from '../bus/types.js';
-import { PROCESS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
+import { HOSTS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
 import type { ProcessorConfig, ServerConfig } from '../config/server.js';
 import type { HostReply } from '../envelope.js';
 import { toResponseSpec } from '../errors.js';
@@ -66,7 +66,7 @@ export class ProcessorHost {
 
   /** Serve decisions on the bus, in the hosts' queue group. */
   start(bus: Bus): void {
-    this.#subscription = bus.serve(PROCESS_SUBJECT, (payload) => this.handle(payload), { queue: PROCESS_QUEUE });
+    this.#subscription = bus.serve(PROCESS_SUBJECT, (payload) => this.handle(payload), { queue: HOSTS_QUEUE });
   }
 
   /** One request envelope (JSON bytes) in, one reply (JSON bytes) out. Never rejects. */
