@@ -13,7 +13,7 @@ import { SipCodecError } from './codec-error.js';
 import { setHeader } from './edit.js';
 import { decodeField, encodeField } from './fields.js';
 import { canonicalName, headerKey, isHeaderName } from './names.js';
-import { TOKEN, clip, isToken, isWhitespace } from './text.js';
+import { TOKEN, clip, isToken, isWhitespace, setOwn } from './text.js';
 import { type NameAddr, type SipHeaders, type SipMessage, type SipRequest, type SipResponse, isRequest } from './types.js';
 
 export interface ParseOptions {
@@ -64,7 +64,7 @@ export function parseMessage(buf: Uint8Array, options: ParseOptions): ParseResul
   for (const [key, raws] of fields) {
     const scan = decodeField(key, raws);
     if (scan.problem !== undefined) problems.push(scan.problem);
-    if (scan.value !== undefined) headers[key] = scan.value;
+    if (scan.value !== undefined) setOwn(headers, key, scan.value);
   }
   problems.push(...messageProblems(start, headers, fields));
 
@@ -174,7 +174,7 @@ export function stringifyMessage(message: SipMessage, body?: Uint8Array): Uint8A
   const payload = body ?? Buffer.from(message.content ?? '', 'utf8');
   let head = `${startLine(message)}\r\n`;
   let lengthWritten = false;
-  for (const name in message.headers) {
+  for (const name of Object.keys(message.headers)) {
     const value = message.headers[name];
     if (value === undefined) continue;
     const key = headerKey(name);

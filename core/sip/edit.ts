@@ -8,6 +8,7 @@
 import { SipCodecError } from './codec-error.js';
 import { decodeField, encodeField } from './fields.js';
 import { SINGLE_VALUE_HEADERS, canonicalName, headerKey, isHeaderName } from './names.js';
+import { getOwn, setOwn } from './text.js';
 import type { SipMessage } from './types.js';
 
 export interface AddHeaderOptions {
@@ -25,7 +26,7 @@ export interface AddHeaderOptions {
  */
 export function getHeaderValues(message: SipMessage, name: string): string[] {
   const key = headerKey(name);
-  const value = message.headers[key];
+  const value = getOwn(message.headers, key);
   return value === undefined ? [] : encodeField(key, value);
 }
 
@@ -37,13 +38,13 @@ export function setHeader(message: SipMessage, name: string, values: string | st
     delete message.headers[key];
     return;
   }
-  message.headers[key] = decode(key, raws);
+  setOwn(message.headers, key, decode(key, raws));
 }
 
 /** Adds values to a header (see AddHeaderOptions for where). Single-value headers (To, CSeq, ...) refuse. */
 export function addHeader(message: SipMessage, name: string, values: string | string[], options: AddHeaderOptions = {}): void {
   const key = keyOf(name);
-  const existing = message.headers[key];
+  const existing = getOwn(message.headers, key);
   if (existing === undefined) {
     setHeader(message, key, values);
     return;
@@ -54,13 +55,13 @@ export function addHeader(message: SipMessage, name: string, values: string | st
   const current = encodeField(key, existing);
   const added = rawValues(key, values);
   const raws = options.at === 'top' ? [...added, ...current] : [...current, ...added];
-  message.headers[key] = decode(key, raws);
+  setOwn(message.headers, key, decode(key, raws));
 }
 
 /** Removes a header; true when it was there. */
 export function removeHeader(message: SipMessage, name: string): boolean {
   const key = headerKey(name);
-  const had = message.headers[key] !== undefined;
+  const had = getOwn(message.headers, key) !== undefined;
   delete message.headers[key];
   return had;
 }

@@ -120,7 +120,8 @@ const generic: FieldCodec = {
   },
 };
 
-const FIELDS: Record<string, FieldCodec> = {
+// A Map, not an object: header names come off the wire, and `constructor` must not find Object's.
+const FIELDS = new Map<string, FieldCodec>(Object.entries({
   via,
   to: nameAddr,
   from: nameAddr,
@@ -136,11 +137,11 @@ const FIELDS: Record<string, FieldCodec> = {
   'proxy-authorization': authField(false),
   'www-authenticate': authField(true),
   'proxy-authenticate': authField(true),
-};
+}));
 
 /** True for headers that are objects or numbers in our model rather than strings. */
 export function isStructured(key: string): boolean {
-  return FIELDS[key] !== undefined;
+  return FIELDS.has(key);
 }
 
 /**
@@ -148,7 +149,7 @@ export function isStructured(key: string): boolean {
  * problem (RFC 4475 multi01, mcl01); the first is still decoded so a 400 can echo it.
  */
 export function decodeField(key: string, raws: string[]): Scan<unknown> {
-  const scan = (FIELDS[key] ?? generic).decode(raws);
+  const scan = (FIELDS.get(key) ?? generic).decode(raws);
   const duplicate = raws.length > 1 && SINGLE_VALUE_HEADERS.has(key);
   const problem = duplicate ? 'appears more than once' : scan.problem;
   if (problem === undefined) return scan;
@@ -158,7 +159,7 @@ export function decodeField(key: string, raws: string[]): Scan<unknown> {
 /** The wire values of one header of the model, one header line each. */
 export function encodeField(key: string, value: unknown): string[] {
   try {
-    return (FIELDS[key] ?? generic).encode(value);
+    return (FIELDS.get(key) ?? generic).encode(value);
   } catch (err) {
     if (err instanceof SipCodecError) throw new SipCodecError(`${canonicalName(key)}: ${err.message}`, { header: key });
     throw err;

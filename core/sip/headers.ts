@@ -21,6 +21,7 @@ import {
   quote,
   quotedStringEnd,
   scanParams,
+  setOwn,
   skipWhitespace,
   tokenAt,
   unquote,
@@ -194,7 +195,7 @@ export function scanAuth(input: string): Scan<AuthHeader> {
       if (value === undefined) return fail(`auth parameter '${name}' has no value`, { scheme, params });
       pos += value.length;
     }
-    params[name.toLowerCase()] = value;
+    setOwn(params, name.toLowerCase(), value);
     pos = skipWhitespace(s, pos);
     if (pos >= s.length) return scanned({ scheme, params });
     if (s.charCodeAt(pos) !== 0x2c /* , */) {
@@ -219,7 +220,7 @@ export function formatAuth(a: AuthHeader, options: { challenge?: boolean } = {})
   if (a.token68 !== undefined) return `${a.scheme} ${a.token68}`;
   const digest = a.scheme.toLowerCase() === 'digest';
   const parts: string[] = [];
-  for (const name in a.params) {
+  for (const name of Object.keys(a.params)) {
     const value = a.params[name]!;
     const quoted =
       !isToken(value) || (digest && (DIGEST_QUOTED.has(name) || (name === 'qop' && options.challenge === true)));

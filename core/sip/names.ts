@@ -6,7 +6,8 @@
  */
 import { isToken } from './text.js';
 
-const COMPACT_FORMS: Record<string, string> = {
+// Maps, not objects: names come off the wire, and `constructor` must not find Object's.
+const COMPACT_FORMS = new Map<string, string>(Object.entries({
   a: 'accept-contact', // RFC 3841
   b: 'referred-by', // RFC 3892
   c: 'content-type',
@@ -26,10 +27,10 @@ const COMPACT_FORMS: Record<string, string> = {
   v: 'via',
   x: 'session-expires', // RFC 4028
   y: 'identity', // RFC 8224
-};
+}));
 
 /** Spellings that capitalising each hyphen-separated word would get wrong. */
-const CANONICAL_NAMES: Record<string, string> = {
+const CANONICAL_NAMES = new Map<string, string>(Object.entries({
   'call-id': 'Call-ID',
   cseq: 'CSeq',
   'www-authenticate': 'WWW-Authenticate',
@@ -44,7 +45,7 @@ const CANONICAL_NAMES: Record<string, string> = {
   'p-dcs-redirect': 'P-DCS-Redirect',
   'p-dcs-billing-info': 'P-DCS-Billing-Info',
   'p-dcs-trace-party-id': 'P-DCS-Trace-Party-ID',
-};
+}));
 
 /** Headers whose grammar allows exactly one value; a second occurrence makes the message invalid (RFC 4475 3.3.8). */
 export const SINGLE_VALUE_HEADERS: ReadonlySet<string> = new Set([
@@ -65,7 +66,7 @@ export function headerKey(name: string): string {
   const cached = keyCache.get(name);
   if (cached !== undefined) return cached;
   const lower = name.toLowerCase();
-  const key = (lower.length === 1 ? COMPACT_FORMS[lower] : undefined) ?? lower;
+  const key = (lower.length === 1 ? COMPACT_FORMS.get(lower) : undefined) ?? lower;
   if (keyCache.size < 1024) keyCache.set(name, key);
   return key;
 }
@@ -75,7 +76,7 @@ const keyCache = new Map<string, string>();
 
 /** The spelling written on the wire for a lower-case long name: `call-id` → `Call-ID`, `x-foo-bar` → `X-Foo-Bar`. */
 export function canonicalName(key: string): string {
-  const known = CANONICAL_NAMES[key] ?? canonicalCache.get(key);
+  const known = CANONICAL_NAMES.get(key) ?? canonicalCache.get(key);
   if (known !== undefined) return known;
   let out = '';
   let upper = true;

@@ -166,18 +166,32 @@ export function scanParams(s: string, pos: number): ParamsScan {
       }
       pos += value.length;
     }
-    params[name.toLowerCase()] = value;
+    setOwn(params, name.toLowerCase(), value);
   }
 }
 
 export function formatParams(params: Params): string {
   let out = '';
-  for (const name in params) {
+  for (const name of Object.keys(params)) {
     const value = params[name];
     if (value === undefined) continue;
     out += value === null ? `;${name}` : `;${name}=${value}`;
   }
   return out;
+}
+
+/**
+ * Sets a property whose name came off the wire. Plain assignment of `__proto__` would replace the object's
+ * prototype instead (and the name would reappear as a real property after a JSON trip over the bus).
+ */
+export function setOwn(target: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  else target[key] = value;
+}
+
+/** Reads an own property only: a header called `constructor` must not find Object's. */
+export function getOwn(target: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(target, key) ? target[key] : undefined;
 }
 
 /** Shortens text quoted in error messages so a hostile header cannot bloat logs. */

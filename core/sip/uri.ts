@@ -7,7 +7,7 @@
  * IPv6 references keep their brackets in `host`, so `formatUri(parseUri(s))` needs no special case and the
  * host compares directly with a Via sent-by.
  */
-import { charTable, runEnd } from './text.js';
+import { charTable, runEnd, setOwn } from './text.js';
 import type { Params, SipUri } from './types.js';
 
 /** A tel URI: the number as written (with `+` for a global number, visual separators kept) and its params. */
@@ -105,7 +105,7 @@ export function parseUri(s: string): SipUri | null {
     const end = indexOfAny(rest, ';?', pos + 1);
     const param = splitPair(rest.slice(pos + 1, end));
     if (!escapedRun(PARAM, param.name) || (param.value !== null && !escapedRun(PARAM, param.value))) return null;
-    uri.params[param.name.toLowerCase()] = param.value;
+    setOwn(uri.params, param.name.toLowerCase(), param.value);
     pos = end;
   }
 
@@ -113,7 +113,7 @@ export function parseUri(s: string): SipUri | null {
     for (const pair of rest.slice(pos + 1).split('&')) {
       const header = splitPair(pair);
       if (header.value === null || !escapedRun(HEADER, header.name) || !escapedRun(HEADER, header.value, 0)) return null;
-      uri.headers[header.name] = header.value;
+      setOwn(uri.headers, header.name, header.value);
     }
     pos = rest.length;
   }
@@ -125,7 +125,7 @@ export function formatUri(u: SipUri): string {
   if (u.user !== undefined) s += u.password !== undefined ? `${u.user}:${u.password}@` : `${u.user}@`;
   s += u.host;
   if (u.port !== undefined) s += `:${u.port}`;
-  for (const name in u.params) {
+  for (const name of Object.keys(u.params)) {
     const value = u.params[name];
     if (value !== undefined) s += value === null ? `;${name}` : `;${name}=${value}`;
   }
@@ -144,7 +144,7 @@ export function parseTelUri(s: string): TelUri | null {
   for (const part of parts.slice(1)) {
     const param = splitPair(part);
     if (!escapedRun(PARAM, param.name) || (param.value !== null && !escapedRun(PARAM, param.value))) return null;
-    params[param.name.toLowerCase()] = param.value;
+    setOwn(params, param.name.toLowerCase(), param.value);
   }
   return { number, params };
 }

@@ -245,6 +245,32 @@ describe('codec - parse', () => {
     ]);
   });
 
+  test('codec - header and parameter names that shadow Object.prototype are plain data', () => {
+    const buf = wire([
+      'Via: SIP/2.0/UDP h.example.com;branch=z9hG4bK1;__proto__',
+      ...BASE.slice(1).map((h) => (h.startsWith('To:') ? 'To: <sip:bob@biloxi.example.com;__proto__=1>;constructor=2' : h)),
+      'constructor: a',
+      '__proto__: b',
+      'toString: c',
+      'hasOwnProperty: d',
+      'Authorization: Digest __proto__="x", realm="r"',
+    ], { start: 'INVITE sip:bob@biloxi.example.com;__proto__=y SIP/2.0' });
+    const msg = request(buf);
+    assert.equal(msg.headers.constructor, 'a');
+    assert.equal(Object.getOwnPropertyDescriptor(msg.headers, '__proto__')?.value, 'b');
+    assert.equal(msg.headers.tostring, 'c');
+    assert.equal(Object.getPrototypeOf(msg.headers.via[0]!.params), Object.prototype);
+    assert.ok(Object.hasOwn(msg.headers.via[0]!.params, '__proto__'));
+    assert.equal(msg.headers.authorization![0]!.params.realm, 'r');
+    const again = parseOk(Buffer.from(stringifyMessage(msg)), false);
+    assert.deepEqual(again.message, msg);
+    const plain = request(wire(BASE));
+    assert.deepEqual(getHeaderValues(plain, 'constructor'), []);
+    assert.deepEqual(getHeaderValues(plain, 'toString'), []);
+    setHeader(plain, 'constructor', 'x');
+    assert.deepEqual(getHeaderValues(plain, 'constructor'), ['x']);
+  });
+
   test('codec - leading CRLFs before the start line are ignored', () => {
     const msg = request(Buffer.concat([Buffer.from('\r\n\r\n\r\n'), wire(BASE)]));
     assert.equal(msg.method, 'INVITE');
