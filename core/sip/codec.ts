@@ -86,14 +86,18 @@ export function parseMessage(buf: Uint8Array, options: ParseOptions): ParseResul
 
 /** Header lines unfolded (RFC 3261 7.3.1) and grouped by long lower-case name, in order of first appearance. */
 function collectFields(head: string, lines: string[], problems: string[]): Map<string, string[]> {
-  // A CR or LF that is not part of a CRLF would smuggle a line break into a value.
-  if (count(head, '\r') !== lines.length - 1 || count(head, '\n') !== lines.length - 1) {
-    problems.push('stray CR or LF in the header block');
-  }
+  // A CR or LF that is not part of a CRLF would smuggle a line break into a value. Counting is cheap; only
+  // when the counts are off are lines inspected, and those lines are left out even of a best-effort request.
+  const stray = count(head, '\r') !== lines.length - 1 || count(head, '\n') !== lines.length - 1;
+  if (stray) problems.push('stray CR or LF in the header block');
   const fields = new Map<string, string[]>();
   let last: string[] | undefined;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
+    if (stray && (line.includes('\r') || line.includes('\n'))) {
+      last = undefined;
+      continue;
+    }
     const first = line.charCodeAt(0);
     if (first === 0x20 || first === 0x09) {
       if (last === undefined) {

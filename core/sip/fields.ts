@@ -112,7 +112,8 @@ const callId: FieldCodec = {
 };
 
 const generic: FieldCodec = {
-  decode: (raws) => scanned(raws.join(', ')),
+  // Empty values carry nothing in a joined list (`Subject:` twice is ", " otherwise, which does not read back).
+  decode: (raws) => scanned(raws.length === 1 ? raws[0] : raws.filter((raw) => raw !== '').join(', ')),
   encode(value) {
     if (typeof value === 'string') return [value];
     if (typeof value === 'number') return [String(value)];

@@ -107,6 +107,8 @@ function scanAddrSpec(s: string): Scan<NameAddr> {
 function uriProblem(uri: string): string | undefined {
   const scheme = uriScheme(uri);
   if (scheme === null) return `not a URI: '${uri}'`;
+  // Whatever the scheme, these would end or break the name-addr around the URI (RFC 3986 excludes them too).
+  if (/[\s<>"]/.test(uri)) return `malformed URI '${uri}'`;
   if ((scheme === 'sip' || scheme === 'sips') && parseUri(uri) === null) return `malformed ${scheme} URI '${uri}'`;
   if (scheme === 'tel' && parseTelUri(uri) === null) return `malformed tel URI '${uri}'`;
   return undefined;
