@@ -1,74 +1,25 @@
 /**
- * The SIP codec: parseMessage, stringifyMessage, makeResponse, the header editing helpers and the small
- * name-addr / Via / credentials helpers. RFC 4475 has its own suite (sip-rfc4475.test.ts); these tests pin
- * the behaviours that suite does not reach.
+ * The SIP codec's parse and stringify: decoding into the model, sanity checks, writing back, and a seeded
+ * fuzz that holds parseMessage to its contract on mangled input. RFC 4475 has its own suite
+ * (sip-rfc4475.test.ts); header helpers, makeResponse and editing are in sip-headers.test.ts.
  */
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import {
   SipCodecError,
-  addHeader,
   formatAuth,
   formatNameAddr,
-  formatVia,
   getHeaderValues,
   isRequest,
   makeResponse,
   parseAuth,
   parseMessage,
-  parseNameAddr,
-  parseVia,
-  removeHeader,
   setHeader,
   stringifyMessage,
-  type ParseResult,
-  type SipMessage,
   type SipRequest,
 } from '../../core/sip/index.js';
-
-const BASE = [
-  'Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds',
-  'Max-Forwards: 70',
-  'To: Bob <sip:bob@biloxi.example.com>',
-  'From: Alice <sip:alice@atlanta.example.com>;tag=1928301774',
-  'Call-ID: a84b4c76e66710@pc33.atlanta.example.com',
-  'CSeq: 314159 INVITE',
-];
-
-/** A request as bytes: start line, headers, and Content-Length (counted in octets) unless `length` says otherwise. */
-function wire(headers: string[], options: { start?: string; body?: string | Buffer; length?: number | null } = {}): Buffer {
-  const body = typeof options.body === 'string' ? Buffer.from(options.body, 'utf8') : (options.body ?? Buffer.alloc(0));
-  const lines = [options.start ?? 'INVITE sip:bob@biloxi.example.com SIP/2.0', ...headers];
-  if (options.length !== null) lines.push(`Content-Length: ${options.length ?? body.length}`);
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), body]);
-}
-
-function parse(buf: Buffer, datagram = true): ParseResult {
-  return parseMessage(buf, { datagram });
-}
-
-function parseOk(buf: Buffer, datagram = true): { message: SipMessage; body: Uint8Array } {
-  const result = parse(buf, datagram);
-  assert.ok(result.ok, result.ok ? '' : result.error);
-  return result;
-}
-
-function request(buf: Buffer): SipRequest {
-  const { message } = parseOk(buf);
-  assert.ok(isRequest(message));
-  return message;
-}
-
-function failure(buf: Buffer, datagram = true): Extract<ParseResult, { ok: false }> {
-  const result = parse(buf, datagram);
-  assert.equal(result.ok, false, 'expected a parse failure');
-  return result as Extract<ParseResult, { ok: false }>;
-}
-
-function text(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString('utf8');
-}
+import { BASE, failure, parseOk, request, text, wire } from '../support/sip-wire.js';
 
 describe('codec - parse', () => {
   test('codec - Content-Length counts bytes of a UTF-8 body', () => {
@@ -383,6 +334,28 @@ describe('codec - sanity checks', () => {
   });
 });
 
+describe('codec - found by fuzzing', () => {
+  test('fuzz regression - a line with a stray CR stays out of the best-effort request, so the 400 can be written', () => {
+    const result = failure(wire(BASE.map((h) => (h.startsWith('From:') ? 'From: <sip:alice@atlanta.exa\rmple.com>;tag=1' : h))));
+    assert.ok(result.reply);
+    assert.equal((result.reply.request.headers as Record<string, unknown>).from, undefined);
+    stringifyMessage(makeResponse(result.reply.request, 400, 'Bad Request'));
+  });
+
+  test('fuzz regression - a URI of any scheme may not hold <, >, " or whitespace', () => {
+    assert.match(failure(wire([...BASE, 'Contact: ip:user@host.example.com>'])).error, /malformed URI/);
+    assert.match(failure(wire([...BASE, 'Contact: <urn:a<b>'])).error, /malformed URI/);
+    assert.match(failure(wire([...BASE, 'Contact: <urn:a"b>'])).error, /unterminated quoted string/);
+  });
+
+  test('fuzz regression - repeated empty generic headers read back the same', () => {
+    const first = parseOk(wire([...BASE, 'Subject:', 'Subject:', 'Warning:', 'Warning: 399 x "y"']));
+    assert.equal(first.message.headers.subject, '');
+    assert.equal(first.message.headers.warning, '399 x "y"');
+    assert.deepEqual(parseOk(Buffer.from(stringifyMessage(first.message)), false), first);
+  });
+});
+
 describe('codec - stringify', () => {
   test('stringify - canonical header names', () => {
     const msg = request(wire([...BASE, 'WWW-Authenticate: Digest realm="a", nonce="b"', 'Mime-Version: 1.0', 'x-custom-thing: 1']));
@@ -487,171 +460,5 @@ describe('codec - stringify', () => {
     );
     const second = parseOk(Buffer.from(stringifyMessage(first.message, first.body)), false);
     assert.deepEqual(second, first);
-  });
-});
-
-describe('codec - makeResponse', () => {
-  const inviteWith2Vias = () =>
-    request(wire(['Via: SIP/2.0/UDP p1.example.com;branch=z9hG4bK1', 'Via: SIP/2.0/UDP ua.example.com;branch=z9hG4bK2;received=192.0.2.9', ...BASE.slice(1)]));
-
-  test('makeResponse - copies every Via in order, From, To, Call-ID and CSeq', () => {
-    const req = inviteWith2Vias();
-    const res = makeResponse(req, 180, 'Ringing');
-    assert.equal(res.status, 180);
-    assert.equal(res.reason, 'Ringing');
-    assert.deepEqual(res.headers.via, req.headers.via);
-    assert.deepEqual(res.headers.from, req.headers.from);
-    assert.deepEqual(res.headers.to, req.headers.to);
-    assert.equal(res.headers['call-id'], req.headers['call-id']);
-    assert.deepEqual(res.headers.cseq, req.headers.cseq);
-    assert.deepEqual(Object.keys(res.headers), ['via', 'from', 'to', 'call-id', 'cseq']);
-  });
-
-  test('makeResponse - the response shares no objects with the request', () => {
-    const req = inviteWith2Vias();
-    const res = makeResponse(req, 200, 'OK', { toTag: 'abc' });
-    res.headers.via[0]!.params.branch = 'changed';
-    res.headers.cseq.seq = 1;
-    assert.equal(req.headers.via[0]!.params.branch, 'z9hG4bK1');
-    assert.equal(req.headers.to.params.tag, undefined);
-    assert.equal(req.headers.cseq.seq, 314159);
-  });
-
-  test('makeResponse - adds the To tag only when To has none', () => {
-    const req = inviteWith2Vias();
-    assert.equal(makeResponse(req, 200, 'OK', { toTag: 'abc' }).headers.to.params.tag, 'abc');
-    req.headers.to.params.tag = 'existing';
-    assert.equal(makeResponse(req, 200, 'OK', { toTag: 'abc' }).headers.to.params.tag, 'existing');
-  });
-
-  test('makeResponse - extra headers are parsed, content is carried', () => {
-    const res = makeResponse(inviteWith2Vias(), 401, 'Unauthorized', {
-      headers: { 'WWW-Authenticate': 'Digest realm="example.com", nonce="abc", qop="auth"', Allow: ['INVITE', 'ACK'] },
-      content: 'é',
-    });
-    assert.deepEqual(res.headers['www-authenticate'], [{ scheme: 'Digest', params: { realm: 'example.com', nonce: 'abc', qop: 'auth' } }]);
-    assert.equal(res.headers.allow, 'INVITE, ACK');
-    const out = text(stringifyMessage(res));
-    assert.match(out, /^SIP\/2\.0 401 Unauthorized\r\n/);
-    assert.match(out, /\r\nWWW-Authenticate: Digest realm="example.com", nonce="abc", qop="auth"\r\n/);
-    assert.match(out, /Content-Length: 2\r\n\r\né$/);
-  });
-
-  test('makeResponse - answers a best-effort request from a failed parse, leaving out what it lacks', () => {
-    const result = failure(wire(['Via: SIP/2.0/UDP ua.example.com;branch=z9hG4bK9', 'CSeq: 1 INVITE']));
-    assert.ok(result.reply);
-    const res = makeResponse(result.reply.request, result.reply.status, result.reply.reason);
-    assert.deepEqual(Object.keys(res.headers), ['via', 'cseq']);
-    const again = parseMessage(stringifyMessage(res), { datagram: false });
-    assert.equal(again.ok, false, 'a response without From/To/Call-ID is not valid, but it is writable');
-  });
-});
-
-describe('codec - header editing', () => {
-  test('edit - setHeader parses structured values; names are case-insensitive, compact forms accepted', () => {
-    const msg = request(wire(BASE));
-    setHeader(msg, 'm', ['<sip:a@192.0.2.1>;expires=30', 'sip:b@192.0.2.2']);
-    setHeader(msg, 'MAX-FORWARDS', '69');
-    setHeader(msg, 'Route', '<sip:p1.example.com;lr>, <sip:p2.example.com;lr>');
-    setHeader(msg, 'x-extra', ['a', 'b']);
-    assert.deepEqual(msg.headers.contact, [
-      { uri: 'sip:a@192.0.2.1', params: { expires: '30' } },
-      { uri: 'sip:b@192.0.2.2', params: {} },
-    ]);
-    assert.equal(msg.headers['max-forwards'], 69);
-    assert.equal(msg.headers.route!.length, 2);
-    assert.equal(msg.headers['x-extra'], 'a, b');
-  });
-
-  test('edit - setHeader keeps the header where it was', () => {
-    const msg = request(wire(BASE));
-    setHeader(msg, 'Via', 'SIP/2.0/TCP new.example.com;branch=z9hG4bKnew');
-    assert.equal(Object.keys(msg.headers)[0], 'via');
-  });
-
-  test('edit - a value that does not parse throws SipCodecError naming the header', () => {
-    const msg = request(wire(BASE));
-    const cases: Array<[string, string]> = [
-      ['To', '"unterminated <sip:a@b>'],
-      ['Via', 'not a via'],
-      ['CSeq', 'one INVITE'],
-      ['Max-Forwards', '-1'],
-      ['Authorization', 'Digest'],
-      ['Contact', 'sip:a@b?x=y'],
-    ];
-    for (const [name, value] of cases) {
-      assert.throws(
-        () => setHeader(msg, name, value),
-        (err: unknown) => err instanceof SipCodecError && err.header === name.toLowerCase() && err.message.startsWith(name),
-        name,
-      );
-    }
-    assert.throws(() => setHeader(msg, 'Subject', 'a\r\nb'), SipCodecError);
-    assert.throws(() => setHeader(msg, 'Bad Name', 'x'), SipCodecError);
-    assert.throws(() => setHeader(msg, 'To', ['<sip:a@b>', '<sip:c@d>']), /more than once/);
-  });
-
-  test('edit - addHeader appends by default and puts values on top when asked', () => {
-    const msg = request(wire(BASE));
-    addHeader(msg, 'Via', 'SIP/2.0/UDP proxy.example.com;branch=z9hG4bKtop', { at: 'top' });
-    addHeader(msg, 'Record-Route', '<sip:rr1.example.com;lr>');
-    addHeader(msg, 'Record-Route', '<sip:rr0.example.com;lr>', { at: 'top' });
-    addHeader(msg, 'Record-Route', '<sip:rr2.example.com;lr>');
-    addHeader(msg, 'Supported', 'timer');
-    addHeader(msg, 'Supported', ['path', 'outbound']);
-    assert.deepEqual(msg.headers.via.map((v) => v.host), ['proxy.example.com', 'pc33.atlanta.example.com']);
-    assert.deepEqual(msg.headers['record-route']!.map((r) => r.uri), ['sip:rr0.example.com;lr', 'sip:rr1.example.com;lr', 'sip:rr2.example.com;lr']);
-    assert.equal(msg.headers.supported, 'timer, path, outbound');
-  });
-
-  test('edit - addHeader refuses a second value for a single-value header, and * beside other contacts', () => {
-    const msg = request(wire([...BASE, 'Contact: <sip:alice@192.0.2.4>']));
-    assert.throws(() => addHeader(msg, 'To', '<sip:x@y>'), /single value/);
-    assert.throws(() => addHeader(msg, 'Contact', '*'), /'\*' must be the only Contact value/);
-  });
-
-  test('edit - removeHeader and getHeaderValues', () => {
-    const msg = request(wire([...BASE, 'Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>', 'Date: Sat, 13 Nov 2010 23:29:00 GMT']));
-    assert.deepEqual(getHeaderValues(msg, 'route'), ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>']);
-    assert.deepEqual(getHeaderValues(msg, 'v'), ['SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds']);
-    assert.deepEqual(getHeaderValues(msg, 'cseq'), ['314159 INVITE']);
-    assert.deepEqual(getHeaderValues(msg, 'Date'), ['Sat, 13 Nov 2010 23:29:00 GMT']);
-    assert.deepEqual(getHeaderValues(msg, 'Absent'), []);
-    assert.equal(removeHeader(msg, 'ROUTE'), true);
-    assert.equal(removeHeader(msg, 'route'), false);
-    assert.deepEqual(getHeaderValues(msg, 'route'), []);
-    setHeader(msg, 'Date', []);
-    assert.equal(msg.headers.date, undefined);
-  });
-});
-
-describe('codec - helpers', () => {
-  test('helpers - parseNameAddr and formatNameAddr', () => {
-    assert.deepEqual(parseNameAddr('"Alice A" <sip:alice@atlanta.example.com>;tag=88sja8x'), {
-      name: 'Alice A',
-      uri: 'sip:alice@atlanta.example.com',
-      params: { tag: '88sja8x' },
-    });
-    assert.deepEqual(parseNameAddr('sip:alice@atlanta.example.com ; TAG = x'), { uri: 'sip:alice@atlanta.example.com', params: { tag: 'x' } });
-    assert.deepEqual(parseNameAddr('Anonymous<sip:c8oqz84zk7z@privacy.org>'), { name: 'Anonymous', uri: 'sip:c8oqz84zk7z@privacy.org', params: {} });
-    assert.throws(() => parseNameAddr('<sip:a@b> junk'), SipCodecError);
-    assert.throws(() => parseNameAddr('<sip:a@b>;;'), SipCodecError);
-    const n = parseNameAddr('"A \\"B\\"" <sip:a@b;lr>;x="y z"');
-    assert.deepEqual(parseNameAddr(formatNameAddr(n)), n);
-  });
-
-  test('helpers - parseVia and formatVia', () => {
-    const via = parseVia('SIP/2.0/udp pc33.atlanta.example.com:5066;branch=z9hG4bK776asdhds;rport');
-    assert.deepEqual(via, { version: '2.0', protocol: 'UDP', host: 'pc33.atlanta.example.com', port: 5066, params: { branch: 'z9hG4bK776asdhds', rport: null } });
-    assert.equal(formatVia(via), 'SIP/2.0/UDP pc33.atlanta.example.com:5066;branch=z9hG4bK776asdhds;rport');
-    assert.throws(() => parseVia('HTTP/1.1/TCP host'), /not SIP/);
-    assert.throws(() => parseVia('SIP/2.0/UDP host;branch=a junk'), SipCodecError);
-  });
-
-  test('helpers - parseAuth rejects what it cannot read', () => {
-    assert.throws(() => parseAuth('Digest username="unterminated'), SipCodecError);
-    assert.throws(() => parseAuth('Digest realm="a" nonce="b"'), SipCodecError);
-    assert.throws(() => parseAuth('Digest'), SipCodecError);
-    assert.deepEqual(parseAuth('NoOneKnowsThisScheme opaque-data=here'), { scheme: 'NoOneKnowsThisScheme', params: { 'opaque-data': 'here' } });
   });
 });
