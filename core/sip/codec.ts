@@ -40,6 +40,7 @@ export type ParseResult =
   | { ok: false; error: string; reply?: ParseReply };
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+const MAX_PROBLEMS_SHOWN = 5;
 
 export function parseMessage(buf: Uint8Array, options: ParseOptions): ParseResult {
   const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -152,7 +153,9 @@ function frameBody(
 }
 
 function failure(start: StartLine, headers: Record<string, unknown>, problems: string[]): ParseResult {
-  const error = problems.length > 0 ? problems.join('; ') : start.problem!;
+  // The first few problems say what is wrong; a flood of broken lines must not become a flood in the logs.
+  const shown = problems.slice(0, MAX_PROBLEMS_SHOWN).join('; ');
+  const error = problems.length > MAX_PROBLEMS_SHOWN ? `${shown}; and ${problems.length - MAX_PROBLEMS_SHOWN} more` : shown;
   const vias = headers.via;
   if (start.kind !== 'request' || !Array.isArray(vias) || vias.length === 0) return { ok: false, error };
   const request: SipRequest = {

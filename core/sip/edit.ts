@@ -8,7 +8,7 @@
 import { SipCodecError } from './codec-error.js';
 import { decodeField, encodeField } from './fields.js';
 import { SINGLE_VALUE_HEADERS, canonicalName, headerKey, isHeaderName } from './names.js';
-import { getOwn, setOwn } from './text.js';
+import { clip, getOwn, setOwn } from './text.js';
 import type { SipMessage } from './types.js';
 
 export interface AddHeaderOptions {
@@ -67,7 +67,7 @@ export function removeHeader(message: SipMessage, name: string): boolean {
 }
 
 function keyOf(name: string): string {
-  if (!isHeaderName(name)) throw new SipCodecError(`'${name}' is not a header name`);
+  if (!isHeaderName(name)) throw new SipCodecError(`'${clip(name)}' is not a header name`);
   return headerKey(name);
 }
 

@@ -21,7 +21,7 @@ import {
   scanVia,
 } from './headers.js';
 import { SINGLE_VALUE_HEADERS, canonicalName } from './names.js';
-import { splitList } from './text.js';
+import { clip, splitList } from './text.js';
 import type { AuthHeader, CSeq, NameAddr, Via } from './types.js';
 
 interface FieldCodec {
@@ -107,7 +107,7 @@ function boundedInteger(max: number): FieldCodec {
 }
 
 const callId: FieldCodec = {
-  decode: (raws) => (/^\S+$/.test(raws[0]!) ? scanned(raws[0]) : fail(`malformed Call-ID '${raws[0]}'`)),
+  decode: (raws) => (/^\S+$/.test(raws[0]!) ? scanned(raws[0]) : fail(`'${clip(raws[0]!)}' is not a single word (word ["@" word])`)),
   encode: (value) => [one(value, (v): v is string => typeof v === 'string' && /^\S+$/.test(v), 'a word')],
 };
 

@@ -16,6 +16,7 @@
 import { SipCodecError } from './codec-error.js';
 import {
   TOKEN_CHARS,
+  clip,
   formatParams,
   isToken,
   quote,
@@ -98,7 +99,7 @@ function scanAddrSpec(s: string): Scan<NameAddr> {
     return fail('a display name with characters other than tokens must be quoted');
   }
   if (/[?,]/.test(uri)) {
-    return scanned(value, `a URI containing '?' or ',' must be enclosed in <> ('${uri}')`);
+    return scanned(value, `a URI containing '?' or ',' must be enclosed in <> ('${clip(uri)}')`);
   }
   return scanned(value, uriProblem(uri) ?? scan.problem);
 }
@@ -106,11 +107,11 @@ function scanAddrSpec(s: string): Scan<NameAddr> {
 /** Unknown schemes are fine in header fields (RFC 4475 3.3.4); SIP, SIPS and tel URIs must follow their grammar. */
 function uriProblem(uri: string): string | undefined {
   const scheme = uriScheme(uri);
-  if (scheme === null) return `not a URI: '${uri}'`;
+  if (scheme === null) return `not a URI: '${clip(uri)}'`;
   // Whatever the scheme, these would end or break the name-addr around the URI (RFC 3986 excludes them too).
-  if (/[\s<>"]/.test(uri)) return `malformed URI '${uri}'`;
-  if ((scheme === 'sip' || scheme === 'sips') && parseUri(uri) === null) return `malformed ${scheme} URI '${uri}'`;
-  if (scheme === 'tel' && parseTelUri(uri) === null) return `malformed tel URI '${uri}'`;
+  if (/[\s<>"]/.test(uri)) return `malformed URI '${clip(uri)}'`;
+  if ((scheme === 'sip' || scheme === 'sips') && parseUri(uri) === null) return `malformed ${scheme} URI '${clip(uri)}'`;
+  if (scheme === 'tel' && parseTelUri(uri) === null) return `malformed tel URI '${clip(uri)}'`;
   return undefined;
 }
 
@@ -136,11 +137,11 @@ export function scanVia(input: string): Scan<Via> {
   const s = input.trim();
   VIA_HEAD_AT.lastIndex = 0;
   const m = VIA_HEAD_AT.exec(s);
-  if (!m) return fail(`malformed Via '${s}'`);
+  if (!m) return fail(`malformed sent-protocol or sent-by '${clip(s)}'`);
   const [, protocolName, version, transport, host, port] = m as unknown as string[];
-  if (protocolName!.toUpperCase() !== 'SIP') return fail(`Via protocol '${protocolName}' is not SIP`);
+  if (protocolName!.toUpperCase() !== 'SIP') return fail(`protocol '${protocolName}' is not SIP`);
   if (port !== undefined && (port.length > 5 || +port === 0 || +port > 65535)) {
-    return fail(`Via port ${port} is out of range`);
+    return fail(`port ${port} is out of range`);
   }
   const scan = scanParams(s, m[0].length);
   const protocol = transport!.toUpperCase();
@@ -148,7 +149,11 @@ export function scanVia(input: string): Scan<Via> {
     port === undefined
       ? { version: version!, protocol, host: host!, params: scan.params }
       : { version: version!, protocol, host: host!, port: +port, params: scan.params };
-  const problem = scan.problem ?? (scan.params.branch === null ? 'Via branch parameter without a value' : undefined);
+  // Another version still leaves the Via usable for routing the answer (a 505 for RFC 4475 badvers).
+  const problem =
+    scan.problem ??
+    (version !== '2.0' ? `version ${version} is not 2.0` : undefined) ??
+    (scan.params.branch === null ? 'branch parameter without a value' : undefined);
   return scanned(via, problem);
 }
 
@@ -170,9 +175,9 @@ export function formatVia(v: Via): string {
 export function scanAuth(input: string): Scan<AuthHeader> {
   const s = input.trim();
   const scheme = tokenAt(s, 0);
-  if (scheme === undefined) return fail(`malformed credentials '${s}'`);
+  if (scheme === undefined) return fail(`malformed credentials '${clip(s)}'`);
   let pos = skipWhitespace(s, scheme.length);
-  if (pos === scheme.length && pos < s.length) return fail(`malformed auth scheme '${s}'`);
+  if (pos === scheme.length && pos < s.length) return fail(`malformed auth scheme '${clip(s)}'`);
   const rest = s.slice(pos);
   if (rest === '') return fail(`${scheme} without parameters`);
   if (TOKEN68.test(rest) && !/=[^=]/.test(rest)) return scanned({ scheme, params: {}, token68: rest });
@@ -183,7 +188,7 @@ export function scanAuth(input: string): Scan<AuthHeader> {
     if (name === undefined) return fail('empty or malformed auth parameter', { scheme, params });
     pos = skipWhitespace(s, pos + name.length);
     if (s.charCodeAt(pos) !== 0x3d /* = */) {
-      return fail(`auth parameter '${name}' has no value`, { scheme, params });
+      return fail(`auth parameter '${clip(name)}' has no value`, { scheme, params });
     }
     pos = skipWhitespace(s, pos + 1);
     let value: string | undefined;
@@ -194,14 +199,14 @@ export function scanAuth(input: string): Scan<AuthHeader> {
       pos = end;
     } else {
       value = tokenAt(s, pos);
-      if (value === undefined) return fail(`auth parameter '${name}' has no value`, { scheme, params });
+      if (value === undefined) return fail(`auth parameter '${clip(name)}' has no value`, { scheme, params });
       pos += value.length;
     }
     setOwn(params, name.toLowerCase(), value);
     pos = skipWhitespace(s, pos);
     if (pos >= s.length) return scanned({ scheme, params });
     if (s.charCodeAt(pos) !== 0x2c /* , */) {
-      return fail(`unexpected text after auth parameter '${name}'`, { scheme, params });
+      return fail(`unexpected text after auth parameter '${clip(name)}'`, { scheme, params });
     }
     pos = skipWhitespace(s, pos + 1);
   }
@@ -235,7 +240,7 @@ export function formatAuth(a: AuthHeader, options: { challenge?: boolean } = {})
 
 export function scanCSeq(input: string): Scan<CSeq> {
   const m = CSEQ.exec(input.trim());
-  if (!m) return fail(`malformed CSeq '${input.trim()}'`);
+  if (!m) return fail(`'${clip(input.trim())}' is not a sequence number and a method`);
   const seq = parseBoundedInteger(m[1]!, MAX_INT31);
   if (seq === undefined) return fail(`sequence number ${m[1]} exceeds 2^31-1`);
   return scanned({ seq, method: m[2]! });

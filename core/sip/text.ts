@@ -157,11 +157,11 @@ export function scanParams(s: string, pos: number): ParamsScan {
       pos = skipWhitespace(s, pos + 1);
       if (s.charCodeAt(pos) === 0x22) {
         const end = quotedStringEnd(s, pos);
-        if (end < 0) return { params, problem: `unterminated quoted string in parameter '${name}'` };
+        if (end < 0) return { params, problem: `unterminated quoted string in parameter '${clip(name)}'` };
         value = s.slice(pos, end);
       } else {
         const end = runEnd(GEN_VALUE_TABLE, s, pos);
-        if (end === pos) return { params, problem: `parameter '${name}' has no value after '='` };
+        if (end === pos) return { params, problem: `parameter '${clip(name)}' has no value after '='` };
         value = s.slice(pos, end);
       }
       pos += value.length;

@@ -254,6 +254,7 @@ describe('codec - parse', () => {
 describe('codec - sanity checks', () => {
   const cases: Array<[string, Buffer, RegExp]> = [
     ['no empty line after the headers', Buffer.from(`INVITE sip:bob@b.example.com SIP/2.0\r\n${BASE.join('\r\n')}\r\n`), /no empty line/],
+    ['a Via that is not SIP/2.0', wire(['Via: SIP/3.0/UDP pc33.atlanta.example.com;branch=z9hG4bK1', ...BASE.slice(1)]), /Via: version 3\.0 is not 2\.0/],
     ['a header line without a colon', wire([...BASE, 'NoColonHere']), /malformed header line/],
     ['a space inside a header name', wire([...BASE, 'Max Forwards: 70']), /malformed header line/],
     ['a bare LF inside a header value', wire([...BASE, 'Subject: a\nb']), /stray CR or LF/],
@@ -261,7 +262,7 @@ describe('codec - sanity checks', () => {
     ['Max-Forwards over 255', wire([...BASE.filter((h) => !h.startsWith('Max')), 'Max-Forwards: 256']), /Max-Forwards/],
     ['Max-Forwards not a number', wire([...BASE.filter((h) => !h.startsWith('Max')), 'Max-Forwards: seventy']), /Max-Forwards/],
     ['Content-Length over 2^31-1', wire(BASE, { length: 2 ** 31 }), /Content-Length/],
-    ['CSeq without method', wire([...BASE.filter((h) => !h.startsWith('CSeq')), 'CSeq: 12']), /malformed CSeq/],
+    ['CSeq without method', wire([...BASE.filter((h) => !h.startsWith('CSeq')), 'CSeq: 12']), /CSeq: '12' is not a sequence number and a method/],
     ['Content-Type twice', wire([...BASE, 'Content-Type: a/b', 'Content-Type: c/d']), /Content-Type: appears more than once/],
     ['Call-ID with a space', wire([...BASE.filter((h) => !h.startsWith('Call-ID')), 'Call-ID: a b']), /Call-ID/],
     ['an unquoted display name with a comma', wire([...BASE.filter((h) => !h.startsWith('From')), 'From: Doe, John <sip:j@192.0.2.1>;tag=1']), /From: a display name/],
@@ -284,6 +285,13 @@ describe('codec - sanity checks', () => {
       assert.equal(result.reply?.reason, 'Bad Request');
     });
   }
+
+  test('checks - the error names the first five problems and counts the rest', () => {
+    const junk = Array.from({ length: 40 }, (_, i) => `Bad Header ${i}: x`);
+    const { error } = failure(wire([...BASE, ...junk]));
+    assert.equal(error.split('; ').length, 6);
+    assert.match(error, /; and 35 more$/);
+  });
 
   test('checks - a version other than SIP/2.0 is answered with 505, even with other problems', () => {
     const result = failure(wire(BASE.slice(0, 3), { start: 'INVITE sip:bob@biloxi.example.com SIP/3.0' }));
