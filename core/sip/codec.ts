@@ -13,7 +13,7 @@ import { SipCodecError } from './codec-error.js';
 import { setHeader } from './edit.js';
 import { decodeField, encodeField } from './fields.js';
 import { canonicalName, headerKey, isHeaderName } from './names.js';
-import { TOKEN, clip, isToken, isWhitespace, setOwn } from './text.js';
+import { clip, isToken, isWhitespace, setOwn } from './text.js';
 import { type NameAddr, type SipHeaders, type SipMessage, type SipRequest, type SipResponse, isRequest } from './types.js';
 
 export interface ParseOptions {
@@ -41,6 +41,8 @@ export type ParseResult =
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_PROBLEMS_SHOWN = 5;
+/** The error for a buffer of nothing but CRLFs: a keep-alive (RFC 5626 4.4.1), not a broken message. */
+export const KEEPALIVE_ONLY = 'no message, only CRLFs (a keep-alive)';
 
 export function parseMessage(buf: Uint8Array, options: ParseOptions): ParseResult {
   const bytes = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -49,6 +51,7 @@ export function parseMessage(buf: Uint8Array, options: ParseOptions): ParseResul
   // RFC 3261 7.5: CRLFs before the start line are ignored (keep-alives that share a datagram or a frame).
   let begin = 0;
   while (bytes[begin] === 0x0d && bytes[begin + 1] === 0x0a) begin += 2;
+  if (begin === bytes.length) return { ok: false, error: KEEPALIVE_ONLY };
   const separator = bytes.indexOf(CRLFCRLF, begin);
   let headEnd = separator;
   if (separator < 0) {
@@ -178,7 +181,11 @@ function failure(start: StartLine, headers: Record<string, unknown>, problems: s
  * Throws SipCodecError on anything that cannot go on the wire, CR or LF inside a value above all.
  */
 export function stringifyMessage(message: SipMessage, body?: Uint8Array): Uint8Array {
-  const payload = body ?? Buffer.from(message.content ?? '', 'utf8');
+  // Messages come back from plugins as JSON; the types promise nothing at run time.
+  if (typeof message.headers !== 'object' || message.headers === null) throw new SipCodecError('message has no headers object');
+  const content: unknown = message.content ?? '';
+  if (body === undefined && typeof content !== 'string') throw new SipCodecError('content must be a string');
+  const payload = body ?? Buffer.from(content as string, 'utf8');
   let head = `${startLine(message)}\r\n`;
   let lengthWritten = false;
   for (const name of Object.keys(message.headers)) {
@@ -210,7 +217,9 @@ export function stringifyMessage(message: SipMessage, body?: Uint8Array): Uint8A
 
 function startLine(message: SipMessage): string {
   if (isRequest(message)) {
-    if (!TOKEN.test(message.method)) throw new SipCodecError(`method '${clip(message.method)}' is not a token`);
+    if (typeof message.method !== 'string' || !isToken(message.method)) {
+      throw new SipCodecError(`method '${clip(String(message.method))}' is not a token`);
+    }
     if (typeof message.uri !== 'string' || message.uri === '' || /[\s<>]/.test(message.uri)) {
       throw new SipCodecError(`Request-URI '${clip(String(message.uri))}' cannot go on the wire`);
     }
@@ -218,7 +227,7 @@ function startLine(message: SipMessage): string {
   }
   const { status, reason } = message;
   if (!Number.isInteger(status) || status < 100 || status > 699) throw new SipCodecError(`status ${status} out of range`);
-  if (/[\r\n]/.test(reason)) throw new SipCodecError('CR or LF inside the reason phrase');
+  if (typeof reason !== 'string' || /[\r\n]/.test(reason)) throw new SipCodecError('the reason phrase must be a string without CR or LF');
   return `SIP/2.0 ${status} ${reason}`;
 }
 

@@ -140,11 +140,6 @@ const FIELDS = new Map<string, FieldCodec>(Object.entries({
   'proxy-authenticate': authField(true),
 }));
 
-/** True for headers that are objects or numbers in our model rather than strings. */
-export function isStructured(key: string): boolean {
-  return FIELDS.has(key);
-}
-
 /**
  * The model's value for one header from its raw line values. A second line of a single-value header is a
  * problem (RFC 4475 multi01, mcl01); the first is still decoded so a 400 can echo it.

@@ -6,6 +6,7 @@ export {
   parseMessage,
   stringifyMessage,
   makeResponse,
+  KEEPALIVE_ONLY,
   type ParseOptions,
   type ParseResult,
   type ParseReply,

@@ -9,8 +9,8 @@
 import { SipCodecError } from './codec-error.js';
 import type { Params } from './types.js';
 
+/** token (RFC 3261 25.1) as a regex character class, for the few grammar rules written as regexes. */
 export const TOKEN_CHARS = "A-Za-z0-9\\-.!%*_+`'~";
-export const TOKEN = new RegExp(`^[${TOKEN_CHARS}]+$`);
 
 // Header values are scanned character by character on every message; a table lookup beats a sticky regex
 // (no match array to allocate) by a wide margin on the edge's hot path.
@@ -37,11 +37,6 @@ export function runEnd(table: Uint8Array, s: string, pos: number): number {
     pos++;
   }
   return pos;
-}
-
-/** Index just past the token starting at `pos` (`pos` itself when there is none). */
-export function tokenEnd(s: string, pos: number): number {
-  return runEnd(TOKEN_TABLE, s, pos);
 }
 
 export function isToken(s: string): boolean {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { describe, test } from 'node:test';
 import {
+  KEEPALIVE_ONLY,
   SipCodecError,
   formatAuth,
   formatNameAddr,
@@ -311,7 +312,10 @@ describe('codec - sanity checks', () => {
 
   test('checks - a start line that is not SIP is dropped', () => {
     assert.equal(failure(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n')).reply, undefined);
-    assert.equal(failure(Buffer.from('\r\n\r\n')).reply, undefined);
+    const keepalive = failure(Buffer.from('\r\n\r\n'));
+    assert.equal(keepalive.reply, undefined);
+    assert.equal(keepalive.error, KEEPALIVE_ONLY);
+    assert.equal(failure(Buffer.alloc(0)).error, KEEPALIVE_ONLY);
   });
 
   test('checks - responses are never answered', () => {
@@ -437,8 +441,14 @@ describe('codec - stringify', () => {
     bad((m) => ((m.headers as Record<string, unknown>).cseq = { seq: -1, method: 'INVITE' }));
     bad((m) => (m.headers['max-forwards'] = 300));
     bad((m) => ((m.headers as Record<string, unknown>)['bad name'] = 'x'));
+    bad((m) => ((m as unknown as Record<string, unknown>).method = 7));
+    bad((m) => ((m as unknown as Record<string, unknown>).content = { sdp: true }));
+    bad((m) => ((m as unknown as Record<string, unknown>).headers = null));
     const response = makeResponse(request(wire(BASE)), 200, 'OK');
     response.status = 99;
+    assert.throws(() => stringifyMessage(response), SipCodecError);
+    response.status = 200;
+    (response as unknown as Record<string, unknown>).reason = undefined;
     assert.throws(() => stringifyMessage(response), SipCodecError);
   });
 
