@@ -179,7 +179,8 @@ function contentLength(block: Uint8Array): number | string {
     let value = m[2]!;
     // A folded value continues on the following lines.
     while (i + 1 < lines.length && /^[ \t]/.test(lines[i + 1]!)) value += ` ${lines[++i]}`;
-    value = value.trim();
+    // Leading zeros are legal (parseMessage reads `0068` as 68); only the significant digits are bounded.
+    value = value.trim().replace(/^0+(?=[0-9])/, '');
     if (!/^[0-9]{1,10}$/.test(value)) return `malformed Content-Length '${value.slice(0, 20)}'`;
     if (found !== undefined && +found !== +value) return 'conflicting Content-Length values';
     found = value;

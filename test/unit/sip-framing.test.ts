@@ -108,6 +108,8 @@ describe('framing', () => {
     }
     const conflicting = new StreamFramer().push(sipMessage('abc', { lengthLine: 'Content-Length: 3\r\nl: 4' }));
     assert.match((conflicting[0] as { reason: string }).reason, /conflicting/);
+    const zeros = sipMessage('abc', { lengthLine: `Content-Length: ${'0'.repeat(30)}3` });
+    assert.deepEqual(messages(new StreamFramer().push(zeros)), [zeros]);
     const repeated = sipMessage('abc', { lengthLine: 'Content-Length: 3\r\nl: 3' });
     assert.deepEqual(messages(new StreamFramer().push(repeated)), [repeated]);
   });
