@@ -97,7 +97,8 @@ export class StreamFramer {
       this.#messageLength = headerLength + 4 + declared;
     }
     if (this.buffered < this.#messageLength) return undefined;
-    const data = this.#buffer.slice(this.#read, this.#read + this.#messageLength);
+    // A copy (the buffer is reused); Buffer.from draws small ones from Node's pool, a bare slice allocates anew.
+    const data: Uint8Array = Buffer.from(this.#buffer.subarray(this.#read, this.#read + this.#messageLength));
     this.#read += this.#messageLength;
     this.#messageLength = undefined;
     this.#scanFrom = this.#read;
