@@ -42,8 +42,9 @@ export async function withHeartbeat<T>(work: () => Promise<T>): Promise<Heartbea
   }
 }
 
-/** The call must fail with `errorName`, the host must have kept ticking, and the same sandbox must serve `ok`. */
-export async function assertContained(sandbox: Sandbox, exportName: string, errorName: string): Promise<Error> {
+/** The call must fail with the error named `fails`, the host must have kept ticking, and the same sandbox must serve `ok`. */
+export async function assertContained(sandbox: Sandbox, exportName: string, expected: { fails: string }): Promise<Error> {
+  const errorName = expected.fails;
   const { error, ticks, elapsedMs } = await withHeartbeat(() => sandbox.call(exportName, 'null'));
   assert.ok(error instanceof Error, `${exportName}() should have failed`);
   assert.equal(error.name, errorName, `${exportName}(): ${error.message}`);
