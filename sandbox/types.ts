@@ -16,7 +16,10 @@ export interface SandboxLimits {
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
 export interface Capability {
-  /** Called from inside the sandbox with copies of the arguments; its result is copied back. */
+  /**
+   * Called from inside the sandbox with copies of the arguments (as JSON); its result is copied back the same way.
+   * If it throws (or its promise rejects), the sandbox sees an ordinary Error carrying the message only.
+   */
   fn: (...args: JsonValue[]) => JsonValue | undefined | void | Promise<JsonValue | undefined | void>;
   /** When true the sandbox sees a function returning a Promise (use for I/O); otherwise a plain function. */
   async?: boolean;
@@ -52,10 +55,17 @@ export interface Sandbox {
    * Call an exported function of the entry module with one argument given as JSON text; the function may be
    * async. Resolves to the JSON text of its result (`undefined` becomes "null").
    * Rejects with SandboxTimeoutError, SandboxMemoryError, SandboxScriptError or SandboxResultError; after a
-   * timeout or memory breach the isolate is rebuilt from the same source before the next call.
+   * timeout or memory breach the isolate is rebuilt from the same source before the next call. Other calls in
+   * flight on an isolate that had to be stopped reject with SandboxAbortedError; SandboxDisposedError after
+   * dispose(). Several calls may be in flight at once; the engine serialises their execution.
    */
   call(exportName: string, argJson: string): Promise<string>;
-  /** Synchronous variant for small pure functions (router matchFuncs); same errors, thrown. */
+  /**
+   * Synchronous variant for small pure functions (router matchFuncs); same errors, thrown. It runs on the caller's
+   * thread, so it throws SandboxUsageError rather than wait behind call()s in flight, and on sandboxes with async
+   * capabilities (their continuations would run outside any call's time limit). An export returning a Promise
+   * fails with SandboxResultError.
+   */
   callSync(exportName: string, argJson: string): string;
   /** Names exported by the entry module. */
   readonly exports: readonly string[];
@@ -65,8 +75,20 @@ export interface Sandbox {
 
 export interface SandboxEngine {
   readonly name: string;
-  /** Compile and evaluate the entry module. Rejects with SandboxCompileError naming file, line and column. */
+  /**
+   * Compile and evaluate the entry module. Rejects with SandboxCompileError naming file, line and column (also when
+   * the top-level code throws, times out or breaches the memory cap).
+   */
   create(options: SandboxOptions): Promise<Sandbox>;
+}
+
+export interface SandboxEngineOptions {
+  /**
+   * The engine lost control of a sandbox (isolated-vm's catastrophic error, or code that would not stop after a
+   * forced disposal). The sandbox is quarantined: its calls reject with SandboxDisposedError and it is not rebuilt.
+   * A thread may be wedged for good, so the host should stop taking work, drain, and restart the process.
+   */
+  onCatastrophicError?: (sandboxName: string, message: string) => void;
 }
 
 export class SandboxError extends Error {
@@ -75,8 +97,21 @@ export class SandboxError extends Error {
     super(message, options);
   }
 }
+
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number;
+}
+
 export class SandboxCompileError extends SandboxError {
   override name = 'SandboxCompileError';
+  /** Where the failure points, when the engine could tell. */
+  readonly location: SourceLocation | undefined;
+  constructor(message: string, options?: { cause?: unknown; location?: SourceLocation }) {
+    super(message, options);
+    this.location = options?.location;
+  }
 }
 export class SandboxTimeoutError extends SandboxError {
   override name = 'SandboxTimeoutError';
@@ -87,11 +122,33 @@ export class SandboxMemoryError extends SandboxError {
 /** The code threw (anything, not only Errors) or rejected. */
 export class SandboxScriptError extends SandboxError {
   override name = 'SandboxScriptError';
+  /** The stack inside the sandbox (file:line:column of the user code), when the thrown value was an Error. */
+  readonly sandboxStack: string | undefined;
+  constructor(message: string, options?: { cause?: unknown; sandboxStack?: string }) {
+    super(message, options);
+    this.sandboxStack = options?.sandboxStack || undefined;
+  }
 }
 /** The result was not JSON-serializable or larger than maxResultBytes. */
 export class SandboxResultError extends SandboxError {
   override name = 'SandboxResultError';
 }
+/** The sandbox was disposed (or quarantined); it serves no more calls. */
 export class SandboxDisposedError extends SandboxError {
   override name = 'SandboxDisposedError';
+}
+/**
+ * This call was cut short because the isolate under it had to be stopped for another call on the same sandbox
+ * (that one timed out or breached the memory cap). The sandbox itself stays usable (it is rebuilt), so the caller
+ * may treat this as a failed call and carry on. Calls in flight when dispose() runs get SandboxDisposedError.
+ */
+export class SandboxAbortedError extends SandboxDisposedError {
+  override name = 'SandboxAbortedError';
+}
+/**
+ * The call was refused because of how it was made, not because of the code: callSync() while call()s are in
+ * flight on the same sandbox, or on a sandbox with async capabilities (either could block the host's event loop).
+ */
+export class SandboxUsageError extends SandboxError {
+  override name = 'SandboxUsageError';
 }

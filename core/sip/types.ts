@@ -38,7 +38,10 @@ export interface CSeq {
 /** A parsed digest or other credentials header (Authorization, WWW-Authenticate, ...). Values unquoted. */
 export interface AuthHeader {
   scheme: string;
+  /** Parameter names lower-cased, values unquoted. */
   params: Record<string, string>;
+  /** The single-blob form of RFC 7235 (`Bearer mF_9.B5f-4.1JqM`, RFC 8898); params is then empty. */
+  token68?: string;
 }
 
 export interface SipHeaders {

@@ -1,0 +1,43 @@
+/**
+ * Runtime detection for the sandbox layer: which JavaScript runtime we are on, and whether Node was started the
+ * way isolated-vm needs. Engine-neutral on purpose: it must load on Bun and Deno so that `createEngine()` can say
+ * clearly that no engine exists there yet, instead of failing inside a native module.
+ */
+
+export type RuntimeName = 'node' | 'bun' | 'deno' | 'unknown';
+
+/** The one place that decides which runtime we are on; Bun and Deno both imitate Node, so test them first. */
+export function detectRuntime(): RuntimeName {
+  const g = globalThis as { Bun?: unknown; Deno?: unknown };
+  if (g.Bun !== undefined) return 'bun';
+  if (g.Deno !== undefined) return 'deno';
+  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') return 'node';
+  return 'unknown';
+}
+
+export interface NodeLaunch {
+  nodeVersion: string;
+  execArgv: readonly string[];
+  nodeOptions: string | undefined;
+}
+
+function currentLaunch(): NodeLaunch {
+  return { nodeVersion: process.versions.node, execArgv: process.execArgv, nodeOptions: process.env.NODE_OPTIONS };
+}
+
+/**
+ * Node 20+ boots from a V8 startup snapshot that isolated-vm's isolates are not safe with (crashes rather than
+ * errors), so the process must run with --no-node-snapshot. Returns the problem as text, or undefined when fine.
+ */
+export function nodeSnapshotProblem(launch: NodeLaunch = currentLaunch()): string | undefined {
+  const major = Number.parseInt(launch.nodeVersion.split('.')[0] ?? '0', 10);
+  if (major < 20) return undefined;
+  const flag = '--no-node-snapshot';
+  const inOptions = (launch.nodeOptions ?? '').split(/\s+/).includes(flag);
+  if (launch.execArgv.includes(flag) || inOptions) return undefined;
+  return (
+    `isolated-vm needs Node ${launch.nodeVersion} to be started with ${flag} ` +
+    `(for example \`node ${flag} dist/core/cli/main.js\`, or NODE_OPTIONS=${flag}); ` +
+    'without it isolates can crash the whole process'
+  );
+}

@@ -1,0 +1,59 @@
+/**
+ * Shared pieces of the sandbox contract cases: small limits so hostile cases end fast, a sandbox that is always
+ * disposed, and a heartbeat that proves the host's event loop kept turning while a sandbox misbehaved.
+ */
+import assert from 'node:assert/strict';
+import type { Sandbox, SandboxEngine, SandboxOptions } from '../../sandbox/types.js';
+
+export const LIMITS = { timeoutMs: 100, memoryMb: 16 } as const;
+
+export type SandboxSpec = Omit<SandboxOptions, 'name' | 'limits'> & Partial<Pick<SandboxOptions, 'name' | 'limits'>>;
+
+let counter = 0;
+
+export async function withSandbox(engine: SandboxEngine, spec: SandboxSpec, run: (sandbox: Sandbox) => Promise<void>): Promise<void> {
+  const sandbox = await engine.create({ name: `case-${++counter}`, limits: LIMITS, ...spec });
+  try {
+    await run(sandbox);
+  } finally {
+    sandbox.dispose();
+  }
+}
+
+interface Heartbeat<T> {
+  value: T | undefined;
+  error: unknown;
+  /** Host timer ticks (every 5 ms) seen while `work` ran; a host blocked by the sandbox would count none. */
+  ticks: number;
+  elapsedMs: number;
+}
+
+export async function withHeartbeat<T>(work: () => Promise<T>): Promise<Heartbeat<T>> {
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 5);
+  const started = performance.now();
+  const beat = (value: T | undefined, error: unknown): Heartbeat<T> => ({ value, error, ticks, elapsedMs: performance.now() - started });
+  try {
+    return beat(await work(), undefined);
+  } catch (error) {
+    return beat(undefined, error);
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The call must fail with the error named `fails`, the host must have kept ticking, and the same sandbox must serve `ok`. */
+export async function assertContained(sandbox: Sandbox, exportName: string, expected: { fails: string }): Promise<Error> {
+  const errorName = expected.fails;
+  const { error, ticks, elapsedMs } = await withHeartbeat(() => sandbox.call(exportName, 'null'));
+  assert.ok(error instanceof Error, `${exportName}() should have failed`);
+  assert.equal(error.name, errorName, `${exportName}(): ${error.message}`);
+  assert.ok(elapsedMs < 30 || ticks > 0, `the host event loop stalled for ${Math.round(elapsedMs)} ms while the sandbox misbehaved`);
+  assert.equal(await sandbox.call('ok', '{"n":41}'), '42', 'the sandbox did not serve the next call');
+  return error;
+}
+
+/** Appended to hostile sources so every case can check the sandbox still works afterwards. */
+export const OK_EXPORT = 'export function ok(x) { return x.n + 1; }\n';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,75 @@
+/**
+ * The sandbox contract and hostile suites against the isolated-vm engine, plus what only this engine and the
+ * engine chooser promise: the --no-node-snapshot guard, the runtime check, and lazy loading of the native addon.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createEngine, detectRuntime, IsolatedVmEngine, nodeSnapshotProblem } from '../../sandbox/index.js';
+import { sandboxHostileContract } from './sandbox-hostile.case.js';
+import { sandboxContract } from './sandbox.case.js';
+
+const engine = new IsolatedVmEngine();
+sandboxContract(engine);
+sandboxHostileContract(engine);
+
+const indexPath = fileURLToPath(new URL('../../sandbox/index.js', import.meta.url));
+
+function runChild(script: string, flags: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stdout: string; stderr: string } {
+  const child = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    timeout: 20000,
+    env: { ...process.env, NODE_OPTIONS: '', ...env },
+  });
+  return { status: child.status, stdout: child.stdout, stderr: child.stderr };
+}
+
+describe('sandbox engine chooser (isolated-vm)', () => {
+  it('createEngine - on Node gives the isolated-vm engine', () => {
+    assert.equal(detectRuntime(), 'node');
+    assert.equal(createEngine().name, 'isolated-vm');
+  });
+
+  it('createEngine - without --no-node-snapshot it throws a clear error instead of crashing later', () => {
+    const script = `
+      const { createEngine } = await import(${JSON.stringify(indexPath)});
+      try { createEngine(); console.log('created'); } catch (e) { console.log(e.name + ': ' + e.message); }
+    `;
+    const bare = runChild(script, []);
+    assert.equal(bare.status, 0, bare.stderr);
+    assert.match(bare.stdout, /^SandboxError: .*--no-node-snapshot/);
+    assert.equal(runChild(script, ['--no-node-snapshot']).stdout.trim(), 'created');
+    assert.equal(runChild(script, [], { NODE_OPTIONS: '--no-node-snapshot' }).stdout.trim(), 'created');
+  });
+
+  it('nodeSnapshotProblem - reads execArgv and NODE_OPTIONS, and ignores Node before 20', () => {
+    const launch = { nodeVersion: '20.11.0', execArgv: [] as string[], nodeOptions: undefined as string | undefined };
+    assert.match(nodeSnapshotProblem(launch) ?? '', /--no-node-snapshot/);
+    assert.equal(nodeSnapshotProblem({ ...launch, execArgv: ['--no-node-snapshot'] }), undefined);
+    assert.equal(nodeSnapshotProblem({ ...launch, nodeOptions: '--max-old-space-size=512 --no-node-snapshot' }), undefined);
+    assert.equal(nodeSnapshotProblem({ ...launch, nodeVersion: '18.19.0' }), undefined);
+  });
+
+  it('createEngine - on Bun or Deno it says there is no engine yet', () => {
+    const g = globalThis as { Bun?: unknown; Deno?: unknown };
+    for (const runtime of ['Bun', 'Deno'] as const) {
+      g[runtime] = {};
+      try {
+        assert.throws(() => createEngine(), { name: 'SandboxError', message: new RegExp(`no sandbox engine for this runtime yet \\(${runtime.toLowerCase()}\\)`) });
+      } finally {
+        delete g[runtime];
+      }
+    }
+  });
+
+  it('index - importing the sandbox package does not load the native addon', () => {
+    const script = `
+      import { createRequire } from 'node:module';
+      await import(${JSON.stringify(indexPath)});
+      const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('isolated-vm'));
+      console.log(loaded ? 'loaded' : 'not loaded');
+    `;
+    assert.equal(runChild(script, []).stdout.trim(), 'not loaded');
+  });
+});
