@@ -21,7 +21,7 @@ export interface ProcessorConfig {
   plugin?: string;
   methods?: string[];
   matchFunc?: string;
-  isFallback: boolean;
+  isFallback?: boolean;
   config?: Record<string, unknown>;
   limits?: { timeoutMs?: number; memoryMb?: number };
 }
@@ -73,8 +73,8 @@ export function loadServerConfigFile(file: string): ServerConfig {
     document = load(text, { filename: file });
   } catch (err) {
     if (err instanceof YAMLException) {
-      const mark = err.mark;
-      throw new ConfigError(file, [`YAML syntax error at line ${mark.line + 1}, column ${mark.column + 1}: ${err.reason}`], { cause: err });
+      const where = err.mark ? ` at line ${err.mark.line + 1}, column ${err.mark.column + 1}` : '';
+      throw new ConfigError(file, [`YAML syntax error${where}: ${err.reason}`], { cause: err });
     }
     throw err;
   }
@@ -86,9 +86,9 @@ export function loadServerConfigFile(file: string): ServerConfig {
 /** Validate and fill defaults for an already-parsed document. */
 export function parseServerConfig(document: unknown, file = '<inline>'): ServerConfig {
   const copy = structuredClone(document ?? {}) as Record<string, unknown>;
+  const ref = typeof copy.ref === 'string' ? copy.ref : '<no ref>';
   const validate = validator('server');
   if (!validate(copy)) {
-    const ref = typeof copy.ref === 'string' ? copy.ref : '<no ref>';
     throw new ConfigError(file, describeErrors(validate.errors).map((line) => `Server ${ref} ${line}`));
   }
   const config = copy as unknown as ServerConfig;

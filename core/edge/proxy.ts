@@ -149,7 +149,7 @@ export class ProxyCore {
 
   /** RFC 3261 16.3 request validation beyond syntax. */
   #validate(request: SipRequest): { status: number; reason?: string; headers?: Record<string, string> } | undefined {
-    if (!SUPPORTED_SCHEMES.has(uriScheme(request.uri))) return { status: 416 };
+    if (!SUPPORTED_SCHEMES.has(uriScheme(request.uri) ?? '')) return { status: 416 };
     if (request.headers['max-forwards'] === 0) return { status: 483 };
     const proxyRequire = request.headers['proxy-require'];
     if (typeof proxyRequire === 'string' && proxyRequire.trim() !== '') {

@@ -133,7 +133,7 @@ async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<En
     ref: p.ref,
     methods: p.methods ?? spec.methods,
     matchFunc: p.matchFunc ?? spec.matchFunc,
-    isFallback: p.isFallback,
+    isFallback: p.isFallback ?? false,
     processor,
   };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { freeSipPort, spawnRoutr, startRoutr, testConfig, type RunningRoutr, type SpawnedRoutr } from '../helpers/routr.js';
 import { runSipp } from '../helpers/sipp.js';
-import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 
 const CALLS = 200;
 
@@ -63,7 +63,7 @@ describe('e2e - sipp calls through routr on the embedded bus', () => {
 });
 
 describe('e2e - sipp calls through routr over NATS with edge and host as separate processes', () => {
-  let nats: NatsServer;
+  let nats: NatsServerHandle;
   let uas: Awaited<ReturnType<typeof startUas>>;
   let edge: SpawnedRoutr;
   let host: SpawnedRoutr;

@@ -130,12 +130,13 @@ export class TestUA {
     });
   }
 
-  waitForResponse(status: number, method?: string, timeoutMs?: number): Promise<Received> {
-    return this.waitFor((m) => !isRequest(m) && m.status === status && (!method || m.headers.cseq.method === method), timeoutMs);
+  waitForResponse(status: number, method?: string, timeoutMs?: number, callId?: string): Promise<Received> {
+    return this.waitFor((m) => !isRequest(m) && m.status === status && (!method || m.headers.cseq.method === method) && (!callId || m.headers['call-id'] === callId), timeoutMs);
   }
 
-  waitForRequest(method: string, timeoutMs?: number): Promise<Received> {
-    return this.waitFor((m) => isRequest(m) && m.method === method, timeoutMs);
+  /** The next `method` request, of call `callId` when given (other calls' retransmissions are left alone). */
+  waitForRequest(method: string, timeoutMs?: number, callId?: string): Promise<Received> {
+    return this.waitFor((m) => isRequest(m) && m.method === method && (!callId || m.headers['call-id'] === callId), timeoutMs);
   }
 
   /** Resolves true if nothing matching arrives within `ms`. */

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import { packagePath } from '../../core/paths.js';
 import type { SipRequest, SipResponse } from '../../core/sip/types.js';
 import { metricValue, startRoutr, type RunningRoutr } from '../helpers/routr.js';
-import { startNatsServer, type NatsServer } from '../helpers/nats-server.js';
+import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { requestText, TestUA } from '../helpers/ua.js';
 
 const pluginsDir = packagePath('test', 'fixtures', 'plugins');
@@ -150,11 +150,11 @@ describe('edge - forwarding', () => {
 
   test('proxy - fails over to the next target on 503, and ACKs the 503 itself', async () => {
     caller.send(requestText({ method: 'INVITE', uri: 'sip:failover@127.0.0.1', ua: caller, callId: 'failover-1', branch: 'z9hG4bKfail1' }), proxy);
-    const a = (await first.waitForRequest('INVITE')).message as SipRequest;
+    const a = (await first.waitForRequest('INVITE', 3000, 'failover-1')).message as SipRequest;
     first.reply(a, 503, { toTag: 'down' });
-    const ack = (await first.waitForRequest('ACK')).message as SipRequest;
+    const ack = (await first.waitForRequest('ACK', 3000, 'failover-1')).message as SipRequest;
     assert.equal(ack.headers.via[0].params.branch, a.headers.via[0].params.branch, 'hop-by-hop ACK reuses the INVITE branch');
-    const b = (await second.waitForRequest('INVITE')).message as SipRequest;
+    const b = (await second.waitForRequest('INVITE', 3000, 'failover-1')).message as SipRequest;
     assert.notEqual(b.headers.via[0].params.branch, a.headers.via[0].params.branch);
     second.reply(b, 486, { toTag: 'busy' });
     const busy = await caller.waitForResponse(486, 'INVITE');
@@ -166,8 +166,8 @@ describe('edge - forwarding', () => {
 
   test('proxy - a target that never answers times out (timer B) and the next one is tried', async () => {
     caller.send(requestText({ method: 'INVITE', uri: 'sip:failover@127.0.0.1', ua: caller, callId: 'timeout-1' }), proxy);
-    await first.waitForRequest('INVITE'); // never answered: 64*T1 = 3.2 s
-    const b = (await second.waitForRequest('INVITE', 6000)).message as SipRequest;
+    await first.waitForRequest('INVITE', 3000, 'timeout-1'); // never answered: 64*T1 = 3.2 s
+    const b = (await second.waitForRequest('INVITE', 6000, 'timeout-1')).message as SipRequest;
     second.reply(b, 200, { toTag: 'late' });
     await caller.waitForResponse(200, 'INVITE', 3000);
   });
@@ -175,12 +175,12 @@ describe('edge - forwarding', () => {
   test('proxy - CANCEL of a ringing call reaches the callee and ends the call with 487', async () => {
     const invite = requestText({ method: 'INVITE', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'cancel-1', branch: 'z9hG4bKcancel1' });
     caller.send(invite, proxy);
-    const forwarded = (await first.waitForRequest('INVITE')).message as SipRequest;
+    const forwarded = (await first.waitForRequest('INVITE', 3000, 'cancel-1')).message as SipRequest;
     first.reply(forwarded, 180, { toTag: 'ring' });
     await caller.waitForResponse(180);
     caller.send(requestText({ method: 'CANCEL', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'cancel-1', branch: 'z9hG4bKcancel1' }), proxy);
     await caller.waitForResponse(200, 'CANCEL');
-    const cancel = (await first.waitForRequest('CANCEL')).message as SipRequest;
+    const cancel = (await first.waitForRequest('CANCEL', 3000, 'cancel-1')).message as SipRequest;
     assert.equal(cancel.headers.via[0].params.branch, forwarded.headers.via[0].params.branch, 'CANCEL uses the INVITE branch');
     assert.equal(cancel.uri, forwarded.uri);
     first.reply(cancel, 200);
@@ -188,18 +188,18 @@ describe('edge - forwarding', () => {
     await caller.waitForResponse(487, 'INVITE');
     // The caller's ACK for the 487 is absorbed at the proxy: hop by hop (the proxy ACKed the callee itself).
     caller.send(requestText({ method: 'ACK', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'cancel-1', branch: 'z9hG4bKcancel1', toTag: 'ring' }), proxy);
-    await first.waitForRequest('ACK');
-    assert.ok(await first.nothingWithin(300, (m) => 'method' in m && m.method === 'ACK'), 'only the proxy ACK reached the callee');
+    await first.waitForRequest('ACK', 3000, 'cancel-1');
+    assert.ok(await first.nothingWithin(300, (m) => 'method' in m && m.method === 'ACK' && m.headers['call-id'] === 'cancel-1'), 'only the proxy ACK reached the callee');
   });
 
   test('proxy - CANCEL before any provisional waits for one, then cancels', async () => {
     caller.send(requestText({ method: 'INVITE', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'cancel-2', branch: 'z9hG4bKcancel2' }), proxy);
-    const forwarded = (await first.waitForRequest('INVITE')).message as SipRequest;
+    const forwarded = (await first.waitForRequest('INVITE', 3000, 'cancel-2')).message as SipRequest;
     caller.send(requestText({ method: 'CANCEL', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'cancel-2', branch: 'z9hG4bKcancel2' }), proxy);
     await caller.waitForResponse(200, 'CANCEL');
     assert.ok(await first.nothingWithin(200, (m) => 'method' in m && m.method === 'CANCEL'), 'no CANCEL before a provisional (RFC 3261 9.1)');
     first.reply(forwarded, 180, { toTag: 'r2' });
-    const cancel = (await first.waitForRequest('CANCEL')).message as SipRequest;
+    const cancel = (await first.waitForRequest('CANCEL', 3000, 'cancel-2')).message as SipRequest;
     first.reply(cancel, 200);
     first.reply(forwarded, 487, { toTag: 'r2' });
     await caller.waitForResponse(487, 'INVITE');
@@ -207,7 +207,7 @@ describe('edge - forwarding', () => {
 });
 
 describe('edge - no processor host', () => {
-  let nats: NatsServer;
+  let nats: NatsServerHandle;
   let routr: RunningRoutr;
   let ua: TestUA;
 
