@@ -41,8 +41,8 @@ export type ParseResult =
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_PROBLEMS_SHOWN = 5;
-/** Shared by every message without a body: a zero-length array has nothing to mutate. */
-const EMPTY = new Uint8Array(0);
+/** Shared by every message without a body (nothing in it to mutate); a Buffer like every other body. */
+const EMPTY: Uint8Array = Buffer.alloc(0);
 /** The error for a buffer of nothing but CRLFs: a keep-alive (RFC 5626 4.4.1), not a broken message. */
 export const KEEPALIVE_ONLY = 'no message, only CRLFs (a keep-alive)';
 
