@@ -7,9 +7,28 @@ import { IsolatedVmEngine } from './ivm.js';
 import { detectRuntime } from './runtime.js';
 import { SandboxError, type SandboxEngine, type SandboxEngineOptions } from './types.js';
 
-export * from './types.js';
+export {
+  SandboxAbortedError,
+  SandboxCompileError,
+  SandboxDisposedError,
+  SandboxError,
+  SandboxMemoryError,
+  SandboxResultError,
+  SandboxScriptError,
+  SandboxTimeoutError,
+  SandboxUsageError,
+  type Capability,
+  type JsonValue,
+  type Sandbox,
+  type SandboxEngine,
+  type SandboxEngineOptions,
+  type SandboxLimits,
+  type SandboxOptions,
+  type SandboxStats,
+  type SourceLocation,
+} from './types.js';
 export { IsolatedVmEngine } from './ivm.js';
-export { detectRuntime, nodeSnapshotProblem, type RuntimeName } from './runtime.js';
+export { detectRuntime, nodeSnapshotProblem, type NodeLaunch, type RuntimeName } from './runtime.js';
 
 /**
  * The sandbox engine for this runtime. Throws SandboxError when there is none, or when Node was started without

@@ -56,9 +56,9 @@ const asyncOptions = freeze({ __proto__: null, result: freeze({ __proto__: null,
 const MAX = config.maxResultChars;
 const clip = (s, n) => (s.length > n ? apply(strSlice, s, [0, n]) + '…' : s);
 
-// V8 sizes the backing store of a sparse array in one allocation inside the native fill, which can exceed the
-// memory cap by gigabytes before isolated-vm notices (isolated-vm issues #107, #186). A plain loop grows
-// incrementally, so the heap limit stops it.
+// The native fill sizes a sparse array's backing store in one allocation; past the cap that is a V8 fatal OOM,
+// which isolated-vm can only report as catastrophic, with the isolate's thread lost (isolated-vm #107, #186).
+// A plain loop grows the array step by step, so the heap limit stops it cleanly.
 const nativeFill = Array.prototype.fill;
 const toInteger = (v) => { const n = Math.trunc(+v); return n === n ? n : 0; };
 const relative = (v, len, dflt) => { if (v === undefined) return dflt; const n = toInteger(v); return n < 0 ? Math.max(len + n, 0) : Math.min(n, len); };

@@ -185,12 +185,24 @@ interface FailureContext {
   infos?: Map<IVM.Module, { filename: string; source: string }>;
 }
 
+/**
+ * isolated-vm reports its limits as plain Errors with fixed messages. Match them exactly: a user's own
+ * `throw new Error('request timed out')` in top-level code is a script failure, not a time limit.
+ */
+export function limitHit(e: unknown): 'timeout' | 'memory' | undefined {
+  const message = e instanceof Error ? e.message : undefined;
+  if (message === 'Script execution timed out.') return 'timeout';
+  if (message === 'Isolate was disposed during execution due to memory limit') return 'memory';
+  return undefined;
+}
+
 function compileFailure(spec: BuildSpec, e: unknown, context: FailureContext): SandboxCompileError {
   const message = e instanceof Error ? e.message : String(e);
-  if (/memory limit/i.test(message)) {
+  const limit = limitHit(e);
+  if (limit === 'memory') {
     return new SandboxCompileError(`${spec.name}: ${context.prefix}: exceeded the ${spec.memoryMb} MiB memory cap`, { cause: e });
   }
-  if (/timed out/i.test(message)) {
+  if (limit === 'timeout') {
     return new SandboxCompileError(`${spec.name}: ${context.prefix}: ran longer than ${spec.timeoutMs} ms`, { cause: e });
   }
   // V8 puts the position of a syntax error at the end of the message: "Unexpected token ';' [file.js:2:9]".

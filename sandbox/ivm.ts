@@ -10,7 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { capabilityHost, FAILURE_RESULT } from './ivm-bootstrap.js';
-import { buildGeneration, runAsync, runSync, type BuildSpec, type DispatchResult, type Generation, type Ivm } from './ivm-build.js';
+import { buildGeneration, limitHit, runAsync, runSync, type BuildSpec, type DispatchResult, type Generation, type Ivm } from './ivm-build.js';
 import { nodeSnapshotProblem } from './runtime.js';
 import {
   SandboxAbortedError,
@@ -219,29 +219,34 @@ export class IsolatedVmSandbox implements Sandbox {
           live.leaveGrace();
         }
       };
-      live.gen.dispatch.apply(undefined, [exportName, argJson, true], this.#asyncOptions).then(
-        (result) => {
-          settle();
-          if (pending.done) return;
-          try {
-            const json = this.#decode(result as DispatchResult, exportName);
-            pending.done = true;
-            clearTimeout(timer);
-            resolve(json);
-          } catch (e) {
-            pending.reject(e as Error);
-          }
-        },
-        (e: unknown) => {
-          settle();
-          pending.reject(this.#engineFailure(live, e, exportName));
-        },
-      );
+      const failed = (e: unknown): void => {
+        settle();
+        pending.reject(this.#engineFailure(live, e, exportName));
+      };
+      let running: Promise<unknown>;
+      try {
+        running = live.gen.dispatch.apply(undefined, [exportName, argJson, true], this.#asyncOptions);
+      } catch (e) {
+        failed(e);
+        return;
+      }
+      running.then((result) => {
+        settle();
+        if (pending.done) return;
+        try {
+          const json = this.#decode(result as DispatchResult, exportName);
+          pending.done = true;
+          clearTimeout(timer);
+          resolve(json);
+        } catch (e) {
+          pending.reject(e as Error);
+        }
+      }, failed);
     });
   }
 
   #hostTimeout(live: Live, pending: Pending, exportName: string): void {
-    pending.reject(new SandboxTimeoutError(`${this.name}: ${exportName}() did not finish within ${this.#spec.timeoutMs} ms`));
+    pending.reject(this.#timeoutError(exportName));
     if (pending.engineDone || live.stopped !== undefined) return;
     live.enterGrace();
     pending.graceTimer = setTimeout(() => {
@@ -332,6 +337,10 @@ export class IsolatedVmSandbox implements Sandbox {
     if (this.#closed !== undefined) throw this.#closedError();
   }
 
+  #timeoutError(exportName: string, cause?: unknown): SandboxTimeoutError {
+    return new SandboxTimeoutError(`${this.name}: ${exportName}() did not finish within ${this.#spec.timeoutMs} ms`, { cause });
+  }
+
   #closedError(): SandboxDisposedError {
     return new SandboxDisposedError(this.#closed?.message ?? `${this.name}: the sandbox was disposed`);
   }
@@ -339,13 +348,12 @@ export class IsolatedVmSandbox implements Sandbox {
   /** Errors from isolated-vm itself (the dispatcher catches everything the code throws): limits and teardown. */
   #engineFailure(live: Live, e: unknown, exportName: string): Error {
     const message = e instanceof Error ? e.message : String(e);
-    if (/memory limit/i.test(message)) {
+    const limit = limitHit(e);
+    if (limit === 'memory') {
       this.#stop(live, 'memory');
       return new SandboxMemoryError(`${this.name}: ${exportName}() exceeded the ${this.#spec.memoryMb} MiB memory cap`, { cause: e });
     }
-    if (/timed out/i.test(message)) {
-      return new SandboxTimeoutError(`${this.name}: ${exportName}() did not finish within ${this.#spec.timeoutMs} ms`, { cause: e });
-    }
+    if (limit === 'timeout') return this.#timeoutError(exportName, e);
     if (this.#closed !== undefined) return this.#closedError();
     if (live.stopped !== undefined || live.gen.isolate.isDisposed) {
       return new SandboxAbortedError(`${this.name}: ${exportName}() was stopped with its isolate (${message})`, { cause: e });

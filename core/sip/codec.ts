@@ -41,6 +41,8 @@ export type ParseResult =
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_PROBLEMS_SHOWN = 5;
+/** Shared by every message without a body (nothing in it to mutate); a Buffer like every other body. */
+const EMPTY: Uint8Array = Buffer.alloc(0);
 /** The error for a buffer of nothing but CRLFs: a keep-alive (RFC 5626 4.4.1), not a broken message. */
 export const KEEPALIVE_ONLY = 'no message, only CRLFs (a keep-alive)';
 
@@ -79,8 +81,8 @@ export function parseMessage(buf: Uint8Array, options: ParseOptions): ParseResul
   if (problems.length > 0 || start.kind === 'unknown') return failure(start, headers, problems);
   headers['content-length'] = bodyLength;
   // A copy, so the caller may reuse its buffer; Buffer.from takes it from the pool (a bare Uint8Array costs 5x).
-  const body: Uint8Array = Buffer.from(bytes.subarray(bodyStart, bodyStart + bodyLength));
-  const content = bytes.toString('utf8', bodyStart, bodyStart + bodyLength);
+  const body: Uint8Array = bodyLength === 0 ? EMPTY : Buffer.from(bytes.subarray(bodyStart, bodyStart + bodyLength));
+  const content = bodyLength === 0 ? '' : bytes.toString('utf8', bodyStart, bodyStart + bodyLength);
   const message: SipMessage =
     start.kind === 'request'
       ? { method: start.method, uri: start.uri, version: '2.0', headers: headers as SipHeaders, content }

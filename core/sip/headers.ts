@@ -252,11 +252,16 @@ export function formatCSeq(c: CSeq): string {
 
 /** A decimal of at most `max`, leading zeros allowed (`0068`); undefined for anything else, however long. */
 export function parseBoundedInteger(digits: string, max: number): number | undefined {
-  if (!/^[0-9]+$/.test(digits)) return undefined;
-  const trimmed = digits.replace(/^0+(?=[0-9])/, '');
-  if (trimmed.length > String(max).length) return undefined;
-  const n = Number(trimmed);
-  return n <= max ? n : undefined;
+  if (digits.length === 0) return undefined;
+  let n = 0;
+  for (let i = 0; i < digits.length; i++) {
+    const d = digits.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+    // Stopping here also keeps a 10,000-digit "number" from costing more than its first few digits.
+    if (n > max) return undefined;
+  }
+  return n;
 }
 
 function orThrow<V>(scan: Scan<V>, what: string): V {

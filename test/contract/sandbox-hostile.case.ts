@@ -21,11 +21,13 @@ export function sandboxHostileContract(engine: SandboxEngine): void {
 const waitCapability: Record<string, Capability> = { wait: { async: true, fn: () => new Promise((resolve) => setTimeout(() => resolve('ok'), 1)) } };
 
 function runawayCases(engine: SandboxEngine): void {
-  it('hostile - a synchronous infinite loop times out and the isolate stays', () =>
+  it('hostile - a synchronous infinite loop times out; under callSync the isolate stays', () =>
     withSandbox(engine, { source: 'export function spin() { for (;;) {} }\n' + OK_EXPORT }, async (sandbox) => {
       await assertContained(sandbox, 'spin', { fails: 'SandboxTimeoutError' });
+      const { recreations } = sandbox.stats;
       assert.throws(() => sandbox.callSync('spin', 'null'), { name: 'SandboxTimeoutError' });
       assert.equal(sandbox.callSync('ok', '{"n":1}'), '2');
+      assert.equal(sandbox.stats.recreations, recreations);
     }));
 
   it('hostile - an infinite loop after an await times out', () =>

@@ -145,6 +145,10 @@ function moduleCases(engine: SandboxEngine): void {
       engine.create({ name: 'top-throw', filename: 'top.js', source: 'export const a = 1;\nnull.boom;\n', limits: LIMITS }),
       (e: Error & { location?: { file: string; line: number } }) => e.name === 'SandboxCompileError' && /TypeError/.test(e.message) && e.location?.file === 'top.js' && e.location.line === 2,
     );
+    await assert.rejects(engine.create({ name: 'top-lies', source: `throw new Error('request timed out');`, limits: LIMITS }), {
+      name: 'SandboxCompileError',
+      message: /request timed out/,
+    });
   });
 
   it('modules - a loop or a never-settling await in top-level code fails create in time', async () => {

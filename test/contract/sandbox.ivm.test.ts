@@ -34,7 +34,8 @@ describe('sandbox engine chooser (isolated-vm)', () => {
   it('createEngine - without --no-node-snapshot it throws a clear error instead of crashing later', () => {
     const script = `
       const { createEngine } = await import(${JSON.stringify(indexPath)});
-      try { createEngine(); console.log('created'); } catch (e) { console.log(e.name + ': ' + e.message); }
+      const say = (line) => process.stdout.write(line + '\\n');
+      try { createEngine(); say('created'); } catch (e) { say(e.name + ': ' + e.message); }
     `;
     const bare = runChild(script, []);
     assert.equal(bare.status, 0, bare.stderr);
@@ -68,7 +69,7 @@ describe('sandbox engine chooser (isolated-vm)', () => {
       import { createRequire } from 'node:module';
       await import(${JSON.stringify(indexPath)});
       const loaded = Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('isolated-vm'));
-      console.log(loaded ? 'loaded' : 'not loaded');
+      process.stdout.write(loaded ? 'loaded' : 'not loaded');
     `;
     assert.equal(runChild(script, []).stdout.trim(), 'not loaded');
   });
