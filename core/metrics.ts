@@ -66,7 +66,7 @@ export class Metrics {
     });
     this.sandboxFailures = new Counter({
       name: 'routr_sandbox_failures_total',
-      help: 'Sandbox failures by processor (or "router") and kind (timeout|memory|script|result|invalid_decision)',
+      help: 'Sandbox failures by processor (or "router") and kind (timeout|memory|script|result|aborted|invalid_decision)',
       labelNames: ['processor', 'kind'],
       registers,
     });

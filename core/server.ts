@@ -18,6 +18,8 @@ export interface ServerOptions {
   config: ServerConfig;
   role?: Role;
   logger?: Logger;
+  /** Called when the process can no longer be trusted to run (see `fatal`); the CLI drains and exits non-zero. */
+  onFatal?: (reason: string) => void;
 }
 
 export class RoutrServer {
@@ -29,12 +31,16 @@ export class RoutrServer {
   edge: Edge | undefined;
   host: ProcessorHost | undefined;
   ops: OpsServer | undefined;
+  /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
+  fatal: string | undefined;
   #stopping: Promise<void> | undefined;
+  readonly #onFatal: ((reason: string) => void) | undefined;
 
   constructor(options: ServerOptions) {
     this.config = options.config;
     this.role = options.role ?? 'all';
     this.logger = options.logger ?? createLogger({ level: options.config.spec.logging.level });
+    this.#onFatal = options.onFatal;
   }
 
   async start(): Promise<void> {
@@ -45,7 +51,8 @@ export class RoutrServer {
     try {
       this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
       if (this.role !== 'edge') {
-        this.host = await ProcessorHost.create({ config: spec.host, engine: createEngine(), logger: this.logger.child({ role: 'host' }), metrics: this.metrics });
+        const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
+        this.host = await ProcessorHost.create({ config: spec.host, engine, logger: this.logger.child({ role: 'host' }), metrics: this.metrics });
         this.host.start(this.bus);
         // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
         await this.bus.flush();
@@ -66,8 +73,16 @@ export class RoutrServer {
     }
   }
 
+  /** isolated-vm lost a thread: requests already fail with 500 for that sandbox; restart is the only cure. */
+  #catastrophe(sandbox: string, message: string): void {
+    this.logger.fatal({ sandbox, message }, 'sandbox engine lost control of an isolate; the process must be restarted');
+    this.fatal ??= `sandbox ${sandbox}: ${message}`;
+    this.#onFatal?.(this.fatal);
+  }
+
   readiness(): string[] {
     const reasons: string[] = [];
+    if (this.fatal) reasons.push(`fatal: ${this.fatal}`);
     if (this.bus?.status() !== 'connected') reasons.push(`bus ${this.bus?.status() ?? 'absent'}`);
     if (this.role !== 'host' && !this.edge?.ready) reasons.push('transports not bound');
     if (this.role !== 'edge' && !this.host) reasons.push('processors not loaded');

@@ -28,7 +28,8 @@ export async function runStart(options: { config?: string; role?: string }): Pro
     throw err;
   }
   const logger = createLogger({ level: config.spec.logging.level });
-  const server = new RoutrServer({ config, role, logger });
+  let onFatal: (reason: string) => void = () => {};
+  const server = new RoutrServer({ config, role, logger, onFatal: (reason) => onFatal(reason) });
   try {
     await server.start();
   } catch (err) {
@@ -52,5 +53,13 @@ export async function runStart(options: { config?: string; role?: string }): Pro
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    // A wedged sandbox thread: drain what we can, then exit non-zero so the supervisor restarts us. A lost
+    // thread can hang a normal exit, so a watchdog aborts if draining takes too long.
+    onFatal = () => {
+      if (stopping) return;
+      stopping = true;
+      setTimeout(() => process.abort(), config.spec.edge.drainTimeoutMs + 5000).unref();
+      server.stop().finally(() => done(70));
+    };
   });
 }

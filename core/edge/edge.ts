@@ -36,7 +36,11 @@ export class Edge {
 
   constructor(options: EdgeOptions) {
     this.#options = options;
-    this.#transports = new TransportSet(options.config.transports.map((t) => createTransport(t, options.config)));
+    const onProtocolError = (source: { host: string; port: number }, reason: string) => {
+      options.metrics.parseFailures.inc({ outcome: 'dropped' });
+      options.logger.debug({ source, reason }, 'stream closed: cannot frame');
+    };
+    this.#transports = new TransportSet(options.config.transports.map((t) => createTransport(t, options.config, onProtocolError)));
   }
 
   get ref(): string {
@@ -120,17 +124,20 @@ export class Edge {
 
   async close(): Promise<void> {
     this.#bound = false;
+    this.#proxy?.close();
     await this.#transports.close();
   }
 }
 
-function createTransport(t: ServerConfig['spec']['edge']['transports'][number], edge: ServerConfig['spec']['edge']): Transport {
+type ProtocolErrorHandler = (source: { host: string; port: number }, reason: string) => void;
+
+function createTransport(t: ServerConfig['spec']['edge']['transports'][number], edge: ServerConfig['spec']['edge'], onProtocolError: ProtocolErrorHandler): Transport {
   const bindAddr = t.bindAddr ?? edge.bindAddr;
   switch (t.protocol) {
     case 'udp':
       return new UdpTransport({ bindAddr, port: t.port });
     case 'tcp':
-      return new TcpTransport({ bindAddr, port: t.port, idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource });
+      return new TcpTransport({ bindAddr, port: t.port, idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource, onProtocolError });
     default:
       throw new Error(`transport ${t.protocol} is not available yet`);
   }

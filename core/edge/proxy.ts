@@ -10,7 +10,7 @@ import type { Decision, MessageEnvelope } from '../envelope.js';
 import { defaultReason, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { makeResponse, parseMessage, stringifyMessage, uriScheme } from '../sip/index.js';
+import { KEEPALIVE_ONLY, makeResponse, parseMessage, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
 import { applyHeaderAlterations, decrementMaxForwards, popVia, preprocessRoute, pushRoutes, pushVia, stampReceived } from './alterations.js';
 import { ProxyContext, type ForwardingDeps } from './forwarding.js';
@@ -85,7 +85,7 @@ export class ProxyCore {
     try {
       const parsed = parseMessage(inbound.data, { datagram: inbound.source.transport === 'udp' });
       if (!parsed.ok) {
-        this.#rejectUnparsable(inbound, parsed);
+        if (parsed.error !== KEEPALIVE_ONLY) this.#rejectUnparsable(inbound, parsed);
         return;
       }
       const { message, body } = parsed;
@@ -319,6 +319,13 @@ export class ProxyCore {
   #sendStateless(destination: Destination, response: SipResponse, body?: Uint8Array): void {
     this.#options.metrics.countOut('response', response.headers.cseq?.method ?? 'other', response.status);
     this.#options.transports.send(destination, stringifyMessage(response, body)).catch(() => {});
+  }
+
+  /** End every transaction and its timers (after a drain, or on a hard stop). */
+  close(): void {
+    for (const tx of [...this.#servers.values()]) tx.terminate();
+    for (const tx of [...this.#clients.values()]) tx.abandon();
+    this.#contexts.clear();
   }
 
   /** Answer everything still waiting with `status` (shutdown). */

@@ -16,6 +16,8 @@ export interface StreamTransportOptions {
   /** Connections accepted from one source IP at once; more are refused. */
   maxConnectionsPerSource?: number;
   connectTimeoutMs?: number;
+  /** A stream that could not be framed (bad Content-Length, oversized headers): it is closed after this. */
+  onProtocolError?: (source: { host: string; port: number }, reason: string) => void;
 }
 
 interface Connection {
@@ -104,6 +106,7 @@ export class TcpTransport implements Transport {
           if (event.pong) socket.write(CRLF);
         } else {
           // A stream we can no longer frame cannot be resynchronised: close it.
+          this.#options.onProtocolError?.(source, event.reason);
           socket.destroy();
           return;
         }

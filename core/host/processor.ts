@@ -132,6 +132,9 @@ export function kindOf(err: SandboxError): string {
       return 'memory';
     case 'SandboxResultError':
       return 'result';
+    case 'SandboxAbortedError':
+      // Stopped because another call on the same isolate looped or blew the memory cap.
+      return 'aborted';
     default:
       return 'script';
   }

@@ -6,6 +6,14 @@
  *
  * The header block and the body are separated in bytes, before any decoding: Content-Length counts octets,
  * and a body is not necessarily text (RFC 4475 mpart01 carries binary). Headers are decoded as UTF-8.
+ *
+ * Why routr parses SIP itself rather than with the npm `sip` package (0.0.6, unmaintained): the sanity checks
+ * already need every structured header tokenised, and `sip`'s own parsers are wrong where a production proxy
+ * cannot be: an IPv6 Via sent-by (`[2001:db8::1]:5070`) becomes host `[2001` with its params lost; a Contact
+ * list without `<>` keeps only its first entry; methods and header names are %-decoded (RFC 4475 esc02 says
+ * they must not be); text after a Via or auth value is silently dropped; `parseUri` cannot read IPv6 hosts;
+ * the compact form `e` maps to the wrong header; stringify counts Content-Length in characters. `sip` remains
+ * a test oracle (test/unit/sip-differential.test.ts): on valid messages both must agree on what routing reads.
  */
 import { Buffer } from 'node:buffer';
 import { type StartLine, messageProblems, parseStartLine } from './checks.js';

@@ -139,6 +139,23 @@ export class TestUA {
     return this.waitFor((m) => isRequest(m) && m.method === method && (!callId || m.headers['call-id'] === callId), timeoutMs);
   }
 
+  /**
+   * The status of the next final response, read from its status line, whether or not the codec accepts the
+   * rest of it (an error response echoes the malformed headers of the request it answers).
+   */
+  async nextFinalStatus(timeoutMs = 3000): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      const raw = this.unparsed.shift();
+      const status = raw && /^SIP\/2\.0 (\d{3}) /.exec(raw.toString('latin1'))?.[1];
+      if (status && Number(status) >= 200) return Number(status);
+      const parsed = this.received.findIndex((r) => !isRequest(r.message) && r.message.status >= 200);
+      if (parsed >= 0) return (this.received.splice(parsed, 1)[0].message as SipResponse).status;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no final response within ${timeoutMs} ms`);
+  }
+
   /** Resolves true if nothing matching arrives within `ms`. */
   async nothingWithin(ms: number, predicate: (m: SipMessage) => boolean = () => true): Promise<boolean> {
     try {
