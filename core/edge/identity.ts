@@ -26,6 +26,7 @@ export class EdgeIdentity {
   readonly localnets: string[];
   readonly #hosts = new Set<string>();
   readonly #ports = new Set<number>();
+  readonly #ownUriCache = new Map<string, boolean>();
   readonly #localnets: Array<[ipaddr.IPv4 | ipaddr.IPv6, number]>;
 
   constructor(options: IdentityOptions) {
@@ -51,6 +52,17 @@ export class EdgeIdentity {
 
   /** True when the URI names this edge (host and port), as a Route or Request-URI we put there would. */
   isOwnUri(uri: string): boolean {
+    // The same few URIs recur on every request of a dialog (our Record-Route above all): remember answers.
+    let own = this.#ownUriCache.get(uri);
+    if (own === undefined) {
+      own = this.#isOwnUri(uri);
+      if (this.#ownUriCache.size >= 4096) this.#ownUriCache.clear();
+      this.#ownUriCache.set(uri, own);
+    }
+    return own;
+  }
+
+  #isOwnUri(uri: string): boolean {
     const parsed = parseUri(uri);
     if (!parsed || !this.isOwnHost(parsed.host)) return false;
     const transport = (parsed.params.transport?.toLowerCase() as TransportName | undefined) ?? (parsed.scheme === 'sips' ? 'tls' : 'udp');

@@ -10,7 +10,7 @@ import type { Decision, MessageEnvelope } from '../envelope.js';
 import { defaultReason, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import { KEEPALIVE_ONLY, makeResponse, parseMessage, stringifyMessage, uriScheme } from '../sip/index.js';
+import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
 import { applyHeaderAlterations, decrementMaxForwards, popVia, preprocessRoute, pushRoutes, pushVia, stampReceived } from './alterations.js';
 import { ProxyContext, type ForwardingDeps } from './forwarding.js';
@@ -18,7 +18,7 @@ import type { EdgeIdentity } from './identity.js';
 import { nextHopUri, resolveUri } from './nexthop.js';
 import type { Destination, Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
-import type { ClientTransaction } from './transactions/client.js';
+import { parsedResponse, type ClientTransaction } from './transactions/client.js';
 import { clientKey, MAGIC_COOKIE, serverKey } from './transactions/keys.js';
 import { ServerTransaction } from './transactions/server.js';
 import type { TimerConfig } from './transactions/timers.js';
@@ -83,6 +83,7 @@ export class ProxyCore {
 
   handle(inbound: Inbound): void {
     try {
+      if (this.#relayFast(inbound.data)) return;
       const parsed = parseMessage(inbound.data, { datagram: inbound.source.transport === 'udp' });
       if (!parsed.ok) {
         if (parsed.error !== KEEPALIVE_ONLY) this.#rejectUnparsable(inbound, parsed);
@@ -99,6 +100,17 @@ export class ProxyCore {
     } catch (err) {
       this.#options.logger.error({ err, source: inbound.source }, 'message handling failed');
     }
+  }
+
+  /** 1xx/2xx for one of our client transactions, relayed without a full parse (see core/sip/relay.ts). */
+  #relayFast(data: Uint8Array): boolean {
+    const scan = scanResponseForRelay(data);
+    if (!scan) return false;
+    const tx = this.#clients.get(clientKey(scan.branch, scan.method));
+    if (!tx) return false;
+    this.#options.metrics.countIn('response', scan.method, scan.status);
+    tx.receive(scan);
+    return true;
   }
 
   #rejectUnparsable(inbound: Inbound, parsed: { error: string; reply?: { status: number; reason: string; request: SipRequest } }): void {
@@ -228,16 +240,21 @@ export class ProxyCore {
       return;
     }
     if (server && (server.state === 'confirmed' || server.state === 'terminated')) return;
-    // ACK for a 2xx is its own end-to-end transaction: ask where it goes and forward it statelessly.
-    preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri));
-    void this.#forwardAck(request, body, inbound);
+    // ACK for a 2xx is its own end-to-end transaction, forwarded statelessly. When it follows a route set
+    // (a Route entry left after removing ours, or a Request-URI that is not us) its path is already decided
+    // (RFC 3261 16.4, 16.6): the edge sends it on without a bus round trip, as nothing can answer an ACK.
+    // An ACK addressed to the edge itself still goes to a processor to learn where it belongs.
+    const { identity } = this.#options;
+    preprocessRoute(request, (uri) => identity.isOwnUri(uri));
+    const routed = request.headers.route?.length || !identity.isOwnUri(request.uri);
+    void this.#forwardAck(request, body, inbound, routed ? { action: 'forward' } : undefined);
   }
 
-  async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound): Promise<void> {
+  async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound, routed?: Decision): Promise<void> {
     const { identity, logger, metrics } = this.#options;
     try {
       if (request.headers['max-forwards'] === 0) return;
-      const decision = await this.#options.decide(this.#envelope(request, inbound));
+      const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound)));
       if (decision.action !== 'forward') return;
       const target = decision.targets?.[0] ?? {};
       const out = request;
@@ -289,7 +306,7 @@ export class ProxyCore {
     const via = response.headers.via[0];
     const tx = this.#clients.get(clientKey(via.params.branch ?? '', response.headers.cseq.method));
     if (tx) {
-      tx.receive(response, body);
+      tx.receive(parsedResponse(response, body));
       return;
     }
     // No transaction: a late 2xx retransmission for a call we proxied is relayed statelessly (RFC 3261 16.7);

@@ -15,6 +15,8 @@ export interface PluginManifest {
   metadata: { name: string; version: string; description?: string };
   spec: {
     entry: string;
+    /** sync (default): runs on the host thread, functions must not return Promises; async: the isolate's thread. */
+    execution?: 'sync' | 'async';
     methods?: string[];
     matchFunc?: string;
     capabilities: string[];

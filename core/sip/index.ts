@@ -32,3 +32,4 @@ export {
   type SipMessage,
   type SipUri,
 } from './types.js';
+export { scanResponseForRelay, type SplicedResponse } from './relay.js';

@@ -30,6 +30,8 @@ export interface SippResult {
   code: number;
   successful: number;
   failed: number;
+  /** Calls/s sipp actually placed (its cumulative CallRate), 0 when unknown. */
+  callRate: number;
   stdout: string;
   stderr: string;
   errors: string;
@@ -101,14 +103,14 @@ export function runSipp(options: SippOptions): SippProcess {
   return { result, kill };
 }
 
-function readStats(file: string): { successful: number; failed: number } {
-  if (!existsSync(file)) return { successful: 0, failed: 0 };
+function readStats(file: string): { successful: number; failed: number; callRate: number } {
+  if (!existsSync(file)) return { successful: 0, failed: 0, callRate: 0 };
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  if (lines.length < 2) return { successful: 0, failed: 0 };
+  if (lines.length < 2) return { successful: 0, failed: 0, callRate: 0 };
   const header = lines[0].split(';');
   const last = lines[lines.length - 1].split(';');
   const field = (name: string) => Number(last[header.indexOf(name)] ?? 0);
-  return { successful: field('SuccessfulCall(C)'), failed: field('FailedCall(C)') };
+  return { successful: field('SuccessfulCall(C)'), failed: field('FailedCall(C)'), callRate: field('CallRate(C)') };
 }
 
 function readRtt(dir: string): number[] {

@@ -55,14 +55,14 @@ function hostConfig(processors: unknown[]) {
   return parseServerConfig({ apiVersion: 'v2beta1', kind: 'Server', ref: 't', spec: { host: { pluginsDir, matchFuncTimeoutMs: 50, processors } } }).spec.host;
 }
 
-describe('host - processor contract and containment', () => {
+for (const plugin of ['testkit', 'testkit-async']) describe(`host - processor contract and containment (${plugin})`, () => {
   let host: ProcessorHost;
   const metrics = new Metrics();
 
   before(async () => {
     host = await ProcessorHost.create({
       config: hostConfig([
-        { ref: 'kit', plugin: 'testkit', isFallback: true },
+        { ref: 'kit', plugin, isFallback: true },
         {
           ref: 'looping-match',
           plugin: 'testkit',
@@ -92,7 +92,7 @@ describe('host - processor contract and containment', () => {
   ];
 
   for (const [behaviour, status] of cases) {
-    test(`host - a processor that does "${behaviour}" gives ${status} and the next request succeeds`, async () => {
+    test(`host ${plugin} - a processor that does "${behaviour}" gives ${status} and the next request succeeds`, async () => {
       const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', [`X-Test: ${behaviour}`]));
       assert.equal(statusOf(bad), status, JSON.stringify(bad));
       const good = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1'));
@@ -100,28 +100,28 @@ describe('host - processor contract and containment', () => {
     });
   }
 
-  test('host - isAuthenticated may answer with its own challenge', async () => {
+  test(`host ${plugin} - isAuthenticated may answer with its own challenge`, async () => {
     const reply = await decide(host, envelope('REGISTER', 'sip:127.0.0.1', ['X-Test: challenge']));
     assert.ok('decision' in reply && reply.decision.action === 'respond');
     assert.equal(reply.decision.status, 401);
     assert.match(String(reply.decision.headers?.['WWW-Authenticate']), /^Digest realm="test"/);
   });
 
-  test('router - an infinite-loop matchFunc gives 500 and the next call succeeds', async () => {
+  test(`router ${plugin} - an infinite-loop matchFunc gives 500 and the next call succeeds`, async () => {
     const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', ['X-Match: loop']));
     assert.equal(statusOf(bad), 500);
     const good = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1'));
     assert.equal(statusOf(good), 200);
   });
 
-  test('host - sandbox failures are counted by processor and kind', async () => {
+  test(`host ${plugin} - sandbox failures are counted by processor and kind`, async () => {
     const text = await metrics.registry.getSingleMetricAsString('routr_sandbox_failures_total');
     assert.match(text, /processor="kit",kind="timeout"/);
     assert.match(text, /processor="kit",kind="memory"/);
     assert.match(text, /processor="kit",kind="invalid_decision"/);
   });
 
-  test('host - a plugin log line goes through the log capability', async () => {
+  test(`host ${plugin} - a plugin log line goes through the log capability`, async () => {
     const reply = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', ['X-Test: log']));
     assert.equal(statusOf(reply), 200);
   });

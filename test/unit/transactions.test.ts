@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, mock, test } from 'node:test';
-import { ClientTransaction } from '../../core/edge/transactions/client.js';
+import { ClientTransaction, parsedResponse } from '../../core/edge/transactions/client.js';
 import { ServerTransaction } from '../../core/edge/transactions/server.js';
 import type { TimerConfig } from '../../core/edge/transactions/timers.js';
 import { makeResponse, parseMessage } from '../../core/sip/index.js';
@@ -157,7 +157,7 @@ test('client transaction - a provisional stops INVITE retransmissions and timer 
   const req = request('INVITE');
   const { tx, sent, events } = client(req);
   tx.start();
-  tx.receive(response(req, 180), new Uint8Array());
+  tx.receive(parsedResponse(response(req, 180), new Uint8Array()));
   mock.timers.tick(64 * timers.t1 + 1000);
   assert.equal(sent.length, 1);
   assert.deepEqual(events, ['response 180']);
@@ -168,8 +168,8 @@ test('client transaction - non-2xx final INVITE response is ACKed hop by hop and
   const req = request('INVITE');
   const { tx, sent, events } = client(req);
   tx.start();
-  tx.receive(response(req, 486), new Uint8Array());
-  tx.receive(response(req, 486), new Uint8Array());
+  tx.receive(parsedResponse(response(req, 486), new Uint8Array()));
+  tx.receive(parsedResponse(response(req, 486), new Uint8Array()));
   assert.deepEqual(sent, ['INVITE sip:bob@127.0.0.1:5070 SIP/2.0', 'ACK sip:bob@127.0.0.1:5070 SIP/2.0', 'ACK sip:bob@127.0.0.1:5070 SIP/2.0']);
   assert.deepEqual(events, ['response 486'], 'the core sees the final response once');
   mock.timers.tick(32_000);
@@ -180,8 +180,8 @@ test('client transaction - 2xx retransmissions reach the core in Accepted (RFC 6
   const req = request('INVITE');
   const { tx, events } = client(req);
   tx.start();
-  tx.receive(response(req, 200), new Uint8Array());
-  tx.receive(response(req, 200), new Uint8Array());
+  tx.receive(parsedResponse(response(req, 200), new Uint8Array()));
+  tx.receive(parsedResponse(response(req, 200), new Uint8Array()));
   assert.deepEqual(events, ['response 200', 'response 200']);
   mock.timers.tick(64 * timers.t1);
   assert.deepEqual(events, ['response 200', 'response 200', 'terminated'], 'timer M');

@@ -6,12 +6,19 @@
  * retransmissions (timer D), and lets 2xx retransmissions through to the proxy core (timer M) because the
  * ACK for a 2xx is end to end.
  */
-import { stringifyMessage } from '../../sip/index.js';
+import { stringifyMessage, type SplicedResponse } from '../../sip/index.js';
 import type { SipRequest, SipResponse } from '../../sip/types.js';
 import type { Destination } from '../transport.js';
 import { timerD, TimerSet, transactionTimeout, type TimerConfig } from './timers.js';
 
 export type ClientState = 'calling' | 'trying' | 'proceeding' | 'completed' | 'accepted' | 'terminated';
+
+/** A response as the proxy holds it: parsed, or (1xx/2xx on the fast path) spliced bytes ready to relay. */
+export type IncomingResponse = { parsed: SipResponse; body: Uint8Array; status: number } | ({ parsed?: undefined } & SplicedResponse);
+
+export function parsedResponse(parsed: SipResponse, body: Uint8Array): IncomingResponse {
+  return { parsed, body, status: parsed.status };
+}
 
 export interface ClientTransactionOptions {
   key: string;
@@ -24,7 +31,7 @@ export interface ClientTransactionOptions {
   timers: TimerConfig;
   send(destination: Destination, data: Uint8Array): Promise<void>;
   /** Every response the core must see: provisional, final, and 2xx retransmissions. */
-  onResponse(tx: ClientTransaction, response: SipResponse, body: Uint8Array): void;
+  onResponse(tx: ClientTransaction, response: IncomingResponse): void;
   /** Timer B/F fired without a final response. */
   onTimeout(tx: ClientTransaction): void;
   /** The request could not be sent; RFC 3261 16.9 treats this as a 503. */
@@ -85,7 +92,7 @@ export class ClientTransaction {
     });
   }
 
-  receive(response: SipResponse, body: Uint8Array): void {
+  receive(response: IncomingResponse): void {
     const status = response.status;
     switch (this.state) {
       case 'terminated':
@@ -95,7 +102,7 @@ export class ClientTransaction {
         if (this.isInvite && status >= 300 && this.#ack) this.#transmit(this.#ack);
         return;
       case 'accepted':
-        if (status >= 200 && status < 300) this.#options.onResponse(this, response, body);
+        if (status >= 200 && status < 300) this.#options.onResponse(this, response);
         return;
     }
     if (status < 200) {
@@ -104,7 +111,7 @@ export class ClientTransaction {
         this.state = 'proceeding';
         if (this.isInvite) this.#timers.clear('A');
       }
-      this.#options.onResponse(this, response, body);
+      this.#options.onResponse(this, response);
       return;
     }
     this.finalStatus = status;
@@ -118,14 +125,16 @@ export class ClientTransaction {
       this.#timers.set('M', transactionTimeout(this.#options.timers), () => this.#terminate());
     } else if (this.isInvite) {
       this.state = 'completed';
-      this.#ack = stringifyMessage(buildAck(this.request, response));
+      // The fast path only carries 1xx and 2xx; a non-2xx final always arrives parsed.
+      if (!response.parsed) throw new Error('a non-2xx final response must be parsed to be ACKed');
+      this.#ack = stringifyMessage(buildAck(this.request, response.parsed));
       this.#transmit(this.#ack);
       this.#timers.set('D', timerD(this.#options.timers, reliable), () => this.#terminate());
     } else {
       this.state = 'completed';
       this.#timers.set('K', reliable ? 0 : this.#options.timers.t4, () => this.#terminate());
     }
-    this.#options.onResponse(this, response, body);
+    this.#options.onResponse(this, response);
   }
 
   /** Stop without a response (the proxy gave up on this branch, e.g. after CANCEL went unanswered). */

@@ -64,11 +64,20 @@ export class ServerTransaction {
 
   /** Send a response upstream. Ignored once terminated; 2xx after a 2xx is allowed (RFC 6026 Accepted). */
   respond(response: SipResponse, body?: Uint8Array): void {
-    if (this.state === 'terminated') return;
-    const status = response.status;
-    if (this.state === 'completed' || this.state === 'confirmed') return;
-    if (this.state === 'accepted' && (status < 200 || status >= 300)) return;
-    const data = stringifyMessage(response, body);
+    if (this.#accepts(response.status)) this.#send(response.status, stringifyMessage(response, body));
+  }
+
+  /** Relay a response already in wire form (a downstream response with our Via cut out). */
+  relay(status: number, data: Uint8Array): void {
+    if (this.#accepts(status)) this.#send(status, data);
+  }
+
+  #accepts(status: number): boolean {
+    if (this.state === 'terminated' || this.state === 'completed' || this.state === 'confirmed') return false;
+    return !(this.state === 'accepted' && (status < 200 || status >= 300));
+  }
+
+  #send(status: number, data: Uint8Array): void {
     this.lastStatus = status;
     this.#lastResponse = data;
     this.#transmit(data);

@@ -1,0 +1,101 @@
+/**
+ * `npm run bench`: a sipp rate ladder through routr over NATS. It starts its own nats-server, an edge process
+ * and a host process (the production shape for two cores), and a sipp UAS; then for each rate it places
+ * calls with a sipp UAC for a few seconds. A step is clean when no call failed and sipp kept up with the rate.
+ * The last line is `max_clean_cps=N p50_ms=X p99_ms=Y` (response times INVITE → 200 at the highest clean rate,
+ * sipp's millisecond resolution).
+ *
+ * Environment: BENCH_RATES (comma list), BENCH_SECONDS (per step, default 8), BENCH_EMBEDDED=1 (one process,
+ * in-process bus, instead of NATS).
+ */
+import { freeSipPort, spawnRoutr, testConfig, type SpawnedRoutr } from '../test/helpers/routr.js';
+import { runSipp, type SippResult } from '../test/helpers/sipp.js';
+import { startNatsServer } from '../test/helpers/nats-server.js';
+
+const rates = (process.env.BENCH_RATES ?? '250,500,750,1000,1250,1500,1750,2000,2500,3000,3500').split(',').map(Number);
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const embedded = process.env.BENCH_EMBEDDED === '1';
+
+interface Step {
+  rate: number;
+  calls: number;
+  successful: number;
+  failed: number;
+  achieved: number;
+  p50: number;
+  p99: number;
+  clean: boolean;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function main(): Promise<void> {
+  const nats = embedded ? undefined : await startNatsServer({ jetstream: false });
+  const uasPort = await freeSipPort();
+  const uas = runSipp({ scenario: 'uas-answer-200.xml', localPort: uasPort, args: ['-buff_size', '16777216'] });
+  await new Promise((r) => setTimeout(r, 300));
+  const processors = [{ ref: 'static', isFallback: true, config: { routes: [{ user: '.+', target: `sip:127.0.0.1:${uasPort}` }] } }];
+  const logging = { level: 'warn' };
+  const processes: SpawnedRoutr[] = [];
+  let edgePort: number;
+  if (nats) {
+    const bus = { url: nats.url };
+    processes.push(await spawnRoutr(await testConfig({ bus, host: { processors }, logging }), { role: 'host' }));
+    const edge = await spawnRoutr(await testConfig({ bus, logging }), { role: 'edge' });
+    processes.push(edge);
+    edgePort = edge.sipPort;
+  } else {
+    const all = await spawnRoutr(await testConfig({ host: { processors }, logging }), { role: 'all' });
+    processes.push(all);
+    edgePort = all.sipPort;
+  }
+  process.stdout.write(`routr bench: ${nats ? 'edge and host processes over NATS' : 'one process, in-process bus'}, ${seconds} s per step\n`);
+  process.stdout.write('rate    calls  ok     failed achieved p50_ms p99_ms\n');
+  const steps: Step[] = [];
+  try {
+    for (const rate of rates) {
+      const calls = rate * seconds;
+      const started = Date.now();
+      const result: SippResult = await runSipp({
+        scenario: 'uac-expect-200.xml',
+        remote: `127.0.0.1:${edgePort}`,
+        service: '1000',
+        calls,
+        rate,
+        limit: Math.max(200, rate * 2),
+        timeoutSeconds: seconds * 4 + 30,
+        traceRtt: true,
+        args: ['-d', '0', '-buff_size', '16777216'],
+      }).result;
+      const sorted = [...result.rtt].sort((a, b) => a - b);
+      // sipp's own cumulative call rate: what it really offered (wall time would count its start and tail).
+      const achieved = result.callRate || result.successful / ((Date.now() - started) / 1000);
+      const clean = result.failed === 0 && result.successful === calls && achieved >= rate * 0.9;
+      const step: Step = { rate, calls, successful: result.successful, failed: result.failed, achieved, p50: percentile(sorted, 50), p99: percentile(sorted, 99), clean };
+      steps.push(step);
+      process.stdout.write(
+        `${String(rate).padEnd(8)}${String(calls).padEnd(7)}${String(step.successful).padEnd(7)}${String(step.failed).padEnd(7)}${achieved.toFixed(0).padEnd(9)}${String(step.p50).padEnd(7)}${String(step.p99).padEnd(7)}${clean ? '' : ' (not clean)'}\n`,
+      );
+      if (!clean) {
+        if (result.successful === 0) process.stdout.write(`sipp exit ${result.code}: ${result.stderr.trim().slice(-600)}\n${result.errors.slice(0, 600)}\n`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    uas.kill();
+    await uas.result;
+    await nats?.stop();
+  }
+  const best = [...steps].reverse().find((s) => s.clean);
+  process.stdout.write(`max_clean_cps=${best?.rate ?? 0} p50_ms=${best?.p50 ?? 'NaN'} p99_ms=${best?.p99 ?? 'NaN'}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
