@@ -20,6 +20,7 @@ export class RequestMux {
   #prefix: string | undefined;
   #sub: Subscription | undefined;
   #seq = 0;
+  #outbox: Array<{ subject: string; payload: Uint8Array; reply: string; id: string }> = [];
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
@@ -34,14 +35,30 @@ export class RequestMux {
         reject(new BusTimeoutError(`request on "${subject}": no reply within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
-      try {
-        this.#nc.publish(subject, payload, { reply: prefix + id });
-      } catch (err) {
-        clearTimeout(timer);
-        this.#pending.delete(id);
-        reject(err as Error);
-      }
+      this.#outbox.push({ subject, payload, reply: prefix + id, id });
+      if (this.#outbox.length === 1) setImmediate(() => this.#publishAll());
     });
+  }
+
+  /**
+   * Requests made during one event-loop turn go out together: nats.js writes to its socket once per
+   * microtask, and each inbound SIP datagram is a turn of its own, so without this every request was a write
+   * syscall and a wake-up of nats-server. Publishing them all from one check phase makes one write.
+   */
+  #publishAll(): void {
+    const batch = this.#outbox;
+    this.#outbox = [];
+    for (const { subject, payload, reply, id } of batch) {
+      try {
+        this.#nc.publish(subject, payload, { reply });
+      } catch (err) {
+        const pending = this.#pending.get(id);
+        if (!pending) continue;
+        clearTimeout(pending.timer);
+        this.#pending.delete(id);
+        pending.reject(err as Error);
+      }
+    }
   }
 
   #ensureInbox(): string {

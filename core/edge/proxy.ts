@@ -219,10 +219,11 @@ export class ProxyCore {
 
   #envelope(request: SipRequest, inbound: Inbound): MessageEnvelope {
     const { identity, edgeRef } = this.#options;
+    // `method` first: hosts read it off the front of the JSON without parsing the whole envelope.
     return {
+      method: request.method,
       ref: request.headers['call-id'],
       edgeRef,
-      method: request.method,
       sender: inbound.source,
       receivedOn: inbound.local,
       listeningPoints: identity.listeningPoints,

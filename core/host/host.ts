@@ -7,7 +7,7 @@ import type { Bus, Subscription } from '../bus/types.js';
 import { HOSTS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
 import type { ProcessorConfig, ServerConfig } from '../config/server.js';
 import type { HostReply } from '../envelope.js';
-import { toResponseSpec } from '../errors.js';
+import { SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Capability, SandboxEngine } from '../../sandbox/types.js';
@@ -78,8 +78,7 @@ export class ProcessorHost {
   async decide(envelopeJson: string): Promise<HostReply> {
     let ref = 'router';
     try {
-      const { method } = JSON.parse(envelopeJson) as { method: string };
-      const entry = this.#route(method, envelopeJson);
+      const entry = this.#route(methodOf(envelopeJson), envelopeJson);
       ref = entry.ref;
       const decision = await entry.processor.process(envelopeJson);
       this.#metrics.processorCalls.inc({ processor: ref, outcome: decision.action });
@@ -113,6 +112,24 @@ export class ProcessorHost {
     this.#router.dispose();
     for (const e of this.#entries) e.processor.dispose();
   }
+}
+
+const METHOD_PREFIX = '{"method":"';
+
+/**
+ * The request method from envelope JSON. Edges write `method` as the first key, so it is read off the front
+ * (a full JSON.parse of every envelope here was ≈ 7% of a host's CPU: the sandbox parses it again anyway);
+ * anything else is parsed properly.
+ */
+export function methodOf(envelopeJson: string): string {
+  if (envelopeJson.startsWith(METHOD_PREFIX)) {
+    const end = envelopeJson.indexOf('"', METHOD_PREFIX.length);
+    const method = envelopeJson.slice(METHOD_PREFIX.length, end);
+    if (end > 0 && /^[A-Za-z0-9.!%*_+`'~-]+$/.test(method)) return method;
+  }
+  const parsed = JSON.parse(envelopeJson) as { method?: unknown };
+  if (typeof parsed.method !== 'string') throw new SipError('ROUTR_BAD_REQUEST', 'envelope without a method');
+  return parsed.method;
 }
 
 async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<Entry> {
