@@ -15,7 +15,7 @@
  * nats-server 2.9 compatibility (this is what Debian ships): we use only bucket TTL (`max_age`, at least
  * 100 ms), single-subject watch filters, no per-key TTL, markers, compression or metadata; see `rules.ts`.
  */
-import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import {
   connect,

@@ -5,11 +5,10 @@
  * CANCEL reaches the branch in flight at its next hop, once that branch has answered provisionally
  * (RFC 3261 9.1), and timer C bounds how long a ringing branch may ring.
  */
-import type { ForwardDecision, ForwardTarget } from '../envelope.js';
+import type { ForwardDecision, ForwardTarget, ListeningPoint } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
-import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { SipRequest } from '../sip/types.js';
+import type { SipRequest, Via } from '../sip/types.js';
 import {
   addRecordRoute, applyHeaderAlterations, decrementMaxForwards, popVia, pushRoutes, pushVia, recordRouteUri,
 } from './alterations.js';
@@ -32,7 +31,6 @@ export interface ForwardingDeps {
   timers: TimerConfig;
   transports: TransportSet;
   metrics: Metrics;
-  logger: Logger;
   /** Register a client transaction so responses find it; it unregisters itself on termination. */
   track(tx: ClientTransaction): void;
   untrack(tx: ClientTransaction): void;
@@ -48,6 +46,44 @@ export interface ForwardingDeps {
  */
 export function copyForForwarding(request: SipRequest): SipRequest {
   return { ...request, headers: { ...request.headers } };
+}
+
+export interface Outgoing {
+  out: SipRequest;
+  destination: Destination;
+  local: ListeningPoint;
+}
+
+/**
+ * The steps stateful and stateless forwarding share (RFC 3261 16.6 steps 1–3 and 5–7): a copy of the request
+ * with the decision's and target's edits, the new Request-URI and Route entries, Max-Forwards decremented; and
+ * where it goes next, with the listening point to send it from.
+ */
+export async function retarget(request: SipRequest, at: { decision: ForwardDecision; target: ForwardTarget; identity: EdgeIdentity }): Promise<Outgoing> {
+  const { decision, target, identity } = at;
+  const out = copyForForwarding(request);
+  applyHeaderAlterations(out, decision.headers);
+  applyHeaderAlterations(out, target.headers);
+  if (target.uri) out.uri = target.uri;
+  pushRoutes(out, decision.route);
+  decrementMaxForwards(out);
+  const destination: Destination = target.nextHop ? { ...target.nextHop } : await resolveUri(nextHopUri(out));
+  const local = identity.listeningPointFor(destination.transport, destination.host);
+  if (!local) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `no ${destination.transport} transport to reach ${destination.host}`);
+  destination.local = local;
+  return { out, destination, local };
+}
+
+/** Our Via for a request leaving through `destination.local` (RFC 3261 16.6 step 8). */
+export function viaFor(identity: EdgeIdentity, destination: Destination, branch: string): Via {
+  const local = destination.local as ListeningPoint;
+  return {
+    version: '2.0',
+    protocol: destination.transport.toUpperCase(),
+    host: identity.advertisedHost(local, destination.host),
+    port: local.port,
+    params: { branch, rport: null },
+  };
 }
 
 export class ProxyContext {
@@ -119,7 +155,7 @@ export class ProxyContext {
         return;
       } catch (err) {
         const spec = toResponseSpec(err);
-        this.#deps.logger.warn({ err, target: target.uri }, 'cannot forward to target');
+        this.#server.log.warn({ err: err instanceof Error ? err.message : String(err), target: target.uri }, 'cannot forward to target');
         failure = { status: spec.status, reason: spec.reason };
         // A bad decision (not a bad target) fails the whole request.
         if (spec.status === 500) {
@@ -132,17 +168,8 @@ export class ProxyContext {
 
   async #send(target: ForwardTarget): Promise<void> {
     const { identity } = this.#deps;
-    const out = copyForForwarding(this.#request);
-    applyHeaderAlterations(out, this.#decision.headers);
-    applyHeaderAlterations(out, target.headers);
-    if (target.uri) out.uri = target.uri;
-    pushRoutes(out, this.#decision.route);
-    decrementMaxForwards(out);
-    const destination: Destination = target.nextHop ? { ...target.nextHop } : await resolveUri(nextHopUri(out));
+    const { out, destination, local } = await retarget(this.#request, { decision: this.#decision, target, identity });
     if (this.#done) return;
-    const local = identity.listeningPointFor(destination.transport, destination.host);
-    if (!local) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `no ${destination.transport} transport to reach ${destination.host}`);
-    destination.local = local;
     const recordRoute = this.#decision.recordRoute ?? (DIALOG_CREATING.has(out.method) && out.headers.to.params.tag === undefined);
     if (recordRoute) {
       const inbound = this.#inbound.local;
@@ -151,13 +178,7 @@ export class ProxyContext {
       addRecordRoute(out, outUri, inUri);
     }
     const branch = newBranch();
-    pushVia(out, {
-      version: '2.0',
-      protocol: destination.transport.toUpperCase(),
-      host: identity.advertisedHost(local, destination.host),
-      port: local.port,
-      params: { branch, rport: null },
-    });
+    pushVia(out, viaFor(identity, destination, branch));
     let body = this.#body;
     if (this.#decision.content !== undefined) {
       out.content = this.#decision.content;
@@ -175,7 +196,7 @@ export class ProxyContext {
       onResponse: (t, response) => this.#onResponse(t, response),
       onTimeout: (t) => this.#onBranchFailure(t, { status: 408 }),
       onTransportError: (t, err) => {
-        this.#deps.logger.warn({ err: String(err), host: destination.host, port: destination.port }, 'transport error');
+        this.#server.log.warn({ err: String(err), host: destination.host, port: destination.port }, 'transport error');
         this.#onBranchFailure(t, { status: 503 });
       },
       onTerminated: (t) => this.#deps.untrack(t),

@@ -12,10 +12,9 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
-import { applyHeaderAlterations, decrementMaxForwards, popVia, preprocessRoute, pushRoutes, pushVia, stampReceived } from './alterations.js';
-import { ProxyContext, type ForwardingDeps } from './forwarding.js';
+import { popVia, preprocessRoute, pushVia, stampReceived } from './alterations.js';
+import { ProxyContext, retarget, viaFor, type ForwardingDeps } from './forwarding.js';
 import type { EdgeIdentity } from './identity.js';
-import { nextHopUri, resolveUri } from './nexthop.js';
 import type { Destination, Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
 import { parsedResponse, type ClientTransaction } from './transactions/client.js';
@@ -53,7 +52,6 @@ export class ProxyCore {
       timers: options.timers,
       transports: options.transports,
       metrics: options.metrics,
-      logger: options.logger,
       track: (tx) => {
         this.#clients.set(tx.key, tx);
         options.metrics.transactions.inc({ kind: 'client' });
@@ -138,13 +136,8 @@ export class ProxyCore {
       this.#onCancel(request, inbound);
       return;
     }
-    const key = serverKey(request);
-    const existing = this.#servers.get(key);
-    if (existing) {
-      existing.retransmission();
-      return;
-    }
-    const server = this.#createServer(key, request, inbound);
+    const server = this.#newServer(request, inbound);
+    if (!server) return;
     const rejection = this.#validate(request);
     if (rejection) {
       this.#respond(server, rejection.status, rejection.reason, rejection.headers);
@@ -171,6 +164,15 @@ export class ProxyCore {
     return undefined;
   }
 
+  /** A new server transaction, or undefined for a retransmission (answered from its transaction, RFC 3261 17.2). */
+  #newServer(request: SipRequest, inbound: Inbound): ServerTransaction | undefined {
+    const key = serverKey(request);
+    const existing = this.#servers.get(key);
+    if (!existing) return this.#createServer(key, request, inbound);
+    existing.retransmission();
+    return undefined;
+  }
+
   #createServer(key: string, request: SipRequest, inbound: Inbound): ServerTransaction {
     const { metrics, logger } = this.#options;
     const server = new ServerTransaction({
@@ -179,6 +181,7 @@ export class ProxyCore {
       destination: responseDestination(request, inbound),
       reliable: inbound.source.transport !== 'udp',
       timers: this.#options.timers,
+      logger,
       send: (d, data) => this.#options.transports.send(d, data),
       onTerminated: (tx) => {
         if (this.#servers.get(tx.key) === tx) {
@@ -186,7 +189,7 @@ export class ProxyCore {
           metrics.transactions.dec({ kind: 'server' });
         }
       },
-      onSendError: (tx, err) => logger.debug({ err: String(err), callId: tx.request.headers['call-id'] }, 'response not delivered'),
+      onSendError: (tx, err) => tx.log.debug({ err: String(err) }, 'response not delivered'),
     });
     this.#servers.set(key, server);
     metrics.transactions.inc({ kind: 'server' });
@@ -194,7 +197,7 @@ export class ProxyCore {
   }
 
   async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound): Promise<void> {
-    const { metrics, logger } = this.#options;
+    const { metrics } = this.#options;
     const started = performance.now();
     let decision: Decision;
     try {
@@ -203,7 +206,7 @@ export class ProxyCore {
     } catch (err) {
       const spec = toResponseSpec(err);
       metrics.decisionSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
-      if (spec.status >= 500) logger.warn({ callId: request.headers['call-id'], method: request.method, err: String(err) }, 'no decision');
+      if (spec.status >= 500) server.log.warn({ status: spec.status, err: String(err) }, 'no decision');
       this.#respond(server, spec.status, spec.reason, spec.headers);
       return;
     }
@@ -257,25 +260,9 @@ export class ProxyCore {
       if (request.headers['max-forwards'] === 0) return;
       const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound)));
       if (decision.action !== 'forward') return;
-      const target = decision.targets?.[0] ?? {};
-      const out = request;
-      applyHeaderAlterations(out, decision.headers);
-      applyHeaderAlterations(out, target.headers);
-      if (target.uri) out.uri = target.uri;
-      pushRoutes(out, decision.route);
-      decrementMaxForwards(out);
-      const destination: Destination = target.nextHop ? { ...target.nextHop } : await resolveUri(nextHopUri(out));
-      const local = identity.listeningPointFor(destination.transport, destination.host);
-      if (!local) return;
-      destination.local = local;
-      pushVia(out, {
-        version: '2.0',
-        protocol: destination.transport.toUpperCase(),
-        host: identity.advertisedHost(local, destination.host),
-        port: local.port,
-        // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
-        params: { branch: MAGIC_COOKIE + statelessBranch(request) },
-      });
+      const { out, destination } = await retarget(request, { decision, target: decision.targets?.[0] ?? {}, identity });
+      // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
+      pushVia(out, viaFor(identity, destination, MAGIC_COOKIE + statelessBranch(request)));
       metrics.countOut('request', 'ACK');
       await this.#options.transports.send(destination, stringifyMessage(out, body));
     } catch (err) {
@@ -284,13 +271,8 @@ export class ProxyCore {
   }
 
   #onCancel(request: SipRequest, inbound: Inbound): void {
-    const cancelKey = serverKey(request);
-    const existing = this.#servers.get(cancelKey);
-    if (existing) {
-      existing.retransmission();
-      return;
-    }
-    const server = this.#createServer(cancelKey, request, inbound);
+    const server = this.#newServer(request, inbound);
+    if (!server) return;
     const invite = this.#servers.get(serverKey(request, 'INVITE'));
     if (!invite) {
       this.#respond(server, 481);

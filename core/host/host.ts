@@ -12,7 +12,8 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Capability, SandboxEngine } from '../../sandbox/types.js';
 import { findPluginDir, loadPlugin, type LoadedPlugin } from './plugins.js';
-import { Processor } from './processor.js';
+import { kindOf, Processor } from './processor.js';
+import { SandboxError } from '../../sandbox/types.js';
 import { Router } from './router.js';
 
 const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
@@ -95,9 +96,7 @@ export class ProcessorHost {
     try {
       return this.#router.select(method, envelopeJson);
     } catch (err) {
-      if (err instanceof Error && err.name.startsWith('Sandbox')) {
-        this.#metrics.sandboxFailures.inc({ processor: 'router', kind: err.name });
-      }
+      if (err instanceof SandboxError) this.#metrics.sandboxFailures.inc({ processor: 'router', kind: kindOf(err) });
       throw err;
     }
   }

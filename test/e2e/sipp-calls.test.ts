@@ -7,9 +7,9 @@ import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.j
 const CALLS = 200;
 
 /** sipp UAS on a free port, answering every call; the processors route every user to it. */
-async function startUas(): Promise<{ port: number; stop(): Promise<void> }> {
+async function startUas(transport: 'u1' | 't1' = 'u1'): Promise<{ port: number; stop(): Promise<void> }> {
   const port = await freeSipPort();
-  const uas = runSipp({ scenario: 'uas-answer-200.xml', localPort: port, args: ['-aa'] });
+  const uas = runSipp({ scenario: 'uas-answer-200.xml', localPort: port, transport });
   // sipp binds immediately; give it a moment to be ready before calls arrive.
   await new Promise((r) => setTimeout(r, 300));
   return {
@@ -21,25 +21,27 @@ async function startUas(): Promise<{ port: number; stop(): Promise<void> }> {
   };
 }
 
-function staticProcessor(uasPort: number) {
+function staticProcessor(uasPort: number, params = '') {
   return {
-    processors: [{ ref: 'static', isFallback: true, config: { routes: [{ user: '.+', target: `sip:127.0.0.1:${uasPort}` }] } }],
+    processors: [{ ref: 'static', isFallback: true, config: { routes: [{ user: '.+', target: `sip:127.0.0.1:${uasPort}${params}` }] } }],
   };
 }
 
-async function placeCalls(sipPort: number): Promise<void> {
+async function placeCalls(sipPort: number, options: { transport?: 'u1' | 't1'; calls?: number } = {}): Promise<void> {
+  const calls = options.calls ?? CALLS;
   const result = await runSipp({
     scenario: 'uac-expect-200.xml',
     remote: `127.0.0.1:${sipPort}`,
     service: '1000',
-    calls: CALLS,
+    transport: options.transport,
+    calls,
     rate: 100,
     limit: 100,
     timeoutSeconds: 60,
     args: ['-d', '100'],
   }).result;
   assert.equal(result.failed, 0, `sipp reported failed calls\n${result.errors}\n${result.stdout}`);
-  assert.equal(result.successful, CALLS, `expected ${CALLS} successful calls\n${result.errors}\n${result.stdout}`);
+  assert.equal(result.successful, calls, `expected ${calls} successful calls\n${result.errors}\n${result.stdout}`);
   assert.equal(result.code, 0, `sipp exit code ${result.code}\n${result.stderr}`);
 }
 
@@ -59,6 +61,25 @@ describe('e2e - sipp calls through routr on the embedded bus', () => {
 
   test(`e2e embedded - ${CALLS} calls UAC → routr → UAS, 0 failed`, async () => {
     await placeCalls(routr.sipPort);
+  });
+});
+
+describe('e2e - sipp calls through routr over TCP on both legs', () => {
+  let uas: Awaited<ReturnType<typeof startUas>>;
+  let routr: RunningRoutr;
+
+  before(async () => {
+    uas = await startUas('t1');
+    routr = await startRoutr({ host: staticProcessor(uas.port, ';transport=tcp') });
+  });
+
+  after(async () => {
+    await routr?.stop();
+    await uas?.stop();
+  });
+
+  test('e2e tcp - 100 calls UAC → routr → UAS over TCP, 0 failed', async () => {
+    await placeCalls(routr.sipPort, { transport: 't1', calls: 100 });
   });
 });
 

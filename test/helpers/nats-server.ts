@@ -18,6 +18,9 @@ export interface NatsServerHandle {
   port: number;
   stop(): Promise<void>;
   restart(): Promise<void>;
+  /** Stop the server but keep its port and store, until up(): for tests of an outage. */
+  down(): Promise<void>;
+  up(): Promise<void>;
   /**
    * SIGSTOP / SIGCONT: the server keeps its sockets open but answers nothing, like a hung or partitioned one.
    * pause() resolves once the process is actually stopped (signals are delivered asynchronously).
@@ -110,6 +113,8 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       await stopProcess();
       await launch();
     },
+    down: () => stopProcess(),
+    up: () => launch(),
     stop: () =>
       (stopped ??= (async () => {
         await stopProcess();

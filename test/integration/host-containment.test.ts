@@ -119,6 +119,7 @@ for (const plugin of ['testkit', 'testkit-async']) describe(`host - processor co
     assert.match(text, /processor="kit",kind="timeout"/);
     assert.match(text, /processor="kit",kind="memory"/);
     assert.match(text, /processor="kit",kind="invalid_decision"/);
+    assert.match(text, /processor="router",kind="timeout"/);
   });
 
   test(`host ${plugin} - a plugin log line goes through the log capability`, async () => {

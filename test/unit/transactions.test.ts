@@ -3,10 +3,12 @@ import { afterEach, beforeEach, mock, test } from 'node:test';
 import { ClientTransaction, parsedResponse } from '../../core/edge/transactions/client.js';
 import { ServerTransaction } from '../../core/edge/transactions/server.js';
 import type { TimerConfig } from '../../core/edge/transactions/timers.js';
+import { silentLogger } from '../../core/log.js';
 import { makeResponse, parseMessage } from '../../core/sip/index.js';
 import type { SipRequest, SipResponse } from '../../core/sip/types.js';
 
 const timers: TimerConfig = { t1: 100, t2: 400, t4: 500, timerC: 180_000 };
+const logger = silentLogger();
 const destination = { host: '127.0.0.1', port: 5070, transport: 'udp' as const };
 
 function request(method: string, branch = 'z9hG4bKtest1'): SipRequest {
@@ -47,7 +49,7 @@ test('server transaction - INVITE non-2xx final is retransmitted with timer G un
   const { sent, send } = recorder();
   let terminated = false;
   const req = request('INVITE');
-  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, send, onTerminated: () => (terminated = true) });
+  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, logger, send, onTerminated: () => (terminated = true) });
   tx.respond(response(req, 100));
   tx.respond(response(req, 486));
   assert.equal(tx.state, 'completed');
@@ -69,7 +71,7 @@ test('server transaction - timer H ends an INVITE whose ACK never comes', () => 
   const { send } = recorder();
   let terminated = false;
   const req = request('INVITE');
-  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, send, onTerminated: () => (terminated = true) });
+  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, logger, send, onTerminated: () => (terminated = true) });
   tx.respond(response(req, 503));
   mock.timers.tick(64 * timers.t1 - 1);
   assert.equal(terminated, false);
@@ -80,7 +82,7 @@ test('server transaction - timer H ends an INVITE whose ACK never comes', () => 
 test('server transaction - a retransmitted request gets the last response again', () => {
   const { sent, send } = recorder();
   const req = request('INVITE');
-  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, send, onTerminated: () => {} });
+  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, logger, send, onTerminated: () => {} });
   tx.retransmission();
   assert.equal(sent.length, 0, 'nothing to repeat before any response');
   tx.respond(response(req, 100));
@@ -92,7 +94,7 @@ test('server transaction - 2xx moves an INVITE to Accepted, more 2xx pass, timer
   const { sent, send } = recorder();
   let terminated = false;
   const req = request('INVITE');
-  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, send, onTerminated: () => (terminated = true) });
+  const tx = new ServerTransaction({ key: 'k', request: req, destination, reliable: false, timers, logger, send, onTerminated: () => (terminated = true) });
   tx.respond(response(req, 200));
   assert.equal(tx.state, 'accepted');
   tx.respond(response(req, 200));
@@ -109,8 +111,8 @@ test('server transaction - non-INVITE lingers for timer J over UDP and ends at o
   let udpDone = false;
   let tcpDone = false;
   const req = request('OPTIONS');
-  const udp = new ServerTransaction({ key: 'u', request: req, destination, reliable: false, timers, send, onTerminated: () => (udpDone = true) });
-  const tcp = new ServerTransaction({ key: 't', request: req, destination, reliable: true, timers, send, onTerminated: () => (tcpDone = true) });
+  const udp = new ServerTransaction({ key: 'u', request: req, destination, reliable: false, timers, logger, send, onTerminated: () => (udpDone = true) });
+  const tcp = new ServerTransaction({ key: 't', request: req, destination, reliable: true, timers, logger, send, onTerminated: () => (tcpDone = true) });
   udp.respond(response(req, 200));
   tcp.respond(response(req, 200));
   mock.timers.tick(0);

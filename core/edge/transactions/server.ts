@@ -6,6 +6,7 @@
  * (timer G, H), absorbs that ACK (timer I), and lingers after a final answer (timer J, L) so late
  * retransmissions are still answered rather than treated as new requests.
  */
+import type { Logger } from '../../log.js';
 import { stringifyMessage } from '../../sip/index.js';
 import type { SipRequest, SipResponse } from '../../sip/types.js';
 import type { Destination } from '../transport.js';
@@ -21,6 +22,8 @@ export interface ServerTransactionOptions {
   destination: Destination;
   reliable: boolean;
   timers: TimerConfig;
+  /** Parent of the transaction's own logger (bound to call-id, branch and method, made on first use). */
+  logger: Logger;
   send(destination: Destination, data: Uint8Array): Promise<void>;
   onTerminated(tx: ServerTransaction): void;
   /** A response could not be sent (closed connection, unreachable). */
@@ -37,6 +40,7 @@ export class ServerTransaction {
   lastStatus = 0;
   #lastResponse: Uint8Array | undefined;
   #localTag: string | undefined;
+  #log: Logger | undefined;
   readonly #options: ServerTransactionOptions;
   readonly #timers = new TimerSet();
 
@@ -50,6 +54,13 @@ export class ServerTransaction {
 
   get destination(): Destination {
     return this.#options.destination;
+  }
+
+  /** This transaction's logger; created lazily, most transactions never log. */
+  get log(): Logger {
+    const h = this.request.headers;
+    this.#log ??= this.#options.logger.child({ callId: h['call-id'], branch: h.via[0]?.params.branch, method: this.request.method });
+    return this.#log;
   }
 
   get hasFinalResponse(): boolean {
