@@ -6,6 +6,7 @@ import { createBus } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
 import { Edge } from './edge/edge.js';
+import { defaultCapabilities } from './host/capabilities.js';
 import { ProcessorHost } from './host/host.js';
 import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
@@ -27,6 +28,8 @@ export class RoutrServer {
   readonly role: Role;
   readonly logger: Logger;
   readonly metrics = new Metrics({ defaults: true });
+  /** What plugins may call; subsystems register their providers here before the host loads plugins. */
+  readonly capabilities = defaultCapabilities();
   bus: Bus | undefined;
   edge: Edge | undefined;
   host: ProcessorHost | undefined;
@@ -52,7 +55,13 @@ export class RoutrServer {
       this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
       if (this.role !== 'edge') {
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
-        this.host = await ProcessorHost.create({ config: spec.host, engine, logger: this.logger.child({ role: 'host' }), metrics: this.metrics });
+        this.host = await ProcessorHost.create({
+          config: spec.host,
+          engine,
+          logger: this.logger.child({ role: 'host' }),
+          metrics: this.metrics,
+          capabilities: this.capabilities,
+        });
         this.host.start(this.bus);
         // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
         await this.bus.flush();

@@ -10,8 +10,9 @@ import type { HostReply } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { Capability, SandboxEngine } from '../../sandbox/types.js';
-import { findPluginDir, loadPlugin, type LoadedPlugin } from './plugins.js';
+import type { SandboxEngine } from '../../sandbox/types.js';
+import { defaultCapabilities, type CapabilityRegistry } from './capabilities.js';
+import { findPluginDir, loadPlugin, PluginError, type LoadedPlugin } from './plugins.js';
 import { kindOf, Processor } from './processor.js';
 import { SandboxError } from '../../sandbox/types.js';
 import { Router } from './router.js';
@@ -33,6 +34,8 @@ export interface HostOptions {
   engine: SandboxEngine;
   logger: Logger;
   metrics: Metrics;
+  /** What plugins may call; default: `log` only. */
+  capabilities?: CapabilityRegistry;
 }
 
 export class ProcessorHost {
@@ -134,6 +137,10 @@ export function methodOf(envelopeJson: string): string {
 async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<Entry> {
   const plugin: LoadedPlugin = loadPlugin(findPluginDir(p.plugin ?? p.ref, options.config.pluginsDir));
   const spec = plugin.manifest.spec;
+  const registry = options.capabilities ?? defaultCapabilities();
+  if (registry.isAsync(spec.capabilities) && spec.execution !== 'async') {
+    throw new PluginError(`plugin "${plugin.manifest.ref}": its capabilities include async ones, so it must declare spec.execution: async`);
+  }
   const logger = options.logger.child({ processor: p.ref });
   const processor = await Processor.create({
     ref: p.ref,
@@ -143,7 +150,7 @@ async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<En
     engine: options.engine,
     logger,
     metrics: options.metrics,
-    capabilities: capabilitiesFor(spec.capabilities, logger),
+    capabilities: registry.build(spec.capabilities, { plugin: plugin.manifest.ref, processor: p.ref, logger }),
   });
   return {
     ref: p.ref,
@@ -154,40 +161,3 @@ async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<En
   };
 }
 
-/** Only what the manifest asks for. The log capability is rate limited so a plugin cannot flood the logs. */
-function capabilitiesFor(names: string[], logger: Logger): Record<string, Capability> {
-  const capabilities: Record<string, Capability> = {};
-  if (names.includes('log')) {
-    const limiter = new RateLimiter(100, 1000);
-    for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-      capabilities[`log.${level}`] = {
-        fn: (message, fields) => {
-          if (!limiter.take()) return;
-          const text = typeof message === 'string' ? message.slice(0, 2048) : JSON.stringify(message)?.slice(0, 2048);
-          logger[level]({ plugin: true, ...(isObject(fields) ? fields : {}) }, text ?? '');
-        },
-      };
-    }
-  }
-  return capabilities;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-/** A fixed-window limiter: `limit` events per `windowMs`; the rest are dropped and counted in one line. */
-class RateLimiter {
-  #windowStart = 0;
-  #count = 0;
-  constructor(private readonly limit: number, private readonly windowMs: number) {}
-  take(): boolean {
-    const now = Date.now();
-    if (now - this.#windowStart >= this.windowMs) {
-      this.#windowStart = now;
-      this.#count = 0;
-    }
-    this.#count += 1;
-    return this.#count <= this.limit;
-  }
-}
