@@ -1,37 +1,33 @@
 /**
- * The `routr` command line. Exit codes: 0 success, 1 failure (invalid config, cannot start), 2 usage error.
- * Subcommands live in their own modules; this file only dispatches.
+ * The `routr` command line. Exit codes: 0 success, 1 failure (invalid config or input, cannot start, refused by
+ * the server), 2 usage error. Each command lives in its own module and registers one line in COMMANDS.
  */
-import { parseArgs } from 'node:util';
 import { runStart } from './start.js';
 import { UsageError } from './usage.js';
 
-const USAGE = `usage: routr <command> [options]
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
 
-commands:
-  start [--config <file>] [--role all|edge|host]   run the server (default config: config/routr.yaml)
+const COMMANDS: Record<string, Command> = {
+  start: { summary: 'start [--config <file>] [--role all|edge|host]   run the server (default config: config/routr.yaml)', run: runStart },
+};
 
-options:
-  -h, --help   show this help`;
+function usage(): string {
+  const lines = Object.values(COMMANDS).map((c) => `  ${c.summary}`);
+  return `usage: routr <command> [options]\n\ncommands:\n${lines.join('\n')}\n\noptions:\n  -h, --help   show this help`;
+}
 
 async function main(argv: string[]): Promise<number> {
-  const [command, ...rest] = argv;
-  if (!command || command === '-h' || command === '--help' || command === 'help') {
-    process.stdout.write(USAGE + '\n');
-    return command ? 0 : 2;
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 2;
   }
-  switch (command) {
-    case 'start': {
-      const { values } = parseArgs({
-        args: rest,
-        options: { config: { type: 'string', short: 'c' }, role: { type: 'string', default: 'all' } },
-        strict: true,
-      });
-      return runStart({ config: values.config, role: values.role });
-    }
-    default:
-      throw new UsageError(`unknown command "${command}"`);
-  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) throw new UsageError(`unknown command "${name}"`);
+  return command.run(rest);
 }
 
 main(process.argv.slice(2)).then(
@@ -40,8 +36,8 @@ main(process.argv.slice(2)).then(
     process.exit(code);
   },
   (err: unknown) => {
-    const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`routr: ${(err as Error).message}\n${usage ? USAGE + '\n' : ''}`);
-    process.exitCode = usage ? 2 : 1;
+    const isUsage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`routr: ${(err as Error).message}\n${isUsage ? usage() + '\n' : ''}`);
+    process.exitCode = isUsage ? 2 : 1;
   },
 );

@@ -3,6 +3,7 @@
  * transactions and exit 0. A second signal exits at once.
  */
 import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
 import { ConfigError, loadServerConfigFile } from '../config/server.js';
 import { createLogger } from '../log.js';
 import { packagePath } from '../paths.js';
@@ -11,7 +12,12 @@ import { UsageError } from './usage.js';
 
 const ROLES = new Set<Role>(['all', 'edge', 'host']);
 
-export async function runStart(options: { config?: string; role?: string }): Promise<number> {
+export async function runStart(args: string[]): Promise<number> {
+  const { values: options } = parseArgs({
+    args,
+    options: { config: { type: 'string', short: 'c' }, role: { type: 'string', default: 'all' } },
+    strict: true,
+  });
   const role = (options.role ?? 'all') as Role;
   if (!ROLES.has(role)) {
     throw new UsageError(`--role must be all, edge or host (got "${options.role}")`);

@@ -47,7 +47,7 @@ export interface ServerConfig {
     };
     bus: { url?: string; name?: string };
     host: { pluginsDir?: string; matchFuncTimeoutMs: number; processors: ProcessorConfig[] };
-    http: { enabled: boolean; bindAddr: string; port: number };
+    http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
     logging: { level: string };
   };
 }
