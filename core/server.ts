@@ -12,6 +12,7 @@ import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { createEngine } from '../sandbox/index.js';
+import type { SandboxEngine } from '../sandbox/types.js';
 
 export type Role = 'all' | 'edge' | 'host';
 
@@ -37,6 +38,7 @@ export class RoutrServer {
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
+  #engine: SandboxEngine | undefined;
   readonly #onFatal: ((reason: string) => void) | undefined;
 
   constructor(options: ServerOptions) {
@@ -55,6 +57,7 @@ export class RoutrServer {
       this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
       if (this.role !== 'edge') {
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
+        this.#engine = engine;
         this.host = await ProcessorHost.create({
           config: spec.host,
           engine,
@@ -113,6 +116,7 @@ export class RoutrServer {
   async #close(): Promise<void> {
     await this.edge?.close().catch(() => {});
     this.host?.dispose();
+    this.#engine?.disposeAll();
     await this.ops?.close().catch(() => {});
     await this.bus?.close().catch(() => {});
   }

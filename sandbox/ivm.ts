@@ -85,6 +85,8 @@ export class IsolatedVmEngine implements SandboxEngine {
   readonly name = 'isolated-vm';
   readonly #ivm: Ivm;
   readonly #options: SandboxEngineOptions;
+  /** Every sandbox made and not yet disposed: disposed at shutdown, before Node tears isolated-vm down. */
+  readonly #live = new Set<IsolatedVmSandbox>();
 
   constructor(options: SandboxEngineOptions = {}) {
     const problem = nodeSnapshotProblem();
@@ -95,8 +97,19 @@ export class IsolatedVmEngine implements SandboxEngine {
 
   async create(options: SandboxOptions): Promise<Sandbox> {
     const sandbox = new IsolatedVmSandbox(specFrom(this.#ivm, options), this.#options);
-    await sandbox.start();
+    this.#live.add(sandbox);
+    sandbox.onDisposed = () => this.#live.delete(sandbox);
+    try {
+      await sandbox.start();
+    } catch (err) {
+      sandbox.dispose();
+      throw err;
+    }
     return sandbox;
+  }
+
+  disposeAll(): void {
+    for (const sandbox of [...this.#live]) sandbox.dispose();
   }
 }
 
@@ -189,10 +202,14 @@ export class IsolatedVmSandbox implements Sandbox {
     }
   }
 
+  /** Set by the engine, which keeps track of the sandboxes still alive. */
+  onDisposed: (() => void) | undefined;
+
   dispose(): void {
     if (this.#closed !== undefined) return;
     this.#closed = { reason: 'disposed', message: `${this.name}: the sandbox was disposed` };
     if (this.#live !== undefined) this.#stop(this.#live, 'disposed');
+    this.onDisposed?.();
   }
 
   #run(live: Live, exportName: string, argJson: string): Promise<string> {

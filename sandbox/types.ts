@@ -82,6 +82,11 @@ export interface SandboxEngine {
    * the top-level code throws, times out or breaches the memory cap).
    */
   create(options: SandboxOptions): Promise<Sandbox>;
+  /**
+   * Dispose every sandbox this engine made that is still alive. Call at shutdown: isolates left for the
+   * runtime's own teardown at exit can abort the process (isolated-vm asserts on a missing environment).
+   */
+  disposeAll(): void;
 }
 
 export interface SandboxEngineOptions {

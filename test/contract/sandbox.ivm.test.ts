@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createEngine, detectRuntime, IsolatedVmEngine, nodeSnapshotProblem } from '../../sandbox/index.js';
 import { sandboxHostileContract } from './sandbox-hostile.case.js';
@@ -13,6 +13,8 @@ import { sandboxContract } from './sandbox.case.js';
 const engine = new IsolatedVmEngine();
 sandboxContract(engine);
 sandboxHostileContract(engine);
+// Isolates left for Node's teardown at exit can abort the process (an isolated-vm assertion); dispose them.
+after(() => engine.disposeAll());
 
 const indexPath = fileURLToPath(new URL('../../sandbox/index.js', import.meta.url));
 
