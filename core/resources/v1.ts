@@ -93,12 +93,11 @@ function convertOne(doc: V1, context: Context): void {
     case 'Domain': {
       const ctx = spec.context as { domainUri: string; egressPolicy?: { rule: string; didRef: string }; accessControlList?: { allow?: string[]; deny?: string[] } };
       const ref = context.domainRefs.get(ctx.domainUri.toLowerCase())!;
-      const v2: Record<string, unknown> = { context: { domainUri: ctx.domainUri, ...(ctx.egressPolicy ? { egressPolicies: [{ rule: ctx.egressPolicy.rule, numberRef: ctx.egressPolicy.didRef }] } : {}) } };
+      const v2Context = { domainUri: ctx.domainUri, ...(ctx.egressPolicy ? { egressPolicies: [{ rule: ctx.egressPolicy.rule, numberRef: ctx.egressPolicy.didRef }] } : {}) };
       if (ctx.accessControlList) {
-        v2.accessControlListRef = `${ref}-acl`;
         made.push(resource('AccessControlList', `${ref}-acl`, name, { accessControlList: { allow: ctx.accessControlList.allow ?? [], deny: ctx.accessControlList.deny ?? [] } }));
       }
-      made.push(resource('Domain', ref, name, v2));
+      made.push(resource('Domain', ref, name, { ...(ctx.accessControlList ? { accessControlListRef: `${ref}-acl` } : {}), context: v2Context }));
       return;
     }
     case 'Gateway': {
