@@ -39,6 +39,8 @@ export interface KvStoreOptions {
   node?: string;
   /** Bucket name; default `bucketName('resources')`. */
   bucket?: string;
+  /** How long an apply waits for another node's apply to finish before answering conflict (ms, default 10 s). */
+  lockWaitMs?: number;
 }
 
 interface Slot {
@@ -68,6 +70,7 @@ export class KvResourceStore implements ResourceStore {
   readonly #kv: KvStore;
   readonly #logger: Logger;
   readonly #node: string;
+  readonly #lockWaitMs: number;
   readonly #listeners = new Listeners();
   readonly #waiters = new Set<{ revision: number; resolve: () => void }>();
   /** Problems of the stored set when it does not validate (logged; the running set stays the last good one). */
@@ -77,6 +80,7 @@ export class KvResourceStore implements ResourceStore {
     this.#kv = kv;
     this.#logger = options.logger;
     this.#node = options.node ?? `pid-${process.pid}`;
+    this.#lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
   }
 
   /** Open the bucket, start watching, then read what is there (events during the read are merged by revision). */
@@ -243,7 +247,7 @@ export class KvResourceStore implements ResourceStore {
   }
 
   async #acquire(): Promise<number | Problem> {
-    const deadline = Date.now() + LOCK_WAIT_MS;
+    const deadline = Date.now() + this.#lockWaitMs;
     const value = () => encoder.encode(JSON.stringify({ node: this.#node, at: Date.now() }));
     for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
       try {
