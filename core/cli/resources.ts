@@ -15,7 +15,7 @@ import { REQUEST_SOURCE } from '../resources/api.js';
 import { formatProblem, type Problem } from '../resources/problems.js';
 import { KINDS, parseKind, V1_API_VERSION, type Kind } from '../resources/types.js';
 import { convertV1 } from '../resources/v1.js';
-import { validateDocuments } from '../resources/validate.js';
+import { sortProblems, validateDocuments } from '../resources/validate.js';
 import { listFiles, readResourcePath, type SourceDocument } from '../resources/yaml.js';
 import { UsageError } from './usage.js';
 
@@ -48,7 +48,7 @@ async function validate(args: string[]): Promise<number> {
   problems.push(...checked.problems);
   for (const w of checked.warnings) err(`warning: ${formatProblem(w)}`);
   if (problems.length) {
-    for (const p of problems) err(formatProblem(p));
+    for (const p of sortProblems(problems)) err(formatProblem(p));
     err(`${problems.length} problem${problems.length === 1 ? '' : 's'}: invalid`);
     return 1;
   }
@@ -70,7 +70,7 @@ async function convert(args: string[]): Promise<number> {
   const conversion = convertV1(v1);
   const documents = [...v2, ...conversion.documents];
   const checked = validateDocuments(documents, { servers: 'refuse' });
-  const problems = [...read.problems, ...conversion.problems, ...checked.problems];
+  const problems = sortProblems([...read.problems, ...conversion.problems, ...checked.problems]);
   for (const w of conversion.warnings) err(`warning: ${formatProblem(w)}`);
   if (problems.length) {
     for (const p of problems) err(formatProblem(p));
