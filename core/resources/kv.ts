@@ -6,9 +6,10 @@
  * Concurrency, which the README documents:
  * - Applies and deletes are serialised cluster-wide by a lock key (`_meta.lock`, taken with create(), so one
  *   holder at a time; a holder that died is taken over after LOCK_STALE_MS by compare-and-set).
- * - The lock holder first waits until its own mirror has seen the last commit, then validates the whole
+ * - The lock holder first waits until its own mirror has seen its lock write (the stream is ordered, so every
+ *   earlier write, the last commit included, has been seen too), then validates the whole
  *   resulting set against it, then writes each key by compare-and-set on the revision it validated against,
- *   then writes `_meta.commit` naming the keys and revisions it wrote. A compare-and-set failure (someone
+ *   then writes `_meta.commit` naming the keys it wrote. A compare-and-set failure (someone
  *   writing around the lock) rolls the keys already written back and refuses the apply.
  * - Watchers rebuild their snapshot when a commit arrives (the stream is ordered, so every key it names has
  *   already been seen) and swap only to a set that validates: no node ever serves half an apply. Writes that
@@ -24,8 +25,10 @@ import { isKind, type Kind } from './types.js';
 import { checkDocuments, validateDocuments } from './validate.js';
 import type { SourceDocument } from './yaml.js';
 
-const LOCK_KEY = '_meta.lock';
-const COMMIT_KEY = '_meta.commit';
+/** Keys of routr's own bookkeeping; resource keys start with a kind name, so they never collide. */
+const META_PREFIX = '_meta.';
+const LOCK_KEY = `${META_PREFIX}lock`;
+const COMMIT_KEY = `${META_PREFIX}commit`;
 const LOCK_STALE_MS = 15_000;
 const LOCK_WAIT_MS = 10_000;
 const QUIET_MS = 250;
@@ -91,6 +94,7 @@ export class KvResourceStore implements ResourceStore {
     let live = false;
     store.#stopWatch = await kv.watch((event) => (live ? store.#onEvent(event) : buffered.push(event)));
     for (const key of await kv.keys()) {
+      if (key.startsWith(META_PREFIX)) continue;
       const entry = await kv.get(key);
       if (entry) store.#record(key, entry.value, entry.revision);
     }
@@ -159,7 +163,7 @@ export class KvResourceStore implements ResourceStore {
     this.#seen = Math.max(this.#seen, event.revision);
     if (event.key === COMMIT_KEY && event.value) {
       this.#rebuild('commit');
-    } else if (!event.key.startsWith('_meta.')) {
+    } else if (!event.key.startsWith(META_PREFIX)) {
       this.#record(event.key, event.value, event.revision);
       // A write with no commit after it (by hand, or a writer that died): rebuild once things go quiet.
       if (this.#quiet) clearTimeout(this.#quiet);
@@ -233,13 +237,12 @@ export class KvResourceStore implements ResourceStore {
     }
   }
 
-  /** Run `task` holding the cluster-wide lock, with the mirror caught up to the last commit; `busy` if it is held. */
+  /** Run `task` holding the cluster-wide lock, with the mirror caught up to the lock write; `busy` if it is held. */
   async #locked<T>(task: () => Promise<T>): Promise<T | { busy: Problem }> {
     const revision = await this.#acquire();
     if (typeof revision !== 'number') return { busy: revision };
     try {
-      const commit = await this.#kv.get(COMMIT_KEY);
-      await this.#caughtUp(Math.max(commit?.revision ?? 0, revision));
+      await this.#caughtUp(revision);
       return await task();
     } finally {
       await this.#kv.delete(LOCK_KEY).catch((err: unknown) => this.#logger.warn({ err }, 'could not release the resources lock'));

@@ -49,6 +49,23 @@ export function kvProviderCases(make: () => Promise<KvNodes>): void {
       assert.equal(store.current().digest, peer.current().digest);
     }));
 
+  it('resources kv - a node started later loads the stored set (and nothing of routr\'s bookkeeping)', () =>
+    withNodes(make, async ({ store, open }) => {
+      assertApplied(await store.apply(await validExamples()));
+      assert.deepEqual(await store.delete('Agent', 'agent-03'), { ok: true });
+      const late = await open({});
+      try {
+        assert.equal(late.current().size, 12);
+        assert.equal(late.current().digest, store.current().digest);
+        assert.deepEqual(late.problems, []);
+        const started = Date.now();
+        assertApplied(await late.apply(yaml(JSON.stringify(agent('agent-late', '397')))));
+        assert.ok(Date.now() - started < 2000, 'a restarted node applies without waiting for a watch timeout');
+      } finally {
+        await late.close();
+      }
+    }));
+
   it('resources kv - a stale lock (its holder died) is taken over; a live one makes the apply answer conflict', () =>
     withNodes(make, async ({ store, kv, open }) => {
       const bucket = await kv();
