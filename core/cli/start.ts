@@ -42,7 +42,12 @@ export async function runStart(args: string[]): Promise<number> {
   try {
     await server.start();
   } catch (err) {
-    if (err instanceof ResourceError) process.stderr.write(`routr: ${err.message}\n`);
+    if (err instanceof ResourceError) {
+      // The problems go to stderr, one per line, as config errors do; the log line just records the outcome.
+      process.stderr.write(`routr: ${err.message}\n`);
+      logger.fatal({ problems: err.problems.length }, 'cannot start: invalid resources');
+      return 1;
+    }
     logger.fatal({ err }, 'cannot start');
     return 1;
   }

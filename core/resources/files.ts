@@ -18,7 +18,7 @@ import { formatProblem, ResourceError, type Problem } from './problems.js';
 import { ResourceSet } from './set.js';
 import { checkDelete, Listeners, planApply, storedDocuments, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore } from './store.js';
 import type { Entry, Kind } from './types.js';
-import { validateDocuments } from './validate.js';
+import { sortProblems, validateDocuments } from './validate.js';
 import { listFiles, parseYaml, readResourcePath, type SourceDocument } from './yaml.js';
 
 export interface FilesStoreOptions {
@@ -123,7 +123,7 @@ export class FilesResourceStore implements ResourceStore {
 
   delete(kind: Kind, ref: string): Promise<DeleteResult> {
     return this.#serial(async () => {
-      const allowed = checkDelete(this.#set, kind, ref);
+      const allowed = checkDelete(this.#set, { kind, ref });
       if (!allowed.ok) return allowed;
       if (!this.path) return { ok: false, status: 'conflict', problems: [noPath()] };
       const entry = this.#set.entries().find((e) => e.resource.kind === kind && e.resource.ref === ref)!;
@@ -203,7 +203,7 @@ export class FilesResourceStore implements ResourceStore {
 async function load(path: string): Promise<{ set: ResourceSet; problems: Problem[]; warnings: Problem[] }> {
   const read = await readResourcePath(path);
   const checked = validateDocuments(read.documents, { servers: 'skip' });
-  const problems = [...read.problems, ...checked.problems];
+  const problems = sortProblems([...read.problems, ...checked.problems]);
   return { set: problems.length ? ResourceSet.EMPTY : new ResourceSet(checked.entries), problems, warnings: checked.warnings };
 }
 

@@ -144,7 +144,7 @@ export class KvResourceStore implements ResourceStore {
       // Referrers among the documents that validate on their own; a document that does not is no reason to keep
       // anything (and may itself be what is being deleted).
       const valid = checkDocuments(this.#stored().map((s) => s.document), { servers: 'refuse' });
-      const allowed = checkDelete(new ResourceSet(valid.entries), kind, ref);
+      const allowed = checkDelete(new ResourceSet(valid.entries), { kind, ref });
       if (!allowed.ok && allowed.status !== 'not-found') return allowed;
       await this.#kv.delete(key);
       await this.#commit([key]);

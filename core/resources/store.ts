@@ -112,7 +112,8 @@ export function planApply(stored: StoredDocument[], documents: SourceDocument[])
 }
 
 /** Whether `kind/ref` may be deleted from `current`: it must exist and nothing may refer to it. */
-export function checkDelete(current: ResourceSet, kind: Kind, ref: string): DeleteResult {
+export function checkDelete(current: ResourceSet, target: { kind: Kind; ref: string }): DeleteResult {
+  const { kind, ref } = target;
   if (!current.has(kind, ref)) return { ok: false, status: 'not-found', problems: [{ kind, ref, message: 'does not exist' }] };
   const referrers = current.referrers(kind, ref);
   if (referrers.length === 0) return { ok: true };

@@ -88,3 +88,14 @@ test('cli resources - convert refuses a broken v1 file and writes nothing', asyn
   assert.match(result.stderr, /broken-v1\.yaml:4: DID \(v1beta1\) DID9 \/spec\/location: missing required property "aorLink"/);
   await assert.rejects(stat(out));
 });
+
+test('cli resources - start --resources on an invalid directory exits 1 listing every problem', async () => {
+  const config = join(dir, 'server.yaml');
+  await writeFile(config, 'apiVersion: v2beta1\nkind: Server\nref: t\nspec:\n  edge: { bindAddr: 127.0.0.1, transports: [{ protocol: udp, port: 0 }] }\n  http: { enabled: false }\n  logging: { level: silent }\n');
+  const invalid = packagePath('config', 'examples', 'invalid');
+  const result = await routr('start', '--config', config, '--resources', invalid);
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, new RegExp(`^routr: invalid resources in ${invalid.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:`));
+  assert.ok(result.stderr.includes(`${join(invalid, 'agent-dangling-domain.yaml')}:7: Agent agent-dangling /spec/domainRef: Domain "domain-99" does not exist`));
+  assert.ok(result.stderr.includes(`${join(invalid, 'yaml-syntax.yaml')}:6:20: YAML syntax error`));
+});

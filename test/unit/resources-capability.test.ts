@@ -1,3 +1,7 @@
+/**
+ * The resources.read capability without a sandbox: its functions, the current-set semantics, no password, and
+ * argument errors (test/integration/resources-capability.test.ts runs it inside a real isolate).
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { defaultCapabilities } from '../../core/host/capabilities.js';

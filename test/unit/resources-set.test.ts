@@ -1,3 +1,7 @@
+/**
+ * ResourceSet over the valid examples: the lookups SIP routing needs (by username, domain URI, tel: URL, trunk
+ * host), find with semantic comparisons, ACL decisions, referrers, redaction and the content digest.
+ */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { packagePath } from '../../core/paths.js';

@@ -1,3 +1,7 @@
+/**
+ * v1beta1 conversion details the examples do not show: Gateway host:port and sctp, Domains made for Agents,
+ * Peers without a device, v1 Agents joining v2 Domains, and problems in converted resources naming their source.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { convertV1, formatProblem, parseYaml, validateDocuments } from '../../core/resources/index.js';

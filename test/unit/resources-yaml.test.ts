@@ -1,3 +1,7 @@
+/**
+ * The resource loader: multi-document and list documents, the line of every JSON pointer (what lets errors say
+ * file:line for the very field), syntax errors with line and column, and safe loading.
+ */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseYaml } from '../../core/resources/index.js';
