@@ -69,6 +69,10 @@ export class KvResourceStore implements ResourceStore {
   /** Highest revision the mirror has seen (bucket-wide). */
   #seen = 0;
   #quiet: ReturnType<typeof setTimeout> | undefined;
+  /** Resource keys changed since the last rebuild. */
+  #dirty = false;
+  /** When another (or this) node took the lock, as seen by the watch; undefined while it is free. */
+  #lockSince: number | undefined;
   #stopWatch: (() => Promise<void>) | undefined;
   readonly #kv: KvStore;
   readonly #logger: Logger;
@@ -163,12 +167,14 @@ export class KvResourceStore implements ResourceStore {
     this.#seen = Math.max(this.#seen, event.revision);
     if (event.key === COMMIT_KEY && event.value) {
       this.#rebuild('commit');
+    } else if (event.key === LOCK_KEY) {
+      this.#lockSince = event.value ? Date.now() : undefined;
+      // An apply that ended without a commit (refused, rolled back) may still have left changes to look at.
+      if (!event.value && this.#dirty) this.#scheduleQuiet();
     } else if (!event.key.startsWith(META_PREFIX)) {
       this.#record(event.key, event.value, event.revision);
-      // A write with no commit after it (by hand, or a writer that died): rebuild once things go quiet.
-      if (this.#quiet) clearTimeout(this.#quiet);
-      this.#quiet = setTimeout(() => this.#rebuild('external change'), QUIET_MS);
-      this.#quiet.unref?.();
+      this.#dirty = true;
+      this.#scheduleQuiet();
     }
     for (const waiter of this.#waiters) {
       if (this.#seen >= waiter.revision) {
@@ -176,6 +182,20 @@ export class KvResourceStore implements ResourceStore {
         waiter.resolve();
       }
     }
+  }
+
+  /**
+   * Writes with no commit after them (by hand, or by a writer that died) are rebuilt once things go quiet —
+   * but not while an apply holds the lock, whose commit is coming: that would serve half of it.
+   */
+  #scheduleQuiet(): void {
+    if (this.#quiet) clearTimeout(this.#quiet);
+    this.#quiet = setTimeout(() => {
+      const applying = this.#lockSince !== undefined && Date.now() - this.#lockSince < LOCK_STALE_MS;
+      if (applying) this.#scheduleQuiet();
+      else this.#rebuild('change without a commit');
+    }, QUIET_MS);
+    this.#quiet.unref?.();
   }
 
   #record(key: string, value: Uint8Array | null, revision: number): void {
@@ -201,6 +221,7 @@ export class KvResourceStore implements ResourceStore {
   #rebuild(reason: string): void {
     if (this.#quiet) clearTimeout(this.#quiet);
     this.#quiet = undefined;
+    this.#dirty = false;
     const built = this.#build();
     this.problems = built.problems;
     if (!built.set) {

@@ -66,6 +66,21 @@ export function kvProviderCases(make: () => Promise<KvNodes>): void {
       }
     }));
 
+  it('resources kv - while an apply holds the lock its writes are not served until its commit', () =>
+    withNodes(make, async ({ store, peer, kv }) => {
+      assertApplied(await store.apply(await validExamples()));
+      await waitFor(() => peer.current().size === 13, { timeoutMs: 5000, what: 'peer to load the examples' });
+      const bucket = await kv();
+      // Play an apply in progress by hand: lock, one key written, no commit yet.
+      await bucket.create('_meta.lock', encode({ node: 'slow-node', at: Date.now() }));
+      await bucket.create('AccessControlList.acl-slow', encode({ apiVersion: 'v2beta1', kind: 'AccessControlList', ref: 'acl-slow', spec: { accessControlList: {} } }));
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      assert.equal(peer.current().size, 13, 'half an apply is not served');
+      await bucket.put('_meta.commit', encode({ node: 'slow-node', at: Date.now(), keys: ['AccessControlList.acl-slow'] }));
+      await bucket.delete('_meta.lock');
+      await waitFor(() => peer.current().size === 14, { timeoutMs: 5000, what: 'the commit to be served' });
+    }));
+
   it('resources kv - a stale lock (its holder died) is taken over; a live one makes the apply answer conflict', () =>
     withNodes(make, async ({ store, kv, open }) => {
       const bucket = await kv();
