@@ -2,6 +2,7 @@
  * One routr process: the edge role, the host role, or both (the default), sharing one bus, one metrics
  * registry and one logger. With no bus url the bus is in-process and both roles must run here.
  */
+import { apiToken } from './api/http.js';
 import { createBus } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
@@ -11,6 +12,7 @@ import { ProcessorHost } from './host/host.js';
 import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { mountResourcesApi, openResourceStore, resourcesCapability, type ResourceStore } from './resources/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
 
@@ -35,6 +37,8 @@ export class RoutrServer {
   edge: Edge | undefined;
   host: ProcessorHost | undefined;
   ops: OpsServer | undefined;
+  /** Domains, Agents, Numbers...: read by plugins (`resources.read`) and changed through the management API. */
+  resources: ResourceStore | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -55,6 +59,9 @@ export class RoutrServer {
     }
     try {
       this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
+      // Before the host: plugins asking for resources.read get their capability built when they load.
+      this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${process.pid}` });
+      this.capabilities.register(resourcesCapability(this.resources));
       if (this.role !== 'edge') {
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.#engine = engine;
@@ -76,6 +83,7 @@ export class RoutrServer {
       }
       if (spec.http.enabled) {
         this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness() });
+        mountResourcesApi(this.ops, this.resources, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'resources-api' }) });
         const address = await this.ops.listen();
         this.logger.info({ port: address.port }, 'http listening (/healthz, /readyz, /metrics)');
       }
@@ -98,6 +106,7 @@ export class RoutrServer {
     if (this.bus?.status() !== 'connected') reasons.push(`bus ${this.bus?.status() ?? 'absent'}`);
     if (this.role !== 'host' && !this.edge?.ready) reasons.push('transports not bound');
     if (this.role !== 'edge' && !this.host) reasons.push('processors not loaded');
+    if (!this.resources) reasons.push('resources not loaded');
     return reasons;
   }
 
@@ -118,6 +127,7 @@ export class RoutrServer {
     this.host?.dispose();
     this.#engine?.disposeAll();
     await this.ops?.close().catch(() => {});
+    await this.resources?.close().catch(() => {});
     await this.bus?.close().catch(() => {});
   }
 }

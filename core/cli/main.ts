@@ -2,6 +2,7 @@
  * The `routr` command line. Exit codes: 0 success, 1 failure (invalid config or input, cannot start, refused by
  * the server), 2 usage error. Each command lives in its own module and registers one line in COMMANDS.
  */
+import { RESOURCES_USAGE, runResources } from './resources.js';
 import { runStart } from './start.js';
 import { UsageError } from './usage.js';
 
@@ -11,7 +12,8 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  start: { summary: 'start [--config <file>] [--role all|edge|host]   run the server (default config: config/routr.yaml)', run: runStart },
+  start: { summary: 'start [--config <file>] [--role all|edge|host] [--resources <dir>]   run the server (default config: config/routr.yaml)', run: runStart },
+  resources: { summary: RESOURCES_USAGE, run: runResources },
 };
 
 function usage(): string {

@@ -48,12 +48,53 @@ function schemaIds(): Map<string, string> {
   return ids;
 }
 
+/** One schema error, located: `path` is a JSON pointer into the document ('' for the document itself). */
+export interface SchemaProblem {
+  path: string;
+  message: string;
+}
+
+/**
+ * Friendlier words for the patterns people trip over, keyed by the end of the failing keyword's schema path;
+ * anything else keeps ajv's message.
+ */
+const PATTERN_MESSAGES: Array<[suffix: string, message: string]> = [
+  ['/$defs/ref/pattern', "must be a ref: letters, digits, '.', '_' or '-', starting with a letter or digit, at most 128 characters"],
+  ['/telUrl/pattern', 'must be a tel: URL such as tel:+19103434434'],
+  ['/$defs/host/pattern', 'must be a host name, an IPv4 address or a bracketed IPv6 address'],
+  ['/$defs/hostPort/pattern', 'must be host or host:port'],
+  ['/$defs/uri/pattern', 'must be an absolute URI such as sip:1001@sip.local'],
+  ['/$defs/headerName/pattern', 'must be a header name (letters, digits and !%*_+`\'~.-)'],
+  ['/$defs/headerValue/pattern', 'must not contain line breaks'],
+  ['/inbound/properties/uri/pattern', 'must be a host, host:port or sip:host URI'],
+  ['/$defs/sipUser/pattern', "must be a SIP user part: 1 to 128 letters, digits or -_.!~*'()&=+$,;?/%"],
+  ['/properties/spec/properties/username/pattern', 'must not contain whitespace or double quotes'],
+];
+
+/** The errors of one validation, each with its JSON pointer and a message for people. */
+export function schemaProblems(errors: ErrorObject[] | null | undefined): SchemaProblem[] {
+  return (errors ?? []).map((e) => {
+    const path = e.instancePath;
+    switch (e.keyword) {
+      case 'additionalProperties':
+        return { path, message: `unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"` };
+      case 'enum':
+        return { path, message: `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}` };
+      case 'const':
+        return { path, message: `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}` };
+      case 'required':
+        return { path, message: `missing required property "${(e.params as { missingProperty: string }).missingProperty}"` };
+      case 'pattern': {
+        const known = PATTERN_MESSAGES.find(([suffix]) => e.schemaPath.endsWith(suffix));
+        return { path, message: known ? known[1] : (e.message ?? 'does not match its pattern') };
+      }
+      default:
+        return { path, message: e.message ?? e.keyword };
+    }
+  });
+}
+
 /** One line per error: `<path>: <message>`, with the path as a JSON pointer into the document. */
 export function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => {
-    const path = e.instancePath || '/';
-    if (e.keyword === 'additionalProperties') return `${path}: unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"`;
-    if (e.keyword === 'enum') return `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-    return `${path}: ${e.message ?? e.keyword}`;
-  });
+  return schemaProblems(errors).map((p) => `${p.path || '/'}: ${p.message}`);
 }

@@ -8,7 +8,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { load, YAMLException } from 'js-yaml';
 import type { TimerConfig } from '../edge/transactions/timers.js';
 import type { TransportName } from '../sip/types.js';
-import { describeErrors, validator } from './schemas.js';
+import { schemaProblems, validator, type SchemaProblem } from './schemas.js';
 
 export interface TransportConfig {
   protocol: TransportName;
@@ -49,6 +49,8 @@ export interface ServerConfig {
     host: { pluginsDir?: string; matchFuncTimeoutMs: number; processors: ProcessorConfig[] };
     http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
     logging: { level: string };
+    /** Where resources live (core/resources); `path` is absolute once loaded from a file. */
+    resources: { provider: 'files' | 'nats'; path?: string };
   };
 }
 
@@ -85,37 +87,59 @@ export function loadServerConfigFile(file: string): ServerConfig {
 
 /** Validate and fill defaults for an already-parsed document. */
 export function parseServerConfig(document: unknown, file = '<inline>'): ServerConfig {
-  const copy = structuredClone(document ?? {}) as Record<string, unknown>;
-  const ref = typeof copy.ref === 'string' ? copy.ref : '<no ref>';
-  const validate = validator('server');
-  if (!validate(copy)) {
-    throw new ConfigError(file, describeErrors(validate.errors).map((line) => `Server ${ref} ${line}`));
+  const { config, problems } = checkServerDocument(document);
+  if (!config) {
+    const ref = isRecord(document) && typeof document.ref === 'string' ? document.ref : '<no ref>';
+    throw new ConfigError(file, problems.map((p) => `Server ${ref} ${p.path || '/'}: ${p.message}`));
   }
-  const config = copy as unknown as ServerConfig;
-  const problems = crossCheck(config);
-  if (problems.length) throw new ConfigError(file, problems.map((line) => `Server ${config.ref} ${line}`));
   return config;
 }
 
-function crossCheck(config: ServerConfig): string[] {
-  const problems: string[] = [];
+/**
+ * Every problem of a Server document, located by JSON pointer; `config` (a copy with defaults filled) only when
+ * there are none. `routr resources validate` reports Server documents through this too.
+ */
+export function checkServerDocument(document: unknown): { config?: ServerConfig; problems: SchemaProblem[] } {
+  const copy = structuredClone(document ?? {}) as Record<string, unknown>;
+  const validate = validator('server');
+  if (!validate(copy)) return { problems: schemaProblems(validate.errors) };
+  const config = copy as unknown as ServerConfig;
+  const problems = crossCheck(config);
+  return problems.length ? { problems } : { config, problems };
+}
+
+function crossCheck(config: ServerConfig): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
   const refs = new Set<string>();
   config.spec.host.processors.forEach((p, i) => {
-    if (refs.has(p.ref)) problems.push(`/spec/host/processors/${i}/ref: duplicate processor ref "${p.ref}"`);
+    if (refs.has(p.ref)) problems.push({ path: `/spec/host/processors/${i}/ref`, message: `duplicate processor ref "${p.ref}"` });
     refs.add(p.ref);
   });
   const seen = new Set<string>();
   config.spec.edge.transports.forEach((t, i) => {
     const key = `${t.protocol}|${t.bindAddr ?? config.spec.edge.bindAddr}|${t.port}`;
-    if (t.port !== 0 && seen.has(key)) problems.push(`/spec/edge/transports/${i}: duplicate ${t.protocol} transport on port ${t.port}`);
+    if (t.port !== 0 && seen.has(key)) problems.push({ path: `/spec/edge/transports/${i}`, message: `duplicate ${t.protocol} transport on port ${t.port}` });
     seen.add(key);
   });
+  const resources = config.spec.resources;
+  if (resources.provider === 'nats' && !config.spec.bus.url) {
+    problems.push({ path: '/spec/resources/provider', message: 'the nats provider needs a NATS bus: set spec.bus.url' });
+  }
+  if (resources.provider === 'nats' && resources.path !== undefined) {
+    problems.push({ path: '/spec/resources/path', message: 'path is for the files provider; the nats provider keeps resources in a KV bucket' });
+  }
   return problems;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 function resolvePaths(config: ServerConfig, base: string): void {
   const host = config.spec.host;
   if (host.pluginsDir && !isAbsolute(host.pluginsDir)) host.pluginsDir = resolve(base, host.pluginsDir);
+  const resources = config.spec.resources;
+  if (resources.path && !isAbsolute(resources.path)) resources.path = resolve(base, resources.path);
 }
 
 export function deepFreeze<T>(value: T): T {

@@ -107,11 +107,11 @@ export interface SpawnedRoutr {
 }
 
 /** Run `routr start` as a child process with the given document, waiting for /readyz (or for `readyPath`). */
-export async function spawnRoutr(test: TestConfig, options: { role?: Role; waitReady?: boolean } = {}): Promise<SpawnedRoutr> {
+export async function spawnRoutr(test: TestConfig, options: { role?: Role; waitReady?: boolean; args?: string[] } = {}): Promise<SpawnedRoutr> {
   const dir = mkdtempSync(join(tmpdir(), 'routr-test-'));
   const file = join(dir, 'routr.yaml');
   writeFileSync(file, dump(test.document));
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--enable-source-maps', packagePath('dist', 'core', 'cli', 'main.js'), 'start', '--config', file, '--role', options.role ?? 'all'], {
+  const child = spawn(process.execPath, ['--no-node-snapshot', '--enable-source-maps', packagePath('dist', 'core', 'cli', 'main.js'), 'start', '--config', file, '--role', options.role ?? 'all', ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -1,0 +1,197 @@
+/**
+ * `routr resources <verb>`: work with resources offline (validate, convert) and on a running server through the
+ * management API (apply, get, delete). Exit codes: 0 ok, 1 invalid or refused, 2 usage.
+ *
+ * `apply` sends every file as one YAML stream, so the server applies all or nothing; the server's problems name
+ * lines in that stream, which we map back to the operator's own files before printing. Passwords are never
+ * printed: the server omits them, and `convert` writes its output (which must carry them) only to a file.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { dump } from 'js-yaml';
+import { REQUEST_SOURCE } from '../resources/api.js';
+import { formatProblem, type Problem } from '../resources/problems.js';
+import { KINDS, parseKind, V1_API_VERSION, type Kind } from '../resources/types.js';
+import { convertV1 } from '../resources/v1.js';
+import { sortProblems, validateDocuments } from '../resources/validate.js';
+import { listFiles, readResourcePath, type SourceDocument } from '../resources/yaml.js';
+import { UsageError } from './usage.js';
+
+const VERBS: Record<string, (args: string[]) => Promise<number>> = { validate, convert, apply, get, delete: remove };
+
+export const RESOURCES_USAGE = 'resources validate <path>... | convert <v1 path> -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)';
+
+export async function runResources(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  const run = verb ? VERBS[verb] : undefined;
+  if (!run || !Object.hasOwn(VERBS, verb)) throw new UsageError(verb ? `unknown resources verb "${verb}"` : 'resources needs a verb: validate, convert, apply, get or delete');
+  return run(rest);
+}
+
+const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+
+/** `validate <path>...`: every problem in every file at once; Server documents are checked too. */
+async function validate(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: {} });
+  if (positionals.length === 0) throw new UsageError('resources validate needs a file or directory');
+  const documents: SourceDocument[] = [];
+  const problems: Problem[] = [];
+  for (const path of positionals) {
+    const read = await readResourcePath(path);
+    documents.push(...read.documents);
+    problems.push(...read.problems);
+  }
+  const checked = validateDocuments(documents, { servers: 'validate' });
+  problems.push(...checked.problems);
+  for (const w of checked.warnings) err(`warning: ${formatProblem(w)}`);
+  if (problems.length) {
+    for (const p of sortProblems(problems)) err(formatProblem(p));
+    err(`${problems.length} problem${problems.length === 1 ? '' : 's'}: invalid`);
+    return 1;
+  }
+  const counts = KINDS.map((k) => [k, checked.entries.filter((e) => e.resource.kind === k).length] as const).filter(([, n]) => n > 0);
+  const parts = [...counts.map(([k, n]) => `${n} ${k}`), ...(checked.servers ? [`${checked.servers} Server`] : [])];
+  out(`valid: ${parts.join(', ') || 'no resources'}`);
+  return 0;
+}
+
+/** `convert <v1 path> -o <file>`: v1beta1 documents become v2beta1 (v2 documents pass through), checked whole. */
+async function convert(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { out: { type: 'string', short: 'o' }, force: { type: 'boolean' } } });
+  if (positionals.length !== 1) throw new UsageError('resources convert needs one v1 file or directory');
+  if (!values.out) throw new UsageError('resources convert needs -o <file>: the output carries passwords, so it goes to a file, never to the terminal');
+  if (existsSync(values.out) && !values.force) throw new UsageError(`${values.out} exists: pass --force to overwrite it`);
+  const read = await readResourcePath(positionals[0]);
+  const v1 = read.documents.filter((d) => (d.value as { apiVersion?: unknown } | null)?.apiVersion === V1_API_VERSION);
+  const v2 = read.documents.filter((d) => !v1.includes(d));
+  const conversion = convertV1(v1);
+  const documents = [...v2, ...conversion.documents];
+  const checked = validateDocuments(documents, { servers: 'refuse' });
+  const problems = sortProblems([...read.problems, ...conversion.problems, ...checked.problems]);
+  for (const w of conversion.warnings) err(`warning: ${formatProblem(w)}`);
+  if (problems.length) {
+    for (const p of problems) err(formatProblem(p));
+    err(`${problems.length} problem${problems.length === 1 ? '' : 's'}: nothing written`);
+    return 1;
+  }
+  const header = `# Converted to v2beta1 by routr resources convert from ${positionals[0]}.\n`;
+  const body = documents.map((d) => dump(d.value, { lineWidth: -1 })).join('---\n');
+  await writeFile(values.out, header + body, { mode: 0o600 });
+  out(`wrote ${documents.length} resources to ${values.out} (${conversion.documents.length} converted from ${V1_API_VERSION})`);
+  return 0;
+}
+
+const SERVER_OPTIONS = { url: { type: 'string' }, token: { type: 'string' } } as const;
+
+/** `apply -f <file|dir>`: all files in one request; created/updated/unchanged per resource. */
+async function apply(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...SERVER_OPTIONS, file: { type: 'string', short: 'f' } } });
+  if (!values.file || positionals.length) throw new UsageError('resources apply needs -f <file|dir>');
+  const stream = await bundle(values.file);
+  const answer = await call(values, 'POST', '', { body: stream.text, contentType: 'application/yaml' });
+  const body = answer.body as { changes?: Array<{ kind: string; ref: string; action: string }>; warnings?: string[]; problems?: Problem[] };
+  for (const w of body.warnings ?? []) err(`warning: ${stream.relocate(w)}`);
+  if (answer.status !== 200) return refused(answer, stream.relocate);
+  for (const c of body.changes ?? []) out(`${c.kind} ${c.ref} ${c.action}`);
+  return 0;
+}
+
+/** `get <kind> [ref] [-o yaml|json]`. */
+async function get(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...SERVER_OPTIONS, output: { type: 'string', short: 'o', default: 'yaml' } } });
+  if (positionals.length < 1 || positionals.length > 2) throw new UsageError('resources get <kind> [ref]');
+  if (values.output !== 'yaml' && values.output !== 'json') throw new UsageError('-o must be yaml or json');
+  const kind = kindArg(positionals[0]);
+  const answer = await call(values, 'GET', positionals.length === 2 ? `/${kind}/${encodeURIComponent(positionals[1])}` : `/${kind}`);
+  if (answer.status !== 200) return refused(answer);
+  const body = answer.body as { items?: unknown[] };
+  const items = positionals.length === 2 ? [answer.body] : (body.items ?? []);
+  if (values.output === 'json') out(JSON.stringify(positionals.length === 2 ? answer.body : items, null, 2));
+  else if (items.length) out(items.map((item) => dump(item, { lineWidth: -1 })).join('---\n'));
+  else err(`no ${kind} resources`);
+  return 0;
+}
+
+/** `delete <kind> <ref>`. */
+async function remove(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: SERVER_OPTIONS });
+  if (positionals.length !== 2) throw new UsageError('resources delete <kind> <ref>');
+  const kind = kindArg(positionals[0]);
+  const answer = await call(values, 'DELETE', `/${kind}/${encodeURIComponent(positionals[1])}`);
+  if (answer.status !== 200) return refused(answer);
+  out(`${kind} ${positionals[1]} deleted`);
+  return 0;
+}
+
+function kindArg(name: string): Kind {
+  const kind = parseKind(name);
+  if (!kind) throw new UsageError(`unknown kind "${name}" (known: ${KINDS.join(', ')})`);
+  return kind;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+async function call(values: { url?: string; token?: string }, method: string, path: string, options: { body?: string; contentType?: string } = {}): Promise<Answer> {
+  const base = (values.url ?? process.env.ROUTR_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const token = values.token ?? process.env.ROUTR_API_TOKEN;
+  if (!token) throw new UsageError('no API token: pass --token or set ROUTR_API_TOKEN (the server\'s spec.http.apiToken)');
+  const url = `${base}/api/v1/resources${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method, body: options.body, headers: { authorization: `Bearer ${token}`, ...(options.contentType ? { 'content-type': options.contentType } : {}) } });
+  } catch (e) {
+    throw new Error(`cannot reach routr at ${base}: ${((e as Error).cause as Error | undefined)?.message ?? (e as Error).message}`);
+  }
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text for the message
+  }
+  return { status: res.status, body };
+}
+
+function refused(answer: Answer, relocate: (line: string) => string = (l) => l): number {
+  const body = answer.body as { error?: string; details?: string[] } | string;
+  if (typeof body === 'string') err(`routr answered ${answer.status}: ${body}`);
+  else {
+    err(`routr answered ${answer.status}: ${body.error ?? 'error'}`);
+    for (const line of body.details ?? []) err(`  ${relocate(line)}`);
+  }
+  return 1;
+}
+
+/**
+ * Every file under `path` as one multi-document YAML stream, and a function that rewrites `<request>:N` in the
+ * server's messages to the file and line N came from.
+ */
+async function bundle(path: string): Promise<{ text: string; relocate: (line: string) => string }> {
+  const files = existsSync(path) ? await listFiles(path).catch(async () => [path]) : [];
+  if (files.length === 0) throw new UsageError(`${path}: no such file, or no .yaml/.yml/.json files in it`);
+  const starts: Array<{ file: string; line: number }> = [];
+  let text = '';
+  let line = 1;
+  for (const file of files) {
+    const content = await readFile(file, 'utf8');
+    // The separator goes on a line of its own, so every file starts on a fresh line of the stream.
+    text += '---\n';
+    line += 1;
+    starts.push({ file: resolve(file), line });
+    text += content.endsWith('\n') ? content : `${content}\n`;
+    line += (content.match(/\n/g)?.length ?? 0) + (content.endsWith('\n') ? 0 : 1);
+  }
+  const relocate = (message: string): string =>
+    message.replace(new RegExp(`${REQUEST_SOURCE.replace(/[<>]/g, '\\$&')}:(\\d+)`, 'g'), (_m, n: string) => {
+      const at = Number(n);
+      const start = [...starts].reverse().find((s) => s.line <= at);
+      return start ? `${start.file}:${at - start.line + 1}` : `${REQUEST_SOURCE}:${n}`;
+    });
+  return { text, relocate };
+}

@@ -1,0 +1,47 @@
+/**
+ * `resources.read`: what plugins see of the resources. `routr.resources.get(kind, ref)`,
+ * `routr.resources.find(kind, filter)` and `routr.resources.list(kind)` answer synchronously from the store's
+ * current snapshot (plugins run on the host thread, so there is no I/O to wait for), and every call reads the
+ * snapshot afresh, so a reload is visible to the next request.
+ *
+ * Credentials come back without `password`: secrets never enter a sandbox. Digest verification will be a
+ * host-side capability of its own.
+ */
+import type { CapabilityProvider } from '../host/capabilities.js';
+import type { JsonValue } from '../../sandbox/types.js';
+import { redact, type ResourceFilter } from './set.js';
+import type { ResourceStore } from './store.js';
+import { isKind, KINDS, type Kind, type Resource } from './types.js';
+
+export function resourcesCapability(store: ResourceStore): CapabilityProvider {
+  return {
+    name: 'resources.read',
+    description: 'routr.resources.get(kind, ref) | find(kind, filter) | list(kind) — the current resources; Credentials without password',
+    build() {
+      return {
+        'resources.get': {
+          fn: (kind, ref) => {
+            if (typeof ref !== 'string') throw new TypeError('resources.get(kind, ref): ref must be a string');
+            return out(store.current().get(kindOf(kind, 'get'), ref) ?? null);
+          },
+        },
+        'resources.find': {
+          fn: (kind, filter) => {
+            if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new TypeError('resources.find(kind, filter): filter must be an object such as { username: "1001" }');
+            return store.current().find(kindOf(kind, 'find'), filter as ResourceFilter).map(out);
+          },
+        },
+        'resources.list': { fn: (kind) => store.current().list(kindOf(kind, 'list')).map(out) },
+      };
+    },
+  };
+}
+
+function kindOf(kind: JsonValue, fn: string): Kind {
+  if (!isKind(kind)) throw new TypeError(`resources.${fn}: unknown kind ${JSON.stringify(kind)} (known: ${KINDS.join(', ')})`);
+  return kind;
+}
+
+function out(resource: Resource | null): JsonValue {
+  return resource && (redact(resource) as unknown as JsonValue);
+}
