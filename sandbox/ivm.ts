@@ -77,7 +77,14 @@ let ivmModule: Ivm | undefined;
 
 /** Loaded on first use, so importing this file (via index.ts) never touches the native module. */
 function loadIsolatedVm(): Ivm {
-  ivmModule ??= createRequire(import.meta.url)('isolated-vm') as Ivm;
+  if (!ivmModule) {
+    ivmModule = createRequire(import.meta.url)('isolated-vm') as Ivm;
+    // When Node frees its environment at a natural exit, the heap teardown destroys isolated-vm's remaining
+    // handles (copies, references) after isolated-vm's own environment is gone, and now and then that aborts
+    // the process in an assertion (IsolateEnvironment::GetCurrent). process.exit() does not tear the heap down
+    // that way, so a process that loaded isolated-vm ends through it, with the exit code it was going to have.
+    process.once('beforeExit', (code) => process.exit(code));
+  }
   return ivmModule;
 }
 
