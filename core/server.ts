@@ -2,6 +2,7 @@
  * One routr process: the edge role, the host role, or both (the default), sharing one bus, one metrics
  * registry and one logger. With no bus url the bus is in-process and both roles must run here.
  */
+import { apiToken } from './api/http.js';
 import { createBus } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
@@ -11,6 +12,7 @@ import { ProcessorHost } from './host/host.js';
 import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
+import { PluginRuntime } from './plugins/index.js';
 import { createEngine } from '../sandbox/index.js';
 
 export type Role = 'all' | 'edge' | 'host';
@@ -33,6 +35,8 @@ export class RoutrServer {
   bus: Bus | undefined;
   edge: Edge | undefined;
   host: ProcessorHost | undefined;
+  /** The plugin store, the `kv` capability and the plugins API (host role). */
+  plugins: PluginRuntime | undefined;
   ops: OpsServer | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
@@ -54,6 +58,7 @@ export class RoutrServer {
     try {
       this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
       if (this.role !== 'edge') {
+        this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.host = await ProcessorHost.create({
           config: spec.host,
@@ -61,6 +66,7 @@ export class RoutrServer {
           logger: this.logger.child({ role: 'host' }),
           metrics: this.metrics,
           capabilities: this.capabilities,
+          store: this.plugins.store,
         });
         this.host.start(this.bus);
         // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
@@ -73,6 +79,7 @@ export class RoutrServer {
       }
       if (spec.http.enabled) {
         this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness() });
+        if (this.host && this.plugins) this.plugins.mountApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken) });
         const address = await this.ops.listen();
         this.logger.info({ port: address.port }, 'http listening (/healthz, /readyz, /metrics)');
       }
@@ -113,6 +120,7 @@ export class RoutrServer {
   async #close(): Promise<void> {
     await this.edge?.close().catch(() => {});
     this.host?.dispose();
+    await this.plugins?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
     await this.bus?.close().catch(() => {});
   }

@@ -44,6 +44,8 @@ export interface SyncOutcome {
   outcome: 'swapped' | 'unchanged' | 'refused' | 'kept';
   /** The version serving after the sync. */
   version: string;
+  /** The entry's state after the sync (closed, open, half-open, disabled). */
+  state: SlotState;
   reason?: string;
 }
 
@@ -322,5 +324,5 @@ function routingChanged(slot: PluginSlot, next: LoadedPlugin): boolean {
 }
 
 function outcome(slot: PluginSlot, kind: SyncOutcome['outcome'], reason?: string): SyncOutcome {
-  return { ref: slot.ref, plugin: slot.plugin, outcome: kind, version: slot.current.version, ...(reason ? { reason } : {}) };
+  return { ref: slot.ref, plugin: slot.plugin, outcome: kind, version: slot.current.version, state: slot.state, ...(reason ? { reason } : {}) };
 }

@@ -15,11 +15,12 @@ import { silentLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { parseMessage } from '../sip/index.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
-import type { CapabilityRegistry } from '../host/capabilities.js';
+import { defaultCapabilities, type CapabilityRegistry } from '../host/capabilities.js';
 import type { PluginInstance } from '../host/instance.js';
 import { Middleware } from '../host/middleware.js';
 import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../host/plugins.js';
 import { Processor } from '../host/processor.js';
+import { KvMirror, kvCapability } from './kv.js';
 
 export interface FixtureResult {
   name: string;
@@ -33,6 +34,16 @@ export interface FixtureOptions {
   engine: SandboxEngine;
   capabilities: CapabilityRegistry;
   logger?: Logger;
+}
+
+/**
+ * The capabilities `routr plugin test` offers with no server: `log` and a scratch `kv`. Providers that can run
+ * without a server (resources from local files, a location stub) belong here too, so authors can test locally.
+ */
+export function localCapabilities(): CapabilityRegistry {
+  const registry = defaultCapabilities();
+  registry.register(kvCapability(KvMirror.scratch()));
+  return registry;
 }
 
 const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
@@ -52,16 +63,17 @@ export async function runFixtures(plugin: LoadedPlugin, options: FixtureOptions)
     (await build(plugin, undefined, options)).dispose();
     return [];
   }
-  const results: FixtureResult[] = [];
+  const results = new Map<Fixture, FixtureResult>();
   for (const fixtures of groups.values()) {
     const instance = await build(plugin, fixtures[0], options);
     try {
-      for (const fixture of fixtures) results.push(await runOne(instance, fixture));
+      for (const fixture of fixtures) results.set(fixture, await runOne(instance, fixture));
     } finally {
       instance.dispose();
     }
   }
-  return results;
+  // Reported in the order they were written, whatever sandbox ran them.
+  return plugin.fixtures.map((f) => results.get(f) as FixtureResult);
 }
 
 /** Run the fixtures and throw a PluginError listing every failure; the message is what an operator sees. */

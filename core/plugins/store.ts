@@ -11,7 +11,7 @@
  *
  * Directory layout: `<path>/<ref>/state.json` and `<path>/<ref>/versions/<version>.json` (one bundle each).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bundleDigest, checkBundle, type PluginBundle } from '../host/plugins.js';
 
@@ -223,6 +223,14 @@ export class DirectoryBackend implements StoreBackend {
 
   async deleteBundle(ref: string, version: string): Promise<void> {
     rmSync(this.#bundlePath(ref, version), { force: true });
+    // A removed plugin leaves no empty directories behind.
+    for (const dir of [join(this.#root, ref, 'versions'), join(this.#root, ref)]) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        break;
+      }
+    }
   }
 
   async watch(onChange: (ref: string) => void): Promise<() => Promise<void>> {
