@@ -92,9 +92,9 @@ export class PluginStore {
     return (await this.#backend.readState(ref))?.state;
   }
 
-  bundle(ref: string, version: string): Promise<PluginBundle | undefined> {
+  async bundle(ref: string, version: string): Promise<PluginBundle | undefined> {
     assertRef(ref);
-    if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) return Promise.resolve(undefined);
+    if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) return undefined;
     return this.#backend.readBundle(ref, version);
   }
 
@@ -135,7 +135,7 @@ export class PluginStore {
   }
 
   /** Works for any plugin ref, installed or not (a built-in can be disabled too). */
-  setEnabled(ref: string, enabled: boolean): Promise<PluginState> {
+  async setEnabled(ref: string, enabled: boolean): Promise<PluginState> {
     assertRef(ref);
     return this.#mutate(ref, (s) => ({
       ref,
