@@ -2,7 +2,6 @@
  * The `routr` command line. Exit codes: 0 success, 1 failure (invalid config or input, cannot start, refused by
  * the server), 2 usage error. Each command lives in its own module and registers one line in COMMANDS.
  */
-import { runPlugin } from './plugin.js';
 import { runStart } from './start.js';
 import { UsageError } from './usage.js';
 
@@ -13,7 +12,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   start: { summary: 'start [--config <file>] [--role all|edge|host]   run the server (default config: config/routr.yaml)', run: runStart },
-  plugin: { summary: 'plugin install <dir|.tgz> | list | remove|rollback|enable|disable <ref> | test <dir|.tgz>  [--url <url>] [--token <t>] [--json]', run: runPlugin },
+  plugin: { summary: 'plugin install <dir|.tgz> | list | remove|rollback|enable|disable <ref> | test <dir|.tgz>  [--url <url>] [--token <t>] [--json]', run: async (args) => (await import('./plugin.js')).runPlugin(args) },
 };
 
 function usage(): string {

@@ -15,8 +15,6 @@
 import { parseArgs } from 'node:util';
 import type { PluginRow } from '../plugins/api.js';
 import type { SyncOutcome } from '../host/host.js';
-import { runPluginTest } from './plugin-test.js';
-import { bundleFromPath } from './tgz.js';
 import { UsageError } from './usage.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -48,7 +46,8 @@ export async function runPlugin(args: string[]): Promise<number> {
   }
   if (!target) throw new UsageError(verb ? `plugin ${verb} needs an argument` : 'plugin needs a verb: install, list, remove, rollback, enable, disable or test');
   if (verb === 'install') return install(client, target);
-  if (verb === 'test') return runPluginTest(target, { json: client.json });
+  // Loaded on use: the sandbox engine and the schemas are not needed to talk to a server.
+  if (verb === 'test') return (await import('./plugin-test.js')).runPluginTest(target, { json: client.json });
   if (REF_VERBS.has(verb)) return change(client, verb, target);
   throw new UsageError(`unknown plugin verb "${verb}"`);
 }
@@ -56,7 +55,7 @@ export async function runPlugin(args: string[]): Promise<number> {
 async function install(client: Client, path: string): Promise<number> {
   let bundle;
   try {
-    bundle = bundleFromPath(path);
+    bundle = (await import('./tgz.js')).bundleFromPath(path);
   } catch (err) {
     return fail((err as Error).message);
   }

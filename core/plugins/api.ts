@@ -63,6 +63,7 @@ async function handle(options: PluginApiOptions, req: http.IncomingMessage, res:
     return json(res, 200, row);
   }
   const store = requireStore(options);
+  const before = versionsOf(options.host, ref);
   let state: PluginState | undefined;
   try {
     if (path.length === 1 && method === 'DELETE') await store.remove(ref);
@@ -73,7 +74,7 @@ async function handle(options: PluginApiOptions, req: http.IncomingMessage, res:
     if (err instanceof PluginStoreError) throw new ApiError(err.status, err.message);
     throw err;
   }
-  const applied = await options.host.sync(ref);
+  const applied = appliedSince(before, await options.host.sync(ref));
   return json(res, 200, { ref, state: state ?? null, applied });
 }
 
@@ -100,6 +101,7 @@ async function install(options: PluginApiOptions, req: http.IncomingMessage, res
   } catch (err) {
     throw new ApiError(422, `${ref}@${version} refused: ${firstLine(err)}`, otherLines(err));
   }
+  const before = versionsOf(options.host, ref);
   let state: PluginState;
   try {
     state = await store.install({ format: 'routr.plugin.v1', manifest: plugin.manifest, source: plugin.source, fixtures: plugin.fixtures });
@@ -107,8 +109,21 @@ async function install(options: PluginApiOptions, req: http.IncomingMessage, res
     if (err instanceof PluginStoreError) throw new ApiError(err.status, err.message);
     throw err;
   }
-  const applied: SyncOutcome[] = await options.host.sync(ref);
+  const applied = appliedSince(before, await options.host.sync(ref));
   json(res, 201, { ref, version, state, applied });
+}
+
+/** The version each entry running `ref` serves now. */
+function versionsOf(host: ProcessorHost, ref: string): Map<string, string> {
+  return new Map(host.status().filter((e) => e.plugin === ref).map((e) => [e.ref, e.version]));
+}
+
+/**
+ * The store watch may apply a change before this request's own sync does (it then finds nothing to do): report
+ * what changed on this host since the request began, whichever of the two applied it.
+ */
+function appliedSince(before: Map<string, string>, applied: SyncOutcome[]): SyncOutcome[] {
+  return applied.map((a) => (a.outcome === 'unchanged' && before.has(a.ref) && before.get(a.ref) !== a.version ? { ...a, outcome: 'swapped' } : a));
 }
 
 function requireStore(options: PluginApiOptions): PluginStore {
