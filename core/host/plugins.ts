@@ -13,38 +13,10 @@ import { join, resolve, sep } from 'node:path';
 import { load } from 'js-yaml';
 import { describeErrors, schemaAjv, validator } from '../config/schemas.js';
 import { packagePath } from '../paths.js';
+import type { Fixture, PluginManifest } from '../sdk/index.js';
 
-export type PluginKind = 'Processor' | 'Middleware';
-
-export interface PluginManifest {
-  apiVersion: 'v1';
-  kind: PluginKind;
-  ref: string;
-  metadata: { name: string; version: string; description?: string };
-  spec: {
-    entry: string;
-    /** sync (default): runs on the host thread, functions must not return Promises; async: the isolate's thread. */
-    execution?: 'sync' | 'async';
-    methods?: string[];
-    matchFunc?: string;
-    capabilities: string[];
-    limits?: { timeoutMs?: number; memoryMb?: number };
-    config?: Record<string, unknown>;
-    /** JSON Schema the merged config must satisfy. */
-    configSchema?: Record<string, unknown>;
-  };
-}
-
-/** A request and what the plugin must answer (config/schemas/fixture.schema.json). */
-export interface Fixture {
-  name: string;
-  file?: string;
-  stage?: 'pre' | 'post';
-  config?: Record<string, unknown>;
-  request: Record<string, unknown>;
-  decision?: Record<string, unknown>;
-  expect: Record<string, unknown> | 'continue' | 'keep';
-}
+// The manifest and fixture shapes are part of the plugin SDK (the public contract); the host uses the same types.
+export type { Fixture, PluginKind, PluginManifest } from '../sdk/index.js';
 
 /** One plugin version as JSON: what `routr plugin install` posts and the plugin store keeps. */
 export interface PluginBundle {
