@@ -233,7 +233,7 @@ export class SlotLoader {
     }
     const list = config.kind === 'processor' ? this.#options.config.processors : this.#options.config.middlewares;
     const index = list.findIndex((entry) => entry.ref === config.ref);
-    return mergedConfig(plugin, config.config, `/spec/host/${what}s/${index}/config (${what} "${config.ref}")`);
+    return mergedConfig(plugin, { config: config.config, where: `/spec/host/${what}s/${index}/config (${what} "${config.ref}")` });
   }
 
   async #verify(plugin: LoadedPlugin): Promise<void> {

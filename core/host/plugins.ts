@@ -138,8 +138,9 @@ export function bundleDigest(bundle: PluginBundle): string {
  * The config a plugin instance runs with: the manifest's defaults under the operator's config, checked against
  * the manifest's `configSchema` (defaults filled in). Throws PluginError naming `where` and every JSON path.
  */
-export function mergedConfig(plugin: LoadedPlugin, overrides: Record<string, unknown> | undefined, where: string): Record<string, unknown> {
-  const config = structuredClone({ ...(plugin.manifest.spec.config ?? {}), ...(overrides ?? {}) });
+export function mergedConfig(plugin: LoadedPlugin, options: { config: Record<string, unknown> | undefined; where: string }): Record<string, unknown> {
+  const { where } = options;
+  const config = structuredClone({ ...(plugin.manifest.spec.config ?? {}), ...(options.config ?? {}) });
   const schema = plugin.manifest.spec.configSchema;
   if (!schema) return config;
   const validate = compileConfigSchema(plugin);

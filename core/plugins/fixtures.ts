@@ -98,7 +98,7 @@ async function build(plugin: LoadedPlugin, fixture: Fixture | undefined, options
   const instanceOptions = {
     ref,
     plugin,
-    config: mergedConfig(plugin, fixture?.config, where),
+    config: mergedConfig(plugin, { config: fixture?.config, where }),
     limits: { ...DEFAULT_LIMITS, ...(manifest.spec.limits ?? {}) },
     engine: options.engine,
     logger,

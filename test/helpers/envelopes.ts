@@ -8,7 +8,8 @@ import type { ProcessorHost } from '../../core/host/host.js';
 import { parseMessage } from '../../core/sip/index.js';
 import type { SipRequest } from '../../core/sip/types.js';
 
-export function envelope(method: string, uri: string, headers: string[] = []): MessageEnvelope {
+export function envelope(method: string, uri: string, options: { headers?: string[] } = {}): MessageEnvelope {
+  const headers = options.headers ?? [];
   const text = [
     `${method} ${uri} SIP/2.0`,
     'Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKplugins1',
@@ -44,9 +45,10 @@ export async function decide(host: ProcessorHost, env: MessageEnvelope): Promise
   return JSON.parse(new TextDecoder().decode(reply)) as HostReply;
 }
 
-/** A test request: OPTIONS to `user`, with `X-Test: <behaviour>` when given, plus extra header lines. */
-export function ask(host: ProcessorHost, user: string, behaviour?: string, headers: string[] = []): Promise<HostReply> {
-  return decide(host, envelope('OPTIONS', `sip:${user}@127.0.0.1`, [...(behaviour ? [`X-Test: ${behaviour}`] : []), ...headers]));
+/** A test request: OPTIONS to `user`, with `X-Test: <test>` when given, plus extra header lines. */
+export function ask(host: ProcessorHost, user: string, options: { test?: string; headers?: string[] } = {}): Promise<HostReply> {
+  const headers = [...(options.test ? [`X-Test: ${options.test}`] : []), ...(options.headers ?? [])];
+  return decide(host, envelope('OPTIONS', `sip:${user}@127.0.0.1`, { headers }));
 }
 
 /** The SIP status a reply stands for (0 for a forward). */

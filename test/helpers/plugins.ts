@@ -23,11 +23,15 @@ export function fixtureBundle(ref: string): PluginBundle {
   return readPluginDir(join(testPluginsDir, ref));
 }
 
-/** `base` as another version: the manifest's version, and every '<old version>' string in the source, rewritten. */
-export function variant(base: PluginBundle, version: string, edit: (source: string) => string = (s) => s): PluginBundle {
+/**
+ * `base` as another version: the manifest's version, and every '<old version>' string in the source, rewritten;
+ * `source` edits the source further.
+ */
+export function variant(base: PluginBundle, version: string, options: { source?: (source: string) => string } = {}): PluginBundle {
   const copy = structuredClone(base);
   const old = copy.manifest.metadata.version;
   copy.manifest.metadata.version = version;
+  const edit = options.source ?? ((s: string) => s);
   copy.source = edit(copy.source.split(`'${old}'`).join(`'${version}'`));
   return checkBundle(copy, `variant ${version}`);
 }

@@ -24,7 +24,7 @@ const logger = createLogger({
 
 describe('plugins breaker - falling through', () => {
   let t: TestHost;
-  const flaky = (behaviour?: string) => ask(t.host, 'flaky', behaviour);
+  const flaky = (behaviour?: string) => ask(t.host, 'flaky', { test: behaviour });
   const stateOf = (ref: string) => t.host.status().find((s) => s.ref === ref)?.state;
   const gauge = async (state: string) => {
     const text = await t.metrics.registry.getSingleMetricAsString('routr_plugin_state');
@@ -46,7 +46,7 @@ describe('plugins breaker - falling through', () => {
   after(() => t?.dispose());
 
   test('plugins breaker - refusals a plugin chooses (403) are not failures', async () => {
-    for (let i = 0; i < 5; i++) assert.equal(statusOf(await ask(t.host, 'strict', 'forbidden')), 403);
+    for (let i = 0; i < 5; i++) assert.equal(statusOf(await ask(t.host, 'strict', { test: 'forbidden' })), 403);
     assert.equal(stateOf('strict'), 'closed');
   });
 
@@ -104,8 +104,8 @@ describe('plugins breaker - nothing to fall through to', () => {
   after(() => t?.dispose());
 
   test('plugins breaker - with the only candidate open, requests get 503 with Retry-After', async () => {
-    await ask(t.host, 'x', 'throw');
-    await ask(t.host, 'x', 'throw');
+    await ask(t.host, 'x', { test: 'throw' });
+    await ask(t.host, 'x', { test: 'throw' });
     const reply = await ask(t.host, 'x');
     assert.equal(statusOf(reply), 503);
     assert.ok('error' in reply && reply.error.headers?.['Retry-After'] === '60');

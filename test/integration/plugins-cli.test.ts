@@ -120,9 +120,9 @@ describe('plugins cli - against a running server', () => {
 
   test('plugins cli - versions that fail fixtures, do not compile or reuse a version number are refused with the reason (exit 1)', async () => {
     const [fixtures, syntax, reused] = await Promise.all([
-      plugin('install', writeDir('bad', variant(versioned, '1.3.0', (s) => s.replace('status: config.status', 'status: 500')))),
-      plugin('install', writeDir('syntax', variant(versioned, '1.4.0', (s) => s + '\n}}}'))),
-      plugin('install', writeDir('same', variant(versioned, '1.1.0', (s) => s + '\n// changed'))),
+      plugin('install', writeDir('bad', variant(versioned, '1.3.0', { source: (s) => s.replace('status: config.status', 'status: 500') }))),
+      plugin('install', writeDir('syntax', variant(versioned, '1.4.0', { source: (s) => s + '\n}}}' }))),
+      plugin('install', writeDir('same', variant(versioned, '1.1.0', { source: (s) => s + '\n// changed' }))),
     ]);
     assert.equal(fixtures.code, 1);
     assert.match(fixtures.stderr, /versioned@1\.3\.0 refused: .*fixtures failed/);
@@ -202,7 +202,7 @@ describe('plugins cli - without a server', () => {
   });
 
   test('plugins cli - plugin test exits 1 naming the failing fixture and why', async () => {
-    const dir = writeDir('failing', variant(fixtureBundle('versioned'), '0.0.1', (s) => s.replace('status: config.status', 'status: 486')));
+    const dir = writeDir('failing', variant(fixtureBundle('versioned'), '0.0.1', { source: (s) => s.replace('status: config.status', 'status: 486') }));
     const r = await routr(['plugin', 'test', dir]);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /FAIL {2}fixtures\/all\.yaml "answers with its version": expected \{"action":"respond","status":200\}, got \{"action":"respond","status":486/);

@@ -85,7 +85,7 @@ for (const plugin of ['hostile', 'hostile-async']) {
     after(() => host?.dispose());
 
     test(`plugins hostile ${plugin} - nothing of the host is reachable from the sandbox`, async () => {
-      const reply = await ask(host, 'victim', 'probe');
+      const reply = await ask(host, 'victim', { test: 'probe' });
       assert.equal(statusOf(reply), 200);
       const headers = 'decision' in reply && reply.decision.action === 'respond' ? reply.decision.headers : undefined;
       assert.deepEqual(JSON.parse(String(headers?.['X-Found'])), { polluted: null, globals: [] });
@@ -93,7 +93,7 @@ for (const plugin of ['hostile', 'hostile-async']) {
 
     for (const attack of ATTACKS) {
       test(`plugins hostile ${plugin} - "${attack}" is a 500 for that request and the next request is served`, async () => {
-        const bad = await ask(host, 'victim', attack);
+        const bad = await ask(host, 'victim', { test: attack });
         assert.equal(statusOf(bad), 500, JSON.stringify(bad));
         const good = await ask(host, 'victim');
         assert.equal(statusOf(good), 200, JSON.stringify(good));
@@ -107,7 +107,7 @@ for (const plugin of ['hostile', 'hostile-async']) {
       // 100 a second per plugin; the flood ran one time limit (300 ms), so at most two windows.
       assert.ok(flood.length <= 200, `${flood.length} flood lines logged`);
       // The bystander has its own limiter (one per plugin instance); the victim's is spent by the flood.
-      const reply = await ask(host, 'bystander', 'log-huge', ['X-Target: bystander']);
+      const reply = await ask(host, 'bystander', { test: 'log-huge', headers: ['X-Target: bystander'] });
       assert.equal(statusOf(reply), 200, JSON.stringify(reply));
       const huge = lines.filter((l) => l.level === 40 && typeof l.msg === 'string' && l.msg.startsWith('xxx'));
       assert.ok(huge.length > 0);
@@ -115,8 +115,8 @@ for (const plugin of ['hostile', 'hostile-async']) {
     });
 
     test(`plugins hostile ${plugin} - mutated prototypes and JSON stay inside the attacker's isolate`, async () => {
-      assert.equal(statusOf(await ask(host, 'victim', 'pollute')), 500);
-      const bystander = await ask(host, 'bystander', 'probe', ['X-Target: bystander']);
+      assert.equal(statusOf(await ask(host, 'victim', { test: 'pollute' })), 500);
+      const bystander = await ask(host, 'bystander', { test: 'probe', headers: ['X-Target: bystander'] });
       const headers = 'decision' in bystander && bystander.decision.action === 'respond' ? bystander.decision.headers : undefined;
       assert.deepEqual(JSON.parse(String(headers?.['X-Found'])), { polluted: null, globals: [] }, 'another plugin sees clean intrinsics');
       assert.equal(({} as Record<string, unknown>).polluted, undefined, 'the host sees clean intrinsics');

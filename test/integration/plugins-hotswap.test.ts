@@ -60,7 +60,7 @@ describe('plugins hotswap - installing versions', () => {
   });
 
   test('plugins hotswap - a version that does not compile is refused with the reason; the old one keeps serving', async () => {
-    const broken = variant(versioned, '1.2.0', (s) => s.replace('export function doProcess', 'export function doProcess {'));
+    const broken = variant(versioned, '1.2.0', { source: (s) => s.replace('export function doProcess', 'export function doProcess {') });
     await assert.rejects(t.host.check(loadedFromBundle(broken, { origin: 'store', location: 'test' })), /does not load|SyntaxError|Unexpected/);
     // Another host wrote it to the store anyway: this one refuses it when it syncs.
     await t.store.install(broken);
@@ -72,7 +72,7 @@ describe('plugins hotswap - installing versions', () => {
   });
 
   test('plugins hotswap - a version failing a fixture is refused naming the fixture', async () => {
-    const wrong = variant(versioned, '1.3.0', (s) => s.replace("status: config.status", 'status: 404'));
+    const wrong = variant(versioned, '1.3.0', { source: (s) => s.replace("status: config.status", 'status: 404') });
     await assert.rejects(t.host.check(loadedFromBundle(wrong, { origin: 'store', location: 'test' })), /fixtures\/answers\.yaml "answers with its version": expected/);
     await t.store.install(wrong);
     const [applied] = await t.host.sync('versioned');
@@ -138,7 +138,7 @@ describe('plugins hotswap - requests in flight', () => {
   test('plugins hotswap - a request inside the old version finishes there; the old sandbox is disposed after it', async () => {
     const first = ask(t.host, 'anyone');
     await new Promise((r) => setTimeout(r, 50));
-    await t.store.install(variant(fixtureBundle('gated'), '2.0.0', (s) => s.replace('await routr.gate.wait();', '')));
+    await t.store.install(variant(fixtureBundle('gated'), '2.0.0', { source: (s) => s.replace('await routr.gate.wait();', '') }));
     const [applied] = await t.host.sync('gated');
     assert.equal(applied.version, '2.0.0');
     assert.equal(reasonOf(await ask(t.host, 'anyone')), 'v2.0.0', 'new requests get the new version at once');
@@ -193,7 +193,7 @@ describe('plugins hotswap - routing defaults that change with the version', () =
 
 describe('plugins hotswap - start', () => {
   test('plugins hotswap - an installed version that fails at start falls back to the directory version', async () => {
-    const broken = variant(versioned, '9.0.0', (s) => `${s}\nthis is not javascript`);
+    const broken = variant(versioned, '9.0.0', { source: (s) => `${s}\nthis is not javascript` });
     const t = await startTestHost({ processors: [{ ref: 'app', plugin: 'versioned', isFallback: true }], installed: [broken] });
     try {
       assert.equal(reasonOf(await ask(t.host, 'x')), 'v1.0.0');

@@ -14,7 +14,7 @@ function headersOf(reply: HostReply): Record<string, unknown> {
   return 'decision' in reply && reply.decision.action === 'respond' ? (reply.decision.headers ?? {}) : {};
 }
 
-const send = (t: TestHost, headers: string[], method = 'OPTIONS') => decide(t.host, envelope(method, 'sip:app@127.0.0.1', headers));
+const send = (t: TestHost, headers: string[], method = 'OPTIONS') => decide(t.host, envelope(method, 'sip:app@127.0.0.1', { headers: headers }));
 
 describe('plugins middleware - chains', () => {
   let t: TestHost;
@@ -135,7 +135,7 @@ describe('plugins middleware - configuration', () => {
   });
 
   test('plugins middleware - a version without the hook its stage needs is refused (here: at start, falling back)', async () => {
-    const preOnly = structuredClone(variant(fixtureBundle('mw-kit'), '1.0.1', (s) => s.replace('export function onDecision', 'function onDecision')));
+    const preOnly = structuredClone(variant(fixtureBundle('mw-kit'), '1.0.1', { source: (s) => s.replace('export function onDecision', 'function onDecision') }));
     preOnly.fixtures = [];
     const t = await startTestHost({
       processors: [{ ref: 'echo', plugin: 'mw-echo', isFallback: true }],

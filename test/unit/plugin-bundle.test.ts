@@ -116,21 +116,21 @@ test('plugin bundle - archives may not reach outside their directory or contain 
 test('plugin bundle - the merged config must satisfy the configSchema; its defaults are filled in', () => {
   const bundle = readPluginDir(writePlugin('schema', MANIFEST.replace('spec: { entry: index.js }', 'spec:\n  entry: index.js\n  config: { mode: fast }\n  configSchema:\n    type: object\n    properties:\n      mode: { enum: [fast, slow] }\n      retries: { type: integer, default: 3 }\n')));
   const plugin = loadedFromBundle(bundle, { origin: 'directory', location: 'test' });
-  assert.deepEqual(mergedConfig(plugin, undefined, 'here'), { mode: 'fast', retries: 3 });
-  assert.throws(() => mergedConfig(plugin, { mode: 'warp', retries: 'x' }, '/spec/host/processors/2/config'), (err: Error) => err.message.startsWith('/spec/host/processors/2/config: config does not satisfy') && err.message.includes('/mode: must be one of "fast", "slow"') && err.message.includes('/retries: must be integer'));
+  assert.deepEqual(mergedConfig(plugin, { config: undefined, where: 'here' }), { mode: 'fast', retries: 3 });
+  assert.throws(() => mergedConfig(plugin, { config: { mode: 'warp', retries: 'x' }, where: '/spec/host/processors/2/config' }), (err: Error) => err.message.startsWith('/spec/host/processors/2/config: config does not satisfy') && err.message.includes('/mode: must be one of "fast", "slow"') && err.message.includes('/retries: must be integer'));
 });
 
 test('plugin bundle - a configSchema that is not a valid schema is refused (ajv strict)', () => {
   const bundle = readPluginDir(writePlugin('badschema', MANIFEST.replace('spec: { entry: index.js }', 'spec:\n  entry: index.js\n  configSchema: { type: object, propertees: {} }\n')));
   const plugin = loadedFromBundle(bundle, { origin: 'directory', location: 'test' });
-  assert.throws(() => mergedConfig(plugin, {}, 'x'), /\/spec\/configSchema is not a valid JSON Schema: strict mode: unknown keyword: "propertees"/);
+  assert.throws(() => mergedConfig(plugin, { config: {}, where: 'x' }), /\/spec\/configSchema is not a valid JSON Schema: strict mode: unknown keyword: "propertees"/);
 });
 
 test('plugin bundle - a configSchema with an $id does not collide with routr schemas or itself', () => {
   const manifest = MANIFEST.replace('spec: { entry: index.js }', 'spec:\n  entry: index.js\n  configSchema: { $id: "https://routr.dev/schemas/v1/plugin.json", type: object }\n');
   for (const name of ['id1', 'id2']) {
     const plugin = loadedFromBundle(readPluginDir(writePlugin(name, manifest.replace('version: 1.2.3', `version: 1.2.${name.length}`))), { origin: 'directory', location: name });
-    assert.deepEqual(mergedConfig(plugin, { a: 1 }, 'x'), { a: 1 });
+    assert.deepEqual(mergedConfig(plugin, { config: { a: 1 }, where: 'x' }), { a: 1 });
   }
 });
 
