@@ -30,6 +30,11 @@ import type { PluginSlot, SlotKind, SlotState } from './slot.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/**
+ * Besides watching the store, a host re-reads it this often: a watch that missed an event (a reconnect at the
+ * wrong moment) then costs a delay, not a host that never converges. One store read per plugin in use.
+ */
+const RESYNC_MS = 60_000;
 
 export type { SyncOutcome } from './loader.js';
 
@@ -42,6 +47,8 @@ export interface HostOptions {
   capabilities?: CapabilityRegistry;
   /** Installed plugins: looked up before the plugins directory, and watched for changes. */
   store?: PluginStore;
+  /** How often the store is re-read besides the watch (default 60 s). */
+  resyncMs?: number;
 }
 
 /** What `routr plugin list` shows per slot. */
@@ -64,6 +71,7 @@ export class ProcessorHost {
   readonly #metrics: Metrics;
   #subscription: Subscription | undefined;
   #stopWatch: (() => Promise<void>) | undefined;
+  #resync: NodeJS.Timeout | undefined;
 
   private constructor(loader: SlotLoader, options: HostOptions) {
     this.#loader = loader;
@@ -83,6 +91,12 @@ export class ProcessorHost {
         host.dispose();
         throw err;
       }
+      host.#resync = setInterval(() => {
+        for (const ref of loader.pluginRefs) {
+          loader.sync(ref, { periodic: true }).catch((err: unknown) => options.logger.warn({ plugin: ref, err }, 'plugin store resync failed'));
+        }
+      }, options.resyncMs ?? RESYNC_MS);
+      host.#resync.unref();
     }
     return host;
   }
@@ -181,6 +195,7 @@ export class ProcessorHost {
   }
 
   dispose(): void {
+    clearInterval(this.#resync);
     void this.#stopWatch?.().catch(() => undefined);
     this.#stopWatch = undefined;
     this.#loader.dispose();

@@ -61,6 +61,8 @@ export class SlotLoader {
   readonly #store: PluginStore | undefined;
   /** Digests whose fixtures passed on this host. */
   readonly #verified = new Set<string>();
+  /** Why a digest was refused here: a periodic resync does not try (and log) it again. */
+  readonly #refused = new Map<string, string>();
   readonly #retiring = new Map<Pipeline, NodeJS.Timeout>();
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
@@ -87,10 +89,16 @@ export class SlotLoader {
     return loader;
   }
 
-  sync(pluginRef: string): Promise<SyncOutcome[]> {
-    const run = this.#queue.then(() => this.#sync(pluginRef));
+  /** `periodic`: a safety-net resync, which skips versions already refused here. */
+  sync(pluginRef: string, options: { periodic?: boolean } = {}): Promise<SyncOutcome[]> {
+    const run = this.#queue.then(() => this.#sync(pluginRef, options.periodic ?? false));
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  /** Plugin refs some slot runs. */
+  get pluginRefs(): string[] {
+    return [...new Set(this.slots.map((s) => s.plugin))];
   }
 
   async check(plugin: LoadedPlugin): Promise<void> {
@@ -111,7 +119,7 @@ export class SlotLoader {
     this.#retiring.clear();
   }
 
-  async #sync(ref: string): Promise<SyncOutcome[]> {
+  async #sync(ref: string, periodic: boolean): Promise<SyncOutcome[]> {
     const slots = this.slots.filter((s) => s.plugin === ref);
     if (slots.length === 0 || this.#disposed) return [];
     const state = await this.#storeState(ref);
@@ -124,6 +132,8 @@ export class SlotLoader {
         outcomes.push(outcome(slot, 'kept', 'no version in the store or a plugins directory; the loaded one keeps serving'));
       } else if (slot.current.digest === desired.digest) {
         outcomes.push(outcome(slot, 'unchanged'));
+      } else if (periodic && this.#refused.has(desired.digest)) {
+        outcomes.push(outcome(slot, 'refused', this.#refused.get(desired.digest)));
       } else {
         try {
           built.set(slot, await this.#instance(slot.config, desired));
@@ -164,6 +174,8 @@ export class SlotLoader {
   #refuse(slot: PluginSlot, plugin: LoadedPlugin, err: unknown): SyncOutcome {
     const reason = `${plugin.manifest.ref}@${plugin.manifest.metadata.version} refused: ${(err as Error).message}`;
     slot.refusal = reason;
+    if (this.#refused.size >= 256) this.#refused.clear();
+    this.#refused.set(plugin.digest, reason);
     this.#logger.warn({ processor: slot.ref, plugin: plugin.manifest.ref, version: plugin.manifest.metadata.version, reason: (err as Error).message }, 'plugin version refused; the loaded one keeps serving');
     return outcome(slot, 'refused', reason);
   }

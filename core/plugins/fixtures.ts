@@ -47,6 +47,8 @@ export function localCapabilities(): CapabilityRegistry {
 }
 
 const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
+/** A version's fixtures together may take this long; the rest then fail, so a bad bundle cannot stall swaps. */
+export const FIXTURE_BUDGET_MS = 30_000;
 let fixtureMetrics: Metrics | undefined;
 
 /**
@@ -64,10 +66,17 @@ export async function runFixtures(plugin: LoadedPlugin, options: FixtureOptions)
     return [];
   }
   const results = new Map<Fixture, FixtureResult>();
+  const deadline = Date.now() + FIXTURE_BUDGET_MS;
   for (const fixtures of groups.values()) {
+    if (Date.now() > deadline) {
+      for (const f of fixtures) results.set(f, { name: f.name, file: f.file, ok: false, message: `not run: the fixtures took longer than ${FIXTURE_BUDGET_MS} ms together` });
+      continue;
+    }
     const instance = await build(plugin, fixtures[0], options);
     try {
-      for (const fixture of fixtures) results.set(fixture, await runOne(instance, fixture));
+      for (const fixture of fixtures) {
+        results.set(fixture, Date.now() > deadline ? { name: fixture.name, file: fixture.file, ok: false, message: `not run: the fixtures took longer than ${FIXTURE_BUDGET_MS} ms together` } : await runOne(instance, fixture));
+      }
     } finally {
       instance.dispose();
     }

@@ -39,6 +39,8 @@ export function variant(base: PluginBundle, version: string, options: { source?:
 export interface TestHost {
   host: ProcessorHost;
   store: PluginStore;
+  /** The embedded store's directory. */
+  storePath: string;
   metrics: Metrics;
   dispose(): void;
 }
@@ -52,11 +54,13 @@ export interface TestHostOptions {
   logger?: Logger;
   /** Installed before the host starts. */
   installed?: PluginBundle[];
+  resyncMs?: number;
 }
 
 export async function startTestHost(options: TestHostOptions): Promise<TestHost> {
   const root = mkdtempSync(join(tmpdir(), 'routr-plugins-'));
-  const store = new PluginStore(new DirectoryBackend(join(root, 'store')));
+  const storePath = join(root, 'store');
+  const store = new PluginStore(new DirectoryBackend(storePath));
   for (const bundle of options.installed ?? []) await store.install(bundle);
   const config = parseServerConfig({
     apiVersion: 'v2beta1',
@@ -72,10 +76,12 @@ export async function startTestHost(options: TestHostOptions): Promise<TestHost>
     metrics,
     capabilities: options.capabilities ?? defaultCapabilities(),
     store,
+    resyncMs: options.resyncMs,
   });
   return {
     host,
     store,
+    storePath,
     metrics,
     dispose: () => {
       host.dispose();

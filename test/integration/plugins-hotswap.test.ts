@@ -11,7 +11,8 @@ import { loadedFromBundle } from '../../core/host/plugins.js';
 import { createEngine, type Sandbox, type SandboxEngine, type SandboxOptions } from '../../sandbox/index.js';
 import { ask, reasonOf, statusOf } from '../helpers/envelopes.js';
 import { fixtureBundle, startTestHost, variant, type TestHost } from '../helpers/plugins.js';
-import { deferred } from '../helpers/wait.js';
+import { DirectoryBackend, PluginStore } from '../../core/plugins/store.js';
+import { deferred, waitFor } from '../helpers/wait.js';
 
 /** The real engine, remembering every sandbox it made and whether it was disposed. */
 class TrackingEngine implements SandboxEngine {
@@ -188,6 +189,21 @@ describe('plugins hotswap - routing defaults that change with the version', () =
     assert.equal(applied.outcome, 'refused');
     assert.match(String(applied.reason), /matchFunc does not compile/);
     assert.equal(applied.version, '1.1.0');
+  });
+});
+
+describe('plugins hotswap - resync', () => {
+  test('plugins hotswap - a change the watch never reported is picked up by the periodic resync', async () => {
+    const t = await startTestHost({ processors: [{ ref: 'app', plugin: 'versioned', isFallback: true }], resyncMs: 100 });
+    try {
+      // Another writer on the same directory: this host's watch hears nothing of it.
+      const elsewhere = new PluginStore(new DirectoryBackend(t.storePath));
+      await elsewhere.install(variant(versioned, '7.0.0'));
+      assert.equal(reasonOf(await ask(t.host, 'x')), 'v1.0.0');
+      await waitFor(async () => reasonOf(await ask(t.host, 'x')) === 'v7.0.0', { timeoutMs: 3000, what: 'the resync' });
+    } finally {
+      t.dispose();
+    }
   });
 });
 
