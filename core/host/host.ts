@@ -91,11 +91,14 @@ export class ProcessorHost {
         host.dispose();
         throw err;
       }
-      host.#resync = setInterval(() => {
+      const resync = () => {
         for (const ref of loader.pluginRefs) {
           loader.sync(ref, { periodic: true }).catch((err: unknown) => options.logger.warn({ plugin: ref, err }, 'plugin store resync failed'));
         }
-      }, options.resyncMs ?? RESYNC_MS);
+      };
+      // At once too: a change between loading the slots and starting the watch was heard by nobody.
+      resync();
+      host.#resync = setInterval(resync, options.resyncMs ?? RESYNC_MS);
       host.#resync.unref();
     }
     return host;

@@ -195,6 +195,7 @@ export class SlotLoader {
       } catch (err) {
         if (i === candidates.length - 1) throw err;
         refusal = `${plugin.manifest.ref}@${plugin.manifest.metadata.version} refused: ${(err as Error).message}`;
+        this.#refused.set(plugin.digest, refusal);
         this.#logger.warn({ processor: config.ref, plugin: ref, reason: (err as Error).message }, 'installed plugin version refused at start; using the directory one');
         continue;
       }
