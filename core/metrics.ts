@@ -44,6 +44,7 @@ export class Metrics {
   readonly transactions: Gauge<'kind'>;
   readonly processorCalls: Counter<'processor' | 'outcome'>;
   readonly sandboxFailures: Counter<'processor' | 'kind'>;
+  readonly pluginState: Gauge<'plugin' | 'processor' | 'state'>;
 
   constructor(options: { defaults?: boolean } = {}) {
     const registers = [this.registry];
@@ -97,6 +98,12 @@ export class Metrics {
       name: 'routr_sandbox_failures_total',
       help: 'Sandbox failures by processor (or "router") and kind (timeout|memory|script|result|aborted|invalid_decision)',
       labelNames: ['processor', 'kind'],
+      registers,
+    });
+    this.pluginState = new Gauge({
+      name: 'routr_plugin_state',
+      help: 'State of each processor or middleware entry (1 for the current one): closed|open|half-open (circuit breaker) or disabled',
+      labelNames: ['plugin', 'processor', 'state'],
       registers,
     });
   }

@@ -13,6 +13,7 @@ import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { mountResourcesApi, openResourceStore, resourcesCapability, type ResourceStore } from './resources/index.js';
+import { PluginRuntime } from './plugins/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
 
@@ -36,6 +37,8 @@ export class RoutrServer {
   bus: Bus | undefined;
   edge: Edge | undefined;
   host: ProcessorHost | undefined;
+  /** The plugin store, the `kv` capability and the plugins API (host role). */
+  plugins: PluginRuntime | undefined;
   ops: OpsServer | undefined;
   /** Domains, Agents, Numbers...: read by plugins (`resources.read`) and changed through the management API. */
   resources: ResourceStore | undefined;
@@ -63,6 +66,7 @@ export class RoutrServer {
       this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${process.pid}` });
       this.capabilities.register(resourcesCapability(this.resources));
       if (this.role !== 'edge') {
+        this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.#engine = engine;
         this.host = await ProcessorHost.create({
@@ -71,6 +75,7 @@ export class RoutrServer {
           logger: this.logger.child({ role: 'host' }),
           metrics: this.metrics,
           capabilities: this.capabilities,
+          store: this.plugins.store,
         });
         this.host.start(this.bus);
         // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
@@ -84,6 +89,7 @@ export class RoutrServer {
       if (spec.http.enabled) {
         this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness() });
         mountResourcesApi(this.ops, this.resources, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'resources-api' }) });
+        if (this.host && this.plugins) this.plugins.mountApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken) });
         const address = await this.ops.listen();
         this.logger.info({ port: address.port }, 'http listening (/healthz, /readyz, /metrics)');
       }
@@ -126,6 +132,7 @@ export class RoutrServer {
     await this.edge?.close().catch(() => {});
     this.host?.dispose();
     this.#engine?.disposeAll();
+    await this.plugins?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
     await this.resources?.close().catch(() => {});
     await this.bus?.close().catch(() => {});

@@ -1,9 +1,8 @@
 /**
  * The `routr` command line. Exit codes: 0 success, 1 failure (invalid config or input, cannot start, refused by
- * the server), 2 usage error. Each command lives in its own module and registers one line in COMMANDS.
+ * the server), 2 usage error. Each command lives in its own module, loaded only when it runs (a command that
+ * talks to a server should not load the whole server), and has one entry in COMMANDS.
  */
-import { RESOURCES_USAGE, runResources } from './resources.js';
-import { runStart } from './start.js';
 import { UsageError } from './usage.js';
 
 interface Command {
@@ -12,8 +11,18 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
-  start: { summary: 'start [--config <file>] [--role all|edge|host] [--resources <dir>]   run the server (default config: config/routr.yaml)', run: runStart },
-  resources: { summary: RESOURCES_USAGE, run: runResources },
+  start: {
+    summary: 'start [--config <file>] [--role all|edge|host] [--resources <dir>]   run the server (default config: config/routr.yaml)',
+    run: async (args) => (await import('./start.js')).runStart(args),
+  },
+  resources: {
+    summary: 'resources validate <path>... | convert <v1 path> -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)',
+    run: async (args) => (await import('./resources.js')).runResources(args),
+  },
+  plugin: {
+    summary: 'plugin install <dir|.tgz> | list | remove|rollback|enable|disable <ref> | test <dir|.tgz>  [--url <url>] [--token <t>] [--json]',
+    run: async (args) => (await import('./plugin.js')).runPlugin(args),
+  },
 };
 
 function usage(): string {

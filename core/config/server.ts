@@ -26,6 +26,16 @@ export interface ProcessorConfig {
   limits?: { timeoutMs?: number; memoryMb?: number };
 }
 
+export interface MiddlewareConfig {
+  ref: string;
+  plugin?: string;
+  stage: 'pre' | 'post';
+  methods?: string[];
+  matchFunc?: string;
+  config?: Record<string, unknown>;
+  limits?: { timeoutMs?: number; memoryMb?: number };
+}
+
 export interface ServerConfig {
   apiVersion: 'v2beta1';
   kind: 'Server';
@@ -46,7 +56,14 @@ export interface ServerConfig {
       maxConnectionsPerSource: number;
     };
     bus: { url?: string; name?: string };
-    host: { pluginsDir?: string; matchFuncTimeoutMs: number; processors: ProcessorConfig[] };
+    host: {
+      pluginsDir?: string;
+      matchFuncTimeoutMs: number;
+      processors: ProcessorConfig[];
+      middlewares: MiddlewareConfig[];
+      circuitBreaker: { failures: number; coolDownMs: number };
+      pluginStore: { path?: string };
+    };
     http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
     logging: { level: string };
     /** Where resources live (core/resources); `path` is absolute once loaded from a file. */
@@ -115,6 +132,11 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
     if (refs.has(p.ref)) problems.push({ path: `/spec/host/processors/${i}/ref`, message: `duplicate processor ref "${p.ref}"` });
     refs.add(p.ref);
   });
+  // Middlewares share the namespace: `routr plugin list` and the metrics name entries by ref alone.
+  config.spec.host.middlewares.forEach((m, i) => {
+    if (refs.has(m.ref)) problems.push({ path: `/spec/host/middlewares/${i}/ref`, message: `duplicate processor or middleware ref "${m.ref}"` });
+    refs.add(m.ref);
+  });
   const seen = new Set<string>();
   config.spec.edge.transports.forEach((t, i) => {
     const key = `${t.protocol}|${t.bindAddr ?? config.spec.edge.bindAddr}|${t.port}`;
@@ -140,6 +162,7 @@ function resolvePaths(config: ServerConfig, base: string): void {
   if (host.pluginsDir && !isAbsolute(host.pluginsDir)) host.pluginsDir = resolve(base, host.pluginsDir);
   const resources = config.spec.resources;
   if (resources.path && !isAbsolute(resources.path)) resources.path = resolve(base, resources.path);
+  if (host.pluginStore.path && !isAbsolute(host.pluginStore.path)) host.pluginStore.path = resolve(base, host.pluginStore.path);
 }
 
 export function deepFreeze<T>(value: T): T {

@@ -10,7 +10,12 @@
  * must persist is written in the background. An `async` capability forces its plugins onto `execution: async`.
  *
  * Providers are registered by the subsystem that owns the data (resources, location, plugin KV, crypto); the
- * host asks the registry to build a plugin's set when it loads the plugin.
+ * host asks the registry to build a plugin's set each time it loads a plugin version (at start and on every hot
+ * swap), so a new version gets exactly what its own manifest lists.
+ *
+ * Fixtures run before a version is swapped in, against the host's real providers, with `mode: 'fixtures'` in
+ * the context: a provider that writes (kv, location.write) must then give the plugin a scratch store, so a
+ * fixture can never change live data. Read-only providers may ignore the mode.
  */
 import type { Logger } from '../log.js';
 import type { Capability } from '../../sandbox/types.js';
@@ -22,6 +27,8 @@ export interface CapabilityContext {
   processor: string;
   /** A logger already bound to the plugin. */
   logger: Logger;
+  /** `fixtures`: the functions serve a fixture run, so writes must go to a scratch store. Default `serve`. */
+  mode?: 'serve' | 'fixtures';
 }
 
 export interface CapabilityProvider {

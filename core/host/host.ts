@@ -1,33 +1,42 @@
 /**
- * The processor host: takes request envelopes off the bus, asks the router which processor handles each,
- * runs it, and replies with a decision — or with an error status when routing or processing fails. `handle()`
- * is the whole pipeline without a bus, so tests can inject envelopes directly (as fastify's inject does).
+ * The processor host: takes request envelopes off the bus, runs the pre middlewares, asks the router which
+ * processor handles each request, runs it, runs the post middlewares, and replies with a decision — or with an
+ * error status when any of it fails. `handle()` is the whole pipeline without a bus, so tests can inject
+ * envelopes directly (as fastify's inject does).
+ *
+ * Each configured processor and middleware is a slot (slot.ts) whose plugin version can be replaced while
+ * requests run: `sync(pluginRef)` reconciles the slots with the plugin store (hot swap, enable, disable) and is
+ * what the store watch and the management API call. Building slots and their versions lives in `loader.ts`.
+ *
+ * The per-request path stays lean: with no middlewares it is the router's cached plan, one sandbox call and a
+ * counter; breaker bookkeeping is O(1) and availability changes re-plan routing once, not per request.
  */
 import type { Bus, Subscription } from '../bus/types.js';
 import { HOSTS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
-import type { ProcessorConfig, ServerConfig } from '../config/server.js';
-import type { HostReply } from '../envelope.js';
+import type { ServerConfig } from '../config/server.js';
+import type { Decision, HostReply } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
-import { defaultCapabilities, type CapabilityRegistry } from './capabilities.js';
-import { findPluginDir, loadPlugin, PluginError, type LoadedPlugin } from './plugins.js';
-import { kindOf, Processor } from './processor.js';
 import { SandboxError } from '../../sandbox/types.js';
-import { Router } from './router.js';
+import type { PluginStore } from '../plugins/store.js';
+import { defaultCapabilities, type CapabilityRegistry } from './capabilities.js';
+import { kindOf } from './instance.js';
+import { SlotLoader, type Pipeline, type SyncOutcome } from './loader.js';
+import type { LoadedPlugin } from './plugins.js';
+import type { Processor } from './processor.js';
+import type { PluginSlot, SlotKind, SlotState } from './slot.js';
 
-const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+/**
+ * Besides watching the store, a host re-reads it this often: a watch that missed an event (a reconnect at the
+ * wrong moment) then costs a delay, not a host that never converges. One store read per plugin in use.
+ */
+const RESYNC_MS = 60_000;
 
-interface Entry {
-  ref: string;
-  methods?: string[];
-  matchFunc?: string;
-  isFallback: boolean;
-  processor: Processor;
-}
+export type { SyncOutcome } from './loader.js';
 
 export interface HostOptions {
   config: ServerConfig['spec']['host'];
@@ -36,36 +45,96 @@ export interface HostOptions {
   metrics: Metrics;
   /** What plugins may call; default: `log` only. */
   capabilities?: CapabilityRegistry;
+  /** Installed plugins: looked up before the plugins directory, and watched for changes. */
+  store?: PluginStore;
+  /** How often the store is re-read besides the watch (default 60 s). */
+  resyncMs?: number;
+}
+
+/** What `routr plugin list` shows per slot. */
+export interface SlotStatus {
+  ref: string;
+  kind: SlotKind;
+  plugin: string;
+  version: string;
+  origin: string;
+  state: SlotState;
+  calls: number;
+  failures: number;
+  consecutiveFailures: number;
+  refusal?: string;
 }
 
 export class ProcessorHost {
-  readonly #router: Router<Entry>;
-  readonly #entries: Entry[];
+  readonly #loader: SlotLoader;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   #subscription: Subscription | undefined;
+  #stopWatch: (() => Promise<void>) | undefined;
+  #resync: NodeJS.Timeout | undefined;
 
-  private constructor(router: Router<Entry>, entries: Entry[], options: HostOptions) {
-    this.#router = router;
-    this.#entries = entries;
+  private constructor(loader: SlotLoader, options: HostOptions) {
+    this.#loader = loader;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
   }
 
   static async create(options: HostOptions): Promise<ProcessorHost> {
-    const entries: Entry[] = [];
-    try {
-      for (const p of options.config.processors) entries.push(await createEntry(p, options));
-      const router = await Router.create(entries, { engine: options.engine, timeoutMs: options.config.matchFuncTimeoutMs, logger: options.logger });
-      return new ProcessorHost(router, entries, options);
-    } catch (err) {
-      for (const e of entries) e.processor.dispose();
-      throw err;
+    const loader = await SlotLoader.create({ ...options, capabilities: options.capabilities ?? defaultCapabilities() });
+    const host = new ProcessorHost(loader, options);
+    if (options.store) {
+      try {
+        host.#stopWatch = await options.store.watch((ref) => {
+          host.sync(ref).catch((err: unknown) => options.logger.warn({ plugin: ref, err }, 'plugin store change not applied'));
+        });
+      } catch (err) {
+        host.dispose();
+        throw err;
+      }
+      const resync = () => {
+        for (const ref of loader.pluginRefs) {
+          loader.sync(ref, { periodic: true }).catch((err: unknown) => options.logger.warn({ plugin: ref, err }, 'plugin store resync failed'));
+        }
+      };
+      // At once too: a change between loading the slots and starting the watch was heard by nobody.
+      resync();
+      host.#resync = setInterval(resync, options.resyncMs ?? RESYNC_MS);
+      host.#resync.unref();
     }
+    return host;
   }
 
   get processors(): ReadonlyArray<{ ref: string; version: string }> {
-    return this.#entries.map((e) => ({ ref: e.ref, version: e.processor.version }));
+    return this.#loader.slots.filter((s) => s.kind === 'processor').map((s) => ({ ref: s.ref, version: s.current.version }));
+  }
+
+  /** Every slot, for `routr plugin list`. */
+  status(): SlotStatus[] {
+    return this.#loader.slots.map((s) => ({
+      ref: s.ref,
+      kind: s.kind,
+      plugin: s.plugin,
+      version: s.current.version,
+      origin: s.current.plugin.origin,
+      state: s.state,
+      calls: s.calls,
+      failures: s.failures,
+      consecutiveFailures: s.consecutiveFailures,
+      ...(s.refusal ? { refusal: s.refusal } : {}),
+    }));
+  }
+
+  /** Apply the store's state for one plugin to the slots running it (hot swap, enable/disable); serialized. */
+  sync(pluginRef: string): Promise<SyncOutcome[]> {
+    return this.#loader.sync(pluginRef);
+  }
+
+  /**
+   * Check that a version would load here before it is installed: configs against its configSchema, kinds,
+   * capabilities, and its fixtures in a fresh sandbox. Throws PluginError with the reason.
+   */
+  check(plugin: LoadedPlugin): Promise<void> {
+    return this.#loader.check(plugin);
   }
 
   /** Serve decisions on the bus, in the hosts' queue group. */
@@ -80,13 +149,31 @@ export class ProcessorHost {
   }
 
   async decide(envelopeJson: string): Promise<HostReply> {
+    // Captured once: a pipeline swapped in meanwhile serves the next request, not the rest of this one.
+    const { router, chain }: Pipeline = this.#loader.pipeline;
     let ref = 'router';
     try {
-      const entry = this.#route(methodOf(envelopeJson), envelopeJson);
-      ref = entry.ref;
-      const decision = await entry.processor.process(envelopeJson);
-      this.#metrics.processorCalls.inc({ processor: ref, outcome: decision.action });
-      return { decision, processor: ref };
+      const method = methodOf(envelopeJson);
+      let json = envelopeJson;
+      if (chain !== undefined && chain.hasPre) {
+        ref = 'middleware';
+        const pre = await chain.runPre(method, json);
+        if (typeof pre !== 'string') {
+          this.#metrics.processorCalls.inc({ processor: pre.by, outcome: 'respond' });
+          return { decision: pre.answer, processor: pre.by };
+        }
+        json = pre;
+        ref = 'router';
+      }
+      const slot = this.#route(router, method, json);
+      ref = slot.ref;
+      let decision = await processOn(slot, json);
+      if (chain !== undefined && chain.hasPost) {
+        ref = 'middleware';
+        decision = await chain.runPost(method, json, decision);
+      }
+      this.#metrics.processorCalls.inc({ processor: slot.ref, outcome: decision.action });
+      return { decision, processor: slot.ref };
     } catch (err) {
       const spec = toResponseSpec(err);
       this.#metrics.processorCalls.inc({ processor: ref, outcome: 'error' });
@@ -95,9 +182,9 @@ export class ProcessorHost {
     }
   }
 
-  #route(method: string, envelopeJson: string): Entry {
+  #route(router: Pipeline['router'], method: string, envelopeJson: string): PluginSlot<Processor> {
     try {
-      return this.#router.select(method, envelopeJson);
+      return router.select(method, envelopeJson);
     } catch (err) {
       if (err instanceof SandboxError) this.#metrics.sandboxFailures.inc({ processor: 'router', kind: kindOf(err) });
       throw err;
@@ -111,8 +198,23 @@ export class ProcessorHost {
   }
 
   dispose(): void {
-    this.#router.dispose();
-    for (const e of this.#entries) e.processor.dispose();
+    clearInterval(this.#resync);
+    void this.#stopWatch?.().catch(() => undefined);
+    this.#stopWatch = undefined;
+    this.#loader.dispose();
+  }
+}
+
+/** Run the processor the router picked, on the instance current now; the slot's breaker hears how it went. */
+async function processOn(slot: PluginSlot<Processor>, json: string): Promise<Decision> {
+  const processor = slot.begin();
+  try {
+    const decision = await processor.process(json);
+    slot.end();
+    return decision;
+  } catch (err) {
+    slot.end(err);
+    throw err;
   }
 }
 
@@ -133,31 +235,3 @@ export function methodOf(envelopeJson: string): string {
   if (typeof parsed.method !== 'string') throw new SipError('ROUTR_BAD_REQUEST', 'envelope without a method');
   return parsed.method;
 }
-
-async function createEntry(p: ProcessorConfig, options: HostOptions): Promise<Entry> {
-  const plugin: LoadedPlugin = loadPlugin(findPluginDir(p.plugin ?? p.ref, options.config.pluginsDir));
-  const spec = plugin.manifest.spec;
-  const registry = options.capabilities ?? defaultCapabilities();
-  if (registry.isAsync(spec.capabilities) && spec.execution !== 'async') {
-    throw new PluginError(`plugin "${plugin.manifest.ref}": its capabilities include async ones, so it must declare spec.execution: async`);
-  }
-  const logger = options.logger.child({ processor: p.ref });
-  const processor = await Processor.create({
-    ref: p.ref,
-    plugin,
-    config: { ...(spec.config ?? {}), ...(p.config ?? {}) },
-    limits: { ...DEFAULT_LIMITS, ...(spec.limits ?? {}), ...(p.limits ?? {}) },
-    engine: options.engine,
-    logger,
-    metrics: options.metrics,
-    capabilities: registry.build(spec.capabilities, { plugin: plugin.manifest.ref, processor: p.ref, logger }),
-  });
-  return {
-    ref: p.ref,
-    methods: p.methods ?? spec.methods,
-    matchFunc: p.matchFunc ?? spec.matchFunc,
-    isFallback: p.isFallback ?? false,
-    processor,
-  };
-}
-

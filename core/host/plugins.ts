@@ -1,35 +1,47 @@
 /**
- * Finds and loads plugins: `plugins/<ref>/plugin.yaml` (validated against config/schemas/plugin.schema.json)
- * and its entry module's source. Lookup order: the configured plugins directory, then routr's built-ins.
+ * What a plugin is to the host: a manifest (`plugin.yaml`, validated against config/schemas/plugin.schema.json),
+ * one entry module's source, and fixtures. A plugin directory and an installed bundle (the JSON the management
+ * API takes and the plugin store keeps) load into the same `LoadedPlugin`; `digest` tells two loads of the same
+ * content apart from a new version.
+ *
+ * Lookup order for a processor's `plugin`: the plugin store (see core/plugins/store.ts, asked by the host), then
+ * the configured plugins directory, then routr's built-ins. This module does the two directory steps.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve, sep } from 'node:path';
 import { load } from 'js-yaml';
-import { describeErrors, validator } from '../config/schemas.js';
+import { describeErrors, schemaAjv, validator } from '../config/schemas.js';
 import { packagePath } from '../paths.js';
+import type { Fixture, PluginManifest } from '../sdk/index.js';
 
-export interface PluginManifest {
-  apiVersion: 'v1';
-  kind: 'Processor';
-  ref: string;
-  metadata: { name: string; version: string; description?: string };
-  spec: {
-    entry: string;
-    /** sync (default): runs on the host thread, functions must not return Promises; async: the isolate's thread. */
-    execution?: 'sync' | 'async';
-    methods?: string[];
-    matchFunc?: string;
-    capabilities: string[];
-    limits?: { timeoutMs?: number; memoryMb?: number };
-    config?: Record<string, unknown>;
-  };
+// The manifest and fixture shapes are part of the plugin SDK (the public contract); the host uses the same types.
+export type { Fixture, PluginKind, PluginManifest } from '../sdk/index.js';
+
+/** One plugin version as JSON: what `routr plugin install` posts and the plugin store keeps. */
+export interface PluginBundle {
+  format: 'routr.plugin.v1';
+  manifest: PluginManifest;
+  source: string;
+  fixtures: Fixture[];
 }
+
+/** Largest bundle accepted, as JSON bytes: well under NATS's default 1 MiB message size. */
+export const MAX_BUNDLE_BYTES = 512 * 1024;
+
+export type PluginOrigin = 'store' | 'directory' | 'builtin';
 
 export interface LoadedPlugin {
   manifest: PluginManifest;
-  dir: string;
   source: string;
+  /** Names the entry in sandbox stack traces. */
   filename: string;
+  fixtures: Fixture[];
+  origin: PluginOrigin;
+  /** The directory it came from, or `store`. */
+  location: string;
+  /** sha256 of the bundle's content: equal digests, equal plugins. */
+  digest: string;
 }
 
 export class PluginError extends Error {
@@ -37,22 +49,49 @@ export class PluginError extends Error {
 }
 
 export function findPluginDir(ref: string, pluginsDir?: string): string {
+  const found = findPluginDirOrUndefined(ref, pluginsDir);
+  if (found) return found;
+  throw new PluginError(`plugin "${ref}" not found (looked in ${[pluginsDir, packagePath('plugins')].filter(Boolean).join(', ')})`);
+}
+
+export function findPluginDirOrUndefined(ref: string, pluginsDir?: string): string | undefined {
   for (const base of [pluginsDir, packagePath('plugins')]) {
     if (!base) continue;
     const dir = join(base, ref);
     if (existsSync(join(dir, 'plugin.yaml'))) return dir;
   }
-  throw new PluginError(`plugin "${ref}" not found (looked in ${[pluginsDir, packagePath('plugins')].filter(Boolean).join(', ')})`);
+  return undefined;
 }
 
 export function loadPlugin(dir: string): LoadedPlugin {
+  const bundle = readPluginDir(dir);
+  const origin = resolve(dir).startsWith(packagePath('plugins') + sep) ? 'builtin' : 'directory';
+  return loadedFromBundle(bundle, { origin, location: dir, filename: resolve(dir, bundle.manifest.spec.entry) });
+}
+
+/** A bundle (already checked by `checkBundle`) as a plugin the host can run. */
+export function loadedFromBundle(bundle: PluginBundle, where: { origin: PluginOrigin; location: string; filename?: string }): LoadedPlugin {
+  const m = bundle.manifest;
+  return {
+    manifest: m,
+    source: bundle.source,
+    filename: where.filename ?? `${m.ref}@${m.metadata.version}/${m.spec.entry}`,
+    fixtures: bundle.fixtures,
+    origin: where.origin,
+    location: where.location,
+    digest: bundleDigest(bundle),
+  };
+}
+
+/** The bundle form of a loaded plugin (for installing what a directory holds). */
+export function bundleOf(plugin: LoadedPlugin): PluginBundle {
+  return { format: 'routr.plugin.v1', manifest: plugin.manifest, source: plugin.source, fixtures: plugin.fixtures };
+}
+
+/** Read `plugin.yaml`, the entry module and `fixtures/*.yaml|yml|json` of a plugin directory into a bundle. */
+export function readPluginDir(dir: string): PluginBundle {
   const file = join(dir, 'plugin.yaml');
-  let manifest: unknown;
-  try {
-    manifest = load(readFileSync(file, 'utf8'), { filename: file });
-  } catch (err) {
-    throw new PluginError(`${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const manifest = readYaml(file);
   const validate = validator('plugin');
   if (!validate(manifest)) throw new PluginError(`${file}:\n  ${describeErrors(validate.errors).join('\n  ')}`);
   const m = manifest as PluginManifest;
@@ -64,5 +103,82 @@ export function loadPlugin(dir: string): LoadedPlugin {
   } catch (err) {
     throw new PluginError(`${file}: cannot read entry ${m.spec.entry}: ${(err as Error).message}`, { cause: err });
   }
-  return { manifest: m, dir, source, filename };
+  const fixtures: Fixture[] = [];
+  const fixturesDir = join(dir, 'fixtures');
+  if (existsSync(fixturesDir)) {
+    for (const name of readdirSync(fixturesDir).filter((f) => /\.(ya?ml|json)$/.test(f)).sort()) {
+      const content = readYaml(join(fixturesDir, name));
+      for (const fixture of Array.isArray(content) ? content : [content]) {
+        fixtures.push({ ...(fixture as Fixture), file: `fixtures/${name}` });
+      }
+    }
+  }
+  return checkBundle({ format: 'routr.plugin.v1', manifest: m, source, fixtures }, dir);
+}
+
+/**
+ * Validate a bundle (from the API, the store or a directory) against config/schemas/plugin-bundle.schema.json
+ * and the size cap; every problem is reported at once, each with its JSON path.
+ */
+export function checkBundle(value: unknown, where: string): PluginBundle {
+  const size = Buffer.byteLength(JSON.stringify(value) ?? '');
+  if (size > MAX_BUNDLE_BYTES) throw new PluginError(`${where}: the plugin bundle is ${size} bytes; at most ${MAX_BUNDLE_BYTES} are accepted`);
+  const validate = validator('plugin-bundle');
+  if (!validate(value)) throw new PluginError(`${where}: invalid plugin bundle:\n  ${describeErrors(validate.errors).join('\n  ')}`);
+  return value as PluginBundle;
+}
+
+export function bundleDigest(bundle: PluginBundle): string {
+  return createHash('sha256')
+    .update(JSON.stringify([bundle.manifest, bundle.source, bundle.fixtures]))
+    .digest('hex');
+}
+
+/**
+ * The config a plugin instance runs with: the manifest's defaults under the operator's config, checked against
+ * the manifest's `configSchema` (defaults filled in). Throws PluginError naming `where` and every JSON path.
+ */
+export function mergedConfig(plugin: LoadedPlugin, options: { config: Record<string, unknown> | undefined; where: string }): Record<string, unknown> {
+  const { where } = options;
+  const config = structuredClone({ ...(plugin.manifest.spec.config ?? {}), ...(options.config ?? {}) });
+  const schema = plugin.manifest.spec.configSchema;
+  if (!schema) return config;
+  const validate = compileConfigSchema(plugin);
+  if (!validate(config)) {
+    throw new PluginError(`${where}: config does not satisfy the configSchema of plugin "${plugin.manifest.ref}" (${plugin.location}):\n  ${describeErrors(validate.errors).join('\n  ')}`);
+  }
+  return config;
+}
+
+type ConfigValidator = ReturnType<ReturnType<typeof schemaAjv>['compile']>;
+const configValidators = new Map<string, ConfigValidator>();
+
+/**
+ * Compiled with the one ajv instance (strict: a schema with unknown keywords is refused). The schema is dropped
+ * from ajv's registry right after compiling, so hot-swapping versions does not grow it, and a `$id` in it
+ * cannot collide with routr's own schemas or another plugin's; validators are cached by plugin digest.
+ */
+function compileConfigSchema(plugin: LoadedPlugin): ConfigValidator {
+  let validate = configValidators.get(plugin.digest);
+  if (validate) return validate;
+  const { $id: _id, ...schema } = plugin.manifest.spec.configSchema as Record<string, unknown>;
+  const ajv = schemaAjv();
+  try {
+    validate = ajv.compile(schema);
+  } catch (err) {
+    throw new PluginError(`plugin "${plugin.manifest.ref}" (${plugin.location}): /spec/configSchema is not a valid JSON Schema: ${(err as Error).message}`, { cause: err });
+  } finally {
+    ajv.removeSchema(schema);
+  }
+  if (configValidators.size >= 256) configValidators.clear();
+  configValidators.set(plugin.digest, validate);
+  return validate;
+}
+
+function readYaml(file: string): unknown {
+  try {
+    return load(readFileSync(file, 'utf8'), { filename: file });
+  } catch (err) {
+    throw new PluginError(`${file}: ${(err as Error).message}`, { cause: err });
+  }
 }

@@ -10,15 +10,14 @@
  * `true` (go on), `false` (the stage's standard refusal) or a respond decision (for example a 401 carrying
  * a digest challenge). Whatever comes back is validated against the decision schema; a sandbox failure or
  * an invalid decision is a SipError 500 for this request, and the sandbox keeps serving the next one.
+ * In-flight counting and disposal after a hot swap live in `instance.ts`.
  */
 import type { Decision } from '../envelope.js';
 import { SipError } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { Capability, Sandbox, SandboxEngine } from '../../sandbox/types.js';
-import { SandboxError } from '../../sandbox/types.js';
 import { describeErrors, validator } from '../config/schemas.js';
-import type { LoadedPlugin } from './plugins.js';
+import { PluginInstance, type InstanceOptions } from './instance.js';
+
+export { kindOf } from './instance.js';
 
 const SHIM = `import * as plugin from 'plugin';
 import config from 'config';
@@ -35,6 +34,9 @@ function syncOnly(stage, value) {
     throw new Error(stage + ' returned a Promise, but this plugin runs synchronously (spec.execution: sync): make it synchronous or declare spec.execution: async');
   }
   return value;
+}
+export function hooks() {
+  return [...STAGES, 'doProcess'].filter((name) => typeof impl[name] === 'function');
 }
 export function runSync(request) {
   for (const stage of STAGES) {
@@ -68,58 +70,31 @@ type Outcome =
   | { stage: keyof typeof REFUSALS; verdict: unknown }
   | { stage: 'doProcess'; decision: unknown };
 
-export interface ProcessorOptions {
-  ref: string;
-  plugin: LoadedPlugin;
-  config: Record<string, unknown>;
-  limits: { timeoutMs: number; memoryMb: number };
-  engine: SandboxEngine;
-  logger: Logger;
-  metrics: Metrics;
-  capabilities: Record<string, Capability>;
-}
+export type ProcessorOptions = InstanceOptions;
 
-export class Processor {
-  readonly ref: string;
-  readonly version: string;
-  readonly #sandbox: Sandbox;
-  readonly #sync: boolean;
-  readonly #metrics: Metrics;
-  readonly #logger: Logger;
-
-  private constructor(ref: string, version: string, sandbox: Sandbox, options: ProcessorOptions) {
-    this.ref = ref;
-    this.version = version;
-    this.#sandbox = sandbox;
-    this.#sync = options.plugin.manifest.spec.execution !== 'async';
-    this.#metrics = options.metrics;
-    this.#logger = options.logger;
-  }
-
+export class Processor extends PluginInstance {
+  /** Compile the plugin in a fresh sandbox; refuses (PluginError-like Error) a module without doProcess. */
   static async create(options: ProcessorOptions): Promise<Processor> {
-    const { plugin } = options;
-    const sandbox = await options.engine.create({
-      name: `processor:${options.ref}@${plugin.manifest.metadata.version}`,
-      source: SHIM,
-      filename: `routr:processor-shim`,
-      modules: { plugin: plugin.source, config: `export default ${JSON.stringify(options.config)};` },
-      limits: options.limits,
-      capabilities: options.capabilities,
-      maxResultBytes: 256 * 1024,
-    });
-    return new Processor(options.ref, plugin.manifest.metadata.version, sandbox, options);
+    const processor = new Processor(await PluginInstance.sandboxFor(SHIM, options), options);
+    try {
+      if (!(await processor.exportedHooks()).includes('doProcess')) throw new Error(`plugin "${options.plugin.manifest.ref}" exports no doProcess function`);
+    } catch (err) {
+      processor.dispose();
+      throw err;
+    }
+    return processor;
   }
 
   /** The decision for the request whose envelope is `envelopeJson`; throws SipError for every refusal or failure. */
   async process(envelopeJson: string): Promise<Decision> {
     let outcome: Outcome;
     try {
-      const text = this.#sync ? this.#sandbox.callSync('runSync', envelopeJson) : await this.#sandbox.call('run', envelopeJson);
-      outcome = JSON.parse(text) as Outcome;
+      outcome = JSON.parse(await this.run('runSync', 'run', envelopeJson)) as Outcome;
     } catch (err) {
-      this.#fail(err instanceof SandboxError ? kindOf(err) : 'result', err);
+      if (err instanceof SipError) throw err;
+      this.fail('result', err);
     }
-    if (outcome === null || typeof outcome !== 'object') this.#fail('result', new Error('shim returned no outcome'));
+    if (outcome === null || typeof outcome !== 'object') this.fail('result', new Error('shim returned no outcome'));
     if (outcome.stage !== 'doProcess') {
       const { verdict } = outcome;
       if (verdict === false || verdict === null) throw new SipError(REFUSALS[outcome.stage], `${this.ref}: ${outcome.stage} refused`);
@@ -129,42 +104,16 @@ export class Processor {
   }
 
   #validated(decision: unknown, stage: string, only?: 'respond'): Decision {
-    const validate = validator('decision');
-    if (!validate(decision)) {
-      this.#fail('invalid_decision', new Error(`${stage} returned an invalid decision: ${describeErrors(validate.errors).slice(0, 5).join('; ')}`));
-    }
-    const d = decision as Decision;
-    if (only && d.action !== only) this.#fail('invalid_decision', new Error(`${stage} may only return true, false or a respond decision`));
+    const d = checkDecision(decision);
+    if (typeof d === 'string') this.fail('invalid_decision', new Error(`${stage} returned an invalid decision: ${d}`));
+    if (only && d.action !== only) this.fail('invalid_decision', new Error(`${stage} may only return true, false or a respond decision`));
     return d;
-  }
-
-  #fail(kind: string, err: unknown): never {
-    this.#metrics.sandboxFailures.inc({ processor: this.ref, kind });
-    this.#logger.warn({ processor: this.ref, kind, err: err instanceof Error ? err.message : String(err) }, 'processor failed');
-    throw new SipError('ROUTR_INTERNAL', `processor ${this.ref} failed: ${kind}`, { cause: err });
-  }
-
-  get stats() {
-    return this.#sandbox.stats;
-  }
-
-  dispose(): void {
-    this.#sandbox.dispose();
   }
 }
 
-export function kindOf(err: SandboxError): string {
-  switch (err.name) {
-    case 'SandboxTimeoutError':
-      return 'timeout';
-    case 'SandboxMemoryError':
-      return 'memory';
-    case 'SandboxResultError':
-      return 'result';
-    case 'SandboxAbortedError':
-      // Stopped because another call on the same isolate looped or blew the memory cap.
-      return 'aborted';
-    default:
-      return 'script';
-  }
+/** The decision, or a description of what is wrong with it (first five schema errors). */
+export function checkDecision(decision: unknown): Decision | string {
+  const validate = validator('decision');
+  if (!validate(decision)) return describeErrors(validate.errors).slice(0, 5).join('; ');
+  return decision as Decision;
 }

@@ -1,0 +1,42 @@
+/**
+ * `routr plugin test <dir|.tgz>`: run a plugin's fixtures locally, in the same sandbox engine and through the
+ * same processor/middleware shims a host uses, with no server: the check an install makes, for authors. It
+ * offers the capabilities that need no server (see `localCapabilities`); a plugin asking for another is
+ * reported as such.
+ */
+import { createEngine } from '../../sandbox/index.js';
+import { localCapabilities, runFixtures } from '../plugins/fixtures.js';
+import { loadedFromBundle } from '../host/plugins.js';
+import { bundleFromPath } from './tgz.js';
+
+export async function runPluginTest(path: string, options: { json: boolean }): Promise<number> {
+  let plugin;
+  try {
+    plugin = loadedFromBundle(bundleFromPath(path), { origin: 'directory', location: path });
+  } catch (err) {
+    process.stderr.write(`routr: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const { ref } = plugin.manifest;
+  const version = plugin.manifest.metadata.version;
+  let results;
+  try {
+    results = await runFixtures(plugin, { engine: createEngine(), capabilities: localCapabilities() });
+  } catch (err) {
+    process.stderr.write(`routr: ${ref}@${version} does not load: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const failed = results.filter((r) => !r.ok).length;
+  if (options.json) {
+    process.stdout.write(JSON.stringify({ ref, version, passed: results.length - failed, failed, results }, null, 2) + '\n');
+    return failed ? 1 : 0;
+  }
+  process.stdout.write(`${ref}@${version}\n`);
+  for (const r of results) {
+    const where = r.file ? `${r.file} ` : '';
+    process.stdout.write(r.ok ? `  ok    ${where}"${r.name}"\n` : `  FAIL  ${where}"${r.name}": ${r.message}\n`);
+  }
+  if (results.length === 0) process.stdout.write('  (no fixtures: the plugin compiles and exports what its kind needs)\n');
+  process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,341 @@
+/**
+ * Builds and replaces what the host runs: a slot per configured processor and middleware, each serving one
+ * plugin version, and the pipeline (router + middleware chain) that routes requests to them.
+ *
+ * Where a version comes from: the plugin store's current version first, then `spec.host.pluginsDir`, then the
+ * built-ins. Before any version serves — at start and on every hot swap — its fixtures pass in a fresh sandbox
+ * (once per content digest on this host), its merged config satisfies its configSchema, and it compiles in the
+ * fresh sandbox that will serve. A version that fails any of that is refused with the reason and the loaded one
+ * keeps serving (at start, a failing store version falls back to the directory one).
+ *
+ * `sync` is serialized: one reconciliation at a time, so two swaps never race to rebuild the router. Swaps are
+ * plain assignments on the event loop, so no request sees half of one. If a new version changes a slot's
+ * default methods or matchFunc, a new pipeline is built first and replaced in the same step; the old one is
+ * disposed after a grace period, since a request holding it may still be between two middlewares.
+ */
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import type { SandboxEngine } from '../../sandbox/types.js';
+import { verifyPlugin } from '../plugins/fixtures.js';
+import { currentVersion, type PluginState, type PluginStore } from '../plugins/store.js';
+import type { CapabilityRegistry } from './capabilities.js';
+import type { HostOptions } from './host.js';
+import type { PluginInstance } from './instance.js';
+import { Middleware, MiddlewareChain } from './middleware.js';
+import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from './plugins.js';
+import { Processor } from './processor.js';
+import { Router } from './router.js';
+import { PluginSlot, SLOT_STATES, type SlotConfig, type SlotState } from './slot.js';
+
+const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
+const DEFAULT_BREAKER = { failures: 5, coolDownMs: 30000 };
+/** How long a replaced pipeline lives on for requests that captured it (longer than any sane call). */
+const PIPELINE_GRACE_MS = 10_000;
+
+export interface Pipeline {
+  router: Router<PluginSlot<Processor>>;
+  chain: MiddlewareChain | undefined;
+}
+
+export interface SyncOutcome {
+  /** The processor or middleware entry. */
+  ref: string;
+  plugin: string;
+  outcome: 'swapped' | 'unchanged' | 'refused' | 'kept';
+  /** The version serving after the sync. */
+  version: string;
+  /** The entry's state after the sync (closed, open, half-open, disabled). */
+  state: SlotState;
+  reason?: string;
+}
+
+type LoaderOptions = HostOptions & { capabilities: CapabilityRegistry };
+
+export class SlotLoader {
+  readonly slots: PluginSlot[] = [];
+  pipeline!: Pipeline;
+  readonly #options: LoaderOptions;
+  readonly #engine: SandboxEngine;
+  readonly #logger: Logger;
+  readonly #metrics: Metrics;
+  readonly #store: PluginStore | undefined;
+  /** Digests whose fixtures passed on this host. */
+  readonly #verified = new Set<string>();
+  /** Why a digest was refused here: a periodic resync does not try (and log) it again. */
+  readonly #refused = new Map<string, string>();
+  readonly #retiring = new Map<Pipeline, NodeJS.Timeout>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  private constructor(options: LoaderOptions) {
+    this.#options = options;
+    this.#engine = options.engine;
+    this.#logger = options.logger;
+    this.#metrics = options.metrics;
+    this.#store = options.store;
+  }
+
+  static async create(options: LoaderOptions): Promise<SlotLoader> {
+    const loader = new SlotLoader(options);
+    try {
+      for (const p of options.config.processors) loader.slots.push(await loader.#createSlot({ ...p, kind: 'processor' }));
+      for (const m of options.config.middlewares ?? []) loader.slots.push(await loader.#createSlot({ ...m, kind: m.stage }));
+      loader.pipeline = await loader.#buildPipeline(new Map());
+    } catch (err) {
+      loader.dispose();
+      throw err;
+    }
+    for (const slot of loader.slots) loader.#gauge(slot);
+    return loader;
+  }
+
+  /** `periodic`: a safety-net resync, which skips versions already refused here. */
+  sync(pluginRef: string, options: { periodic?: boolean } = {}): Promise<SyncOutcome[]> {
+    const run = this.#queue.then(() => this.#sync(pluginRef, options.periodic ?? false));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Plugin refs some slot runs. */
+  get pluginRefs(): string[] {
+    return [...new Set(this.slots.map((s) => s.plugin))];
+  }
+
+  async check(plugin: LoadedPlugin): Promise<void> {
+    for (const slot of this.slots) if (slot.plugin === plugin.manifest.ref) this.#preflight(slot.config, plugin);
+    await this.#verify(plugin);
+  }
+
+  dispose(): void {
+    this.#disposed = true;
+    for (const slot of this.slots) slot.dispose();
+    this.pipeline?.router.dispose();
+    this.pipeline?.chain?.dispose();
+    for (const [pipeline, timer] of this.#retiring) {
+      clearTimeout(timer);
+      pipeline.router.dispose();
+      pipeline.chain?.dispose();
+    }
+    this.#retiring.clear();
+  }
+
+  async #sync(ref: string, periodic: boolean): Promise<SyncOutcome[]> {
+    const slots = this.slots.filter((s) => s.plugin === ref);
+    if (slots.length === 0 || this.#disposed) return [];
+    const state = await this.#storeState(ref);
+    const desired = (await this.#candidates(ref, state))[0];
+    const outcomes: SyncOutcome[] = [];
+    const built = new Map<PluginSlot, PluginInstance>();
+    for (const slot of slots) {
+      this.#applyState(slot, state);
+      if (!desired) {
+        outcomes.push(outcome(slot, 'kept', 'no version in the store or a plugins directory; the loaded one keeps serving'));
+      } else if (slot.current.digest === desired.digest) {
+        outcomes.push(outcome(slot, 'unchanged'));
+      } else if (periodic && this.#refused.has(desired.digest)) {
+        outcomes.push(outcome(slot, 'refused', this.#refused.get(desired.digest)));
+      } else {
+        try {
+          built.set(slot, await this.#instance(slot.config, desired));
+        } catch (err) {
+          outcomes.push(this.#refuse(slot, desired, err));
+        }
+      }
+    }
+    if (built.size === 0) return outcomes;
+    let pipeline: Pipeline | undefined;
+    if ([...built].some(([slot, instance]) => routingChanged(slot, instance.plugin))) {
+      try {
+        pipeline = await this.#buildPipeline(new Map([...built].map(([slot, instance]) => [slot, instance.plugin])));
+      } catch (err) {
+        for (const [slot, instance] of built) {
+          instance.dispose();
+          outcomes.push(this.#refuse(slot, desired as LoadedPlugin, err));
+        }
+        return outcomes;
+      }
+    }
+    if (this.#disposed) {
+      for (const instance of built.values()) instance.dispose();
+      pipeline?.router.dispose();
+      pipeline?.chain?.dispose();
+      return outcomes;
+    }
+    for (const [slot, instance] of built) {
+      const from = slot.current.version;
+      slot.swap(instance);
+      outcomes.push(outcome(slot, 'swapped'));
+      this.#logger.info({ processor: slot.ref, plugin: ref, from, to: instance.version, origin: instance.plugin.origin }, 'plugin version swapped in');
+    }
+    if (pipeline) this.#replacePipeline(pipeline);
+    return outcomes;
+  }
+
+  #refuse(slot: PluginSlot, plugin: LoadedPlugin, err: unknown): SyncOutcome {
+    const reason = `${plugin.manifest.ref}@${plugin.manifest.metadata.version} refused: ${(err as Error).message}`;
+    slot.refusal = reason;
+    if (this.#refused.size >= 256) this.#refused.clear();
+    this.#refused.set(plugin.digest, reason);
+    this.#logger.warn({ processor: slot.ref, plugin: plugin.manifest.ref, version: plugin.manifest.metadata.version, reason: (err as Error).message }, 'plugin version refused; the loaded one keeps serving');
+    return outcome(slot, 'refused', reason);
+  }
+
+  async #createSlot(config: SlotConfig): Promise<PluginSlot> {
+    const ref = config.plugin ?? config.ref;
+    const state = await this.#storeState(ref);
+    const candidates = await this.#candidates(ref, state);
+    if (candidates.length === 0) {
+      throw new PluginError(`plugin "${ref}" not found (looked in the plugin store, ${[this.#options.config.pluginsDir, 'the built-in plugins'].filter(Boolean).join(', ')})`);
+    }
+    let refusal: string | undefined;
+    for (const [i, plugin] of candidates.entries()) {
+      let instance: PluginInstance;
+      try {
+        instance = await this.#instance(config, plugin);
+      } catch (err) {
+        if (i === candidates.length - 1) throw err;
+        refusal = `${plugin.manifest.ref}@${plugin.manifest.metadata.version} refused: ${(err as Error).message}`;
+        this.#refused.set(plugin.digest, refusal);
+        this.#logger.warn({ processor: config.ref, plugin: ref, reason: (err as Error).message }, 'installed plugin version refused at start; using the directory one');
+        continue;
+      }
+      const slot = new PluginSlot(config, instance, {
+        breaker: this.#options.config.circuitBreaker ?? DEFAULT_BREAKER,
+        onChange: (s, previous) => this.#onChange(s, previous),
+      });
+      slot.refusal = refusal;
+      this.#applyState(slot, state);
+      return slot;
+    }
+    throw new PluginError(`plugin "${ref}" not found`);
+  }
+
+  /** Versions for `ref` in lookup order: the store's current one, then a plugins directory (or built-in). */
+  async #candidates(ref: string, state: PluginState | undefined): Promise<LoadedPlugin[]> {
+    const found: LoadedPlugin[] = [];
+    const version = currentVersion(state);
+    if (this.#store && version) {
+      const bundle = await this.#store.bundle(ref, version);
+      if (bundle) found.push(loadedFromBundle(bundle, { origin: 'store', location: `plugin store (${this.#store.kind})` }));
+    }
+    const dir = findPluginDirOrUndefined(ref, this.#options.config.pluginsDir);
+    if (dir) found.push(loadPlugin(dir));
+    return found;
+  }
+
+  async #storeState(ref: string): Promise<PluginState | undefined> {
+    return this.#store ? this.#store.state(ref) : undefined;
+  }
+
+  #applyState(slot: PluginSlot, state: PluginState | undefined): void {
+    slot.setEnabled(state?.enabled ?? true);
+    if (state?.resetAt !== undefined && state.resetAt !== slot.resetAt) {
+      slot.resetAt = state.resetAt;
+      slot.resetBreaker();
+    }
+  }
+
+  /** The cheap checks, before any sandbox: kind, execution vs capabilities, config vs configSchema. */
+  #preflight(config: SlotConfig, plugin: LoadedPlugin): Record<string, unknown> {
+    const { manifest } = plugin;
+    const what = config.kind === 'processor' ? 'processor' : 'middleware';
+    const expected = config.kind === 'processor' ? 'Processor' : 'Middleware';
+    if (manifest.kind !== expected) throw new PluginError(`${what} "${config.ref}": plugin "${manifest.ref}" is a ${manifest.kind}, not a ${expected}`);
+    if (this.#options.capabilities.isAsync(manifest.spec.capabilities) && manifest.spec.execution !== 'async') {
+      throw new PluginError(`plugin "${manifest.ref}": its capabilities include async ones, so it must declare spec.execution: async`);
+    }
+    const list = config.kind === 'processor' ? this.#options.config.processors : this.#options.config.middlewares;
+    const index = list.findIndex((entry) => entry.ref === config.ref);
+    return mergedConfig(plugin, { config: config.config, where: `/spec/host/${what}s/${index}/config (${what} "${config.ref}")` });
+  }
+
+  async #verify(plugin: LoadedPlugin): Promise<void> {
+    if (this.#verified.has(plugin.digest)) return;
+    await verifyPlugin(plugin, { engine: this.#engine, capabilities: this.#options.capabilities, logger: this.#logger });
+    this.#verified.add(plugin.digest);
+  }
+
+  async #instance(config: SlotConfig, plugin: LoadedPlugin): Promise<PluginInstance> {
+    const merged = this.#preflight(config, plugin);
+    await this.#verify(plugin);
+    const { manifest } = plugin;
+    const logger = this.#logger.child({ processor: config.ref });
+    const options = {
+      ref: config.ref,
+      plugin,
+      config: merged,
+      limits: { ...DEFAULT_LIMITS, ...(manifest.spec.limits ?? {}), ...(config.limits ?? {}) },
+      engine: this.#engine,
+      logger,
+      metrics: this.#metrics,
+      capabilities: this.#options.capabilities.build(manifest.spec.capabilities, { plugin: manifest.ref, processor: config.ref, logger }),
+    };
+    try {
+      return config.kind === 'processor' ? await Processor.create(options) : await Middleware.create({ ...options, stage: config.kind });
+    } catch (err) {
+      if (err instanceof PluginError) throw err;
+      throw new PluginError(`${manifest.ref}@${manifest.metadata.version} does not load: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Router and middleware chain for the slots, with `overrides` giving the version some slots are about to run. */
+  async #buildPipeline(overrides: Map<PluginSlot, LoadedPlugin>): Promise<Pipeline> {
+    const pluginOf = (slot: PluginSlot) => overrides.get(slot) ?? slot.current.plugin;
+    const { config } = this.#options;
+    const processors = this.slots.filter((s): s is PluginSlot<Processor> => s.kind === 'processor');
+    const breaker = config.circuitBreaker ?? DEFAULT_BREAKER;
+    const router = await Router.create(
+      processors.map((slot) => ({
+        route: slot,
+        ref: slot.ref,
+        methods: slot.methodsFor(pluginOf(slot)),
+        matchFunc: slot.matchFuncFor(pluginOf(slot)),
+        isFallback: slot.config.kind === 'processor' && (slot.config.isFallback ?? false),
+      })),
+      { engine: this.#engine, timeoutMs: config.matchFuncTimeoutMs, logger: this.#logger, retryAfterSeconds: Math.ceil(breaker.coolDownMs / 1000) },
+    );
+    const middlewares = this.slots.filter((s): s is PluginSlot<Middleware> => s.kind !== 'processor');
+    if (middlewares.length === 0) return { router, chain: undefined };
+    try {
+      return { router, chain: await MiddlewareChain.create(middlewares, { engine: this.#engine, timeoutMs: config.matchFuncTimeoutMs, pluginOf }) };
+    } catch (err) {
+      router.dispose();
+      throw err;
+    }
+  }
+
+  #replacePipeline(next: Pipeline): void {
+    const old = this.pipeline;
+    this.pipeline = next;
+    const timer = setTimeout(() => {
+      this.#retiring.delete(old);
+      old.router.dispose();
+      old.chain?.dispose();
+    }, PIPELINE_GRACE_MS);
+    timer.unref();
+    this.#retiring.set(old, timer);
+  }
+
+  #onChange(slot: PluginSlot, previous: SlotState): void {
+    this.pipeline?.router.invalidate();
+    this.#gauge(slot);
+    if (slot.state === previous) return;
+    const fields = { processor: slot.ref, plugin: slot.plugin, state: slot.state, previous };
+    if (slot.state === 'open') this.#logger.warn({ ...fields, consecutiveFailures: slot.consecutiveFailures }, 'circuit open: requests skip this plugin until the cool-down ends');
+    else this.#logger.info(fields, 'plugin state changed');
+  }
+
+  #gauge(slot: PluginSlot): void {
+    for (const state of SLOT_STATES) this.#metrics.pluginState.set({ plugin: slot.plugin, processor: slot.ref, state }, state === slot.state ? 1 : 0);
+  }
+}
+
+function routingChanged(slot: PluginSlot, next: LoadedPlugin): boolean {
+  const before = slot.methodsFor();
+  const after = slot.methodsFor(next);
+  return slot.matchFuncFor() !== slot.matchFuncFor(next) || JSON.stringify(before) !== JSON.stringify(after);
+}
+
+function outcome(slot: PluginSlot, kind: SyncOutcome['outcome'], reason?: string): SyncOutcome {
+  return { ref: slot.ref, plugin: slot.plugin, outcome: kind, version: slot.current.version, state: slot.state, ...(reason ? { reason } : {}) };
+}

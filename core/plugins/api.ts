@@ -1,0 +1,169 @@
+/**
+ * The plugins management API, `/api/v1/plugins` on a host's ops server (bearer token, see core/api/http.ts):
+ *
+ *   GET    /api/v1/plugins                 list: store state joined with what this host runs
+ *   GET    /api/v1/plugins/<ref>           one plugin
+ *   POST   /api/v1/plugins                 install a bundle (JSON, see plugin-bundle.schema.json)
+ *   DELETE /api/v1/plugins/<ref>           remove every version from the store
+ *   POST   /api/v1/plugins/<ref>/rollback  back to the previous version
+ *   POST   /api/v1/plugins/<ref>/enable    enable (and close an open circuit at once)
+ *   POST   /api/v1/plugins/<ref>/disable   disable: requests fall through to the next processor
+ *
+ * An install is checked here before the store is touched — against this host's processor configs and in a
+ * fresh sandbox with the plugin's fixtures — so a version that cannot load is refused (422) with the reason.
+ * Every change is then applied to this host before the answer (`applied`); other hosts apply it from their
+ * store watch. The store holds the desired state; each host's list shows what it actually runs.
+ */
+import type http from 'node:http';
+import { ApiError, mountApi, readBody } from '../api/http.js';
+import type { ProcessorHost, SlotStatus, SyncOutcome } from '../host/host.js';
+import { checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES } from '../host/plugins.js';
+import type { OpsServer } from '../http.js';
+import { json } from '../http.js';
+import { currentVersion, isPluginRef, PluginStoreError, type PluginState, type PluginStore } from './store.js';
+
+export interface PluginApiOptions {
+  token: string | undefined;
+  host: ProcessorHost;
+  /** Absent when the bus has no KV (nats-server without JetStream): then only list works. */
+  store: PluginStore | undefined;
+  storeProblem?: string;
+}
+
+/** One row of `routr plugin list`. */
+export interface PluginRow {
+  ref: string;
+  /** The version this host runs (the lowest if its entries differ), else the store's current one. */
+  version: string | undefined;
+  /** Versions in the store, oldest first; the last is current. */
+  installed: string[];
+  enabled: boolean;
+  /** disabled, open, half-open, closed, or unused (no entry on this host runs it). */
+  state: string;
+  calls: number;
+  failures: number;
+  entries: SlotStatus[];
+}
+
+const ACTIONS = new Set(['rollback', 'enable', 'disable']);
+
+export function mountPluginApi(ops: OpsServer, options: PluginApiOptions): void {
+  mountApi(ops, 'plugins', options.token, (req, res, path) => handle(options, req, res, path));
+}
+
+async function handle(options: PluginApiOptions, req: http.IncomingMessage, res: http.ServerResponse, path: string[]): Promise<void> {
+  const method = req.method ?? 'GET';
+  if (path.length === 0 && method === 'GET') return json(res, 200, { store: options.store?.kind ?? null, storeProblem: options.storeProblem, plugins: await rows(options) });
+  if (path.length === 0 && method === 'POST') return install(options, req, res);
+  const [ref, action] = path;
+  if (!isPluginRef(ref) || path.length > 2) throw new ApiError(404, 'not found');
+  if (path.length === 1 && method === 'GET') {
+    const row = (await rows(options)).find((r) => r.ref === ref);
+    if (!row) throw new ApiError(404, `plugin "${ref}" is neither installed nor used by this host`);
+    return json(res, 200, row);
+  }
+  const store = requireStore(options);
+  const before = versionsOf(options.host, ref);
+  let state: PluginState | undefined;
+  try {
+    if (path.length === 1 && method === 'DELETE') await store.remove(ref);
+    else if (path.length === 2 && method === 'POST' && ACTIONS.has(action)) {
+      state = action === 'rollback' ? await store.rollback(ref) : await store.setEnabled(ref, action === 'enable');
+    } else throw new ApiError(404, 'not found');
+  } catch (err) {
+    if (err instanceof PluginStoreError) throw new ApiError(err.status, err.message);
+    throw err;
+  }
+  const applied = appliedSince(before, await options.host.sync(ref));
+  return json(res, 200, { ref, state: state ?? null, applied });
+}
+
+async function install(options: PluginApiOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  const store = requireStore(options);
+  const body = await readBody(req, 2 * MAX_BUNDLE_BYTES);
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch (err) {
+    throw new ApiError(400, `the body is not JSON: ${(err as Error).message}`);
+  }
+  let plugin;
+  try {
+    const bundle = checkBundle(value, 'bundle');
+    plugin = loadedFromBundle(bundle, { origin: 'store', location: 'install request' });
+  } catch (err) {
+    throw new ApiError(400, firstLine(err), otherLines(err));
+  }
+  const { ref } = plugin.manifest;
+  const version = plugin.manifest.metadata.version;
+  try {
+    await options.host.check(plugin);
+  } catch (err) {
+    throw new ApiError(422, `${ref}@${version} refused: ${firstLine(err)}`, otherLines(err));
+  }
+  const before = versionsOf(options.host, ref);
+  let state: PluginState;
+  try {
+    state = await store.install({ format: 'routr.plugin.v1', manifest: plugin.manifest, source: plugin.source, fixtures: plugin.fixtures });
+  } catch (err) {
+    if (err instanceof PluginStoreError) throw new ApiError(err.status, err.message);
+    throw err;
+  }
+  const applied = appliedSince(before, await options.host.sync(ref));
+  json(res, 201, { ref, version, state, applied });
+}
+
+/** The version each entry running `ref` serves now. */
+function versionsOf(host: ProcessorHost, ref: string): Map<string, string> {
+  return new Map(host.status().filter((e) => e.plugin === ref).map((e) => [e.ref, e.version]));
+}
+
+/**
+ * The store watch may apply a change before this request's own sync does (it then finds nothing to do): report
+ * what changed on this host since the request began, whichever of the two applied it.
+ */
+function appliedSince(before: Map<string, string>, applied: SyncOutcome[]): SyncOutcome[] {
+  return applied.map((a) => (a.outcome === 'unchanged' && before.has(a.ref) && before.get(a.ref) !== a.version ? { ...a, outcome: 'swapped' } : a));
+}
+
+function requireStore(options: PluginApiOptions): PluginStore {
+  if (!options.store) throw new ApiError(503, `the plugin store is unavailable: ${options.storeProblem ?? 'not configured'}`);
+  return options.store;
+}
+
+async function rows(options: PluginApiOptions): Promise<PluginRow[]> {
+  const states = new Map((await (options.store?.list() ?? Promise.resolve([]))).map((s) => [s.ref, s]));
+  const entries = options.host.status();
+  const refs = new Set([...states.keys(), ...entries.map((e) => e.plugin)]);
+  return [...refs].sort().map((ref) => {
+    const state = states.get(ref);
+    const mine = entries.filter((e) => e.plugin === ref);
+    const versions = mine.map((e) => e.version).sort();
+    const enabled = state?.enabled ?? true;
+    return {
+      ref,
+      version: versions[0] ?? currentVersion(state),
+      installed: state?.history ?? [],
+      enabled,
+      state: !enabled ? 'disabled' : mine.length === 0 ? 'unused' : worst(mine.map((e) => e.state)),
+      calls: mine.reduce((n, e) => n + e.calls, 0),
+      failures: mine.reduce((n, e) => n + e.failures, 0),
+      entries: mine,
+    };
+  });
+}
+
+const SEVERITY = ['closed', 'half-open', 'open', 'disabled'];
+
+function worst(states: string[]): string {
+  return states.reduce((a, b) => (SEVERITY.indexOf(b) > SEVERITY.indexOf(a) ? b : a), 'closed');
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0].replace(/:$/, '');
+}
+
+function otherLines(err: unknown): string[] {
+  const lines = (err instanceof Error ? err.message : String(err)).split('\n').slice(1);
+  return lines.map((l) => l.trim()).filter(Boolean);
+}

@@ -1,0 +1,79 @@
+/**
+ * The plugin system around a host: the plugin store (a directory on the embedded bus, a KV bucket on NATS),
+ * the `kv` capability's mirror, and the management API. `PluginRuntime.open` is all `RoutrServer` calls; on a
+ * bus without KV (nats-server without JetStream) the host still runs directory and built-in plugins, and
+ * install, the store and `kv` are reported unavailable with the reason.
+ */
+import { resolve } from 'node:path';
+import type { Bus } from '../bus/types.js';
+import type { ServerConfig } from '../config/server.js';
+import type { CapabilityRegistry } from '../host/capabilities.js';
+import type { ProcessorHost } from '../host/host.js';
+import type { OpsServer } from '../http.js';
+import type { Logger } from '../log.js';
+import { mountPluginApi } from './api.js';
+import { KvMirror, kvCapability } from './kv.js';
+import { DirectoryBackend, PluginStore } from './store.js';
+import { KvBackend } from './store-kv.js';
+
+export { mountPluginApi, type PluginRow } from './api.js';
+export { runFixtures, verifyPlugin, fixtureEnvelope, type FixtureResult } from './fixtures.js';
+export { KvMirror, kvCapability, PLUGIN_KV_BUCKET } from './kv.js';
+export { DirectoryBackend, PluginStore, PluginStoreError, type PluginState, type StoreBackend } from './store.js';
+export { KvBackend, PLUGINS_BUCKET } from './store-kv.js';
+
+/** The embedded store's directory when `spec.host.pluginStore.path` is not set, relative to the working directory. */
+export const DEFAULT_STORE_PATH = '.routr/plugins';
+
+export interface PluginRuntimeOptions {
+  bus: Bus;
+  config: ServerConfig['spec'];
+  logger: Logger;
+  /** The `kv` provider is registered here. */
+  capabilities: CapabilityRegistry;
+}
+
+export class PluginRuntime {
+  readonly store: PluginStore | undefined;
+  readonly storeProblem: string | undefined;
+  readonly #mirror: KvMirror | undefined;
+
+  private constructor(store: PluginStore | undefined, storeProblem: string | undefined, mirror: KvMirror | undefined) {
+    this.store = store;
+    this.storeProblem = storeProblem;
+    this.#mirror = mirror;
+  }
+
+  static async open(options: PluginRuntimeOptions): Promise<PluginRuntime> {
+    const { bus, logger } = options;
+    let store: PluginStore | undefined;
+    let problem: string | undefined;
+    if (bus.kind === 'nats') {
+      try {
+        store = new PluginStore(await KvBackend.open(bus));
+      } catch (err) {
+        problem = (err as Error).message;
+        logger.info({ reason: problem }, 'plugin store unavailable: hosts run directory and built-in plugins only');
+      }
+    } else {
+      store = new PluginStore(new DirectoryBackend(options.config.host.pluginStore?.path ?? resolve(DEFAULT_STORE_PATH)));
+    }
+    let mirror: KvMirror | undefined;
+    try {
+      mirror = await KvMirror.open(bus, logger);
+      options.capabilities.register(kvCapability(mirror));
+    } catch (err) {
+      logger.info({ reason: (err as Error).message }, 'kv capability unavailable');
+    }
+    return new PluginRuntime(store, problem, mirror);
+  }
+
+  /** `/api/v1/plugins` on the ops server, for this host. */
+  mountApi(ops: OpsServer, options: { host: ProcessorHost; token: string | undefined }): void {
+    mountPluginApi(ops, { token: options.token, host: options.host, store: this.store, storeProblem: this.storeProblem });
+  }
+
+  async close(): Promise<void> {
+    await this.#mirror?.close();
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The `kv` capability: a small key/value store per plugin, `routr.kv.get|set|delete|keys`, synchronous so it
+ * works on the host-thread fast path. Every host keeps an in-memory mirror of one bus KV bucket
+ * (`routr_v1_plugin_kv`, JetStream KV on NATS), loaded at start and kept current by a watch; a plugin's keys
+ * are stored as `<plugin ref>.<key>`, so plugins never see each other's data.
+ *
+ * Consistency: reads come from this host's mirror. A write is applied to the mirror at once (the same host
+ * reads its own writes immediately) and persisted in the background; other hosts see it when their watch
+ * delivers it (milliseconds on one NATS). Concurrent writes to one key from two hosts converge on the write
+ * the bucket stored last (highest revision) everywhere. A write the bus refuses (NATS down) is logged and
+ * stays only in this host's mirror until the key is written again. It is not a database: no transactions,
+ * no compare-and-set; keep values small (64 KiB each, 10,000 keys per plugin).
+ *
+ * Fixture runs get a scratch mirror (`mode: 'fixtures'`), empty and never persisted.
+ */
+import { bucketName } from '../bus/subjects.js';
+import type { Bus, KvStore, KvWatchEvent } from '../bus/types.js';
+import type { CapabilityProvider } from '../host/capabilities.js';
+import type { Logger } from '../log.js';
+import type { JsonValue } from '../../sandbox/types.js';
+
+export const PLUGIN_KV_BUCKET = bucketName('plugin_kv');
+export const MAX_KV_VALUE_BYTES = 64 * 1024;
+export const MAX_KV_KEYS_PER_PLUGIN = 10_000;
+/** NATS key rules (no leading, trailing or doubled dot), and short enough to stay a sane subject. */
+const USER_KEY = /^[-\w=/]+(\.[-\w=/]+)*$/;
+const MAX_KEY_LENGTH = 200;
+
+interface Entry {
+  /** undefined: deleted (kept so an older event cannot bring the key back). */
+  value: JsonValue | undefined;
+  revision: number;
+  /** Local writes not yet acknowledged by the bus. */
+  pending: number;
+  /** The newest remote event seen while local writes were pending. */
+  seen?: { value: JsonValue | undefined; revision: number };
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class KvMirror {
+  readonly #entries = new Map<string, Entry>();
+  readonly #counts = new Map<string, number>();
+  readonly #kv: KvStore | undefined;
+  readonly #logger: Logger | undefined;
+  #stop: (() => Promise<void>) | undefined;
+
+  private constructor(kv: KvStore | undefined, logger: Logger | undefined) {
+    this.#kv = kv;
+    this.#logger = logger;
+  }
+
+  /** A mirror of the bus bucket: the watch starts first, then the current contents load, so nothing is missed. */
+  static async open(bus: Bus, logger: Logger): Promise<KvMirror> {
+    const kv = await bus.kv(PLUGIN_KV_BUCKET);
+    const mirror = new KvMirror(kv, logger);
+    mirror.#stop = await kv.watch((event) => mirror.#remote(event));
+    for (const key of await kv.keys()) {
+      const entry = await kv.get(key);
+      if (entry) mirror.#remote({ key, value: entry.value, revision: entry.revision });
+    }
+    return mirror;
+  }
+
+  /** In memory only: for fixtures and `routr plugin test`. */
+  static scratch(): KvMirror {
+    return new KvMirror(undefined, undefined);
+  }
+
+  get(key: string): JsonValue | undefined {
+    return this.#entries.get(key)?.value;
+  }
+
+  set(key: string, value: JsonValue, text: string): void {
+    const entry = this.#entries.get(key) ?? { value: undefined, revision: 0, pending: 0 };
+    if (entry.value === undefined && this.#count(key) >= MAX_KV_KEYS_PER_PLUGIN) {
+      throw new Error(`kv: at most ${MAX_KV_KEYS_PER_PLUGIN} keys per plugin`);
+    }
+    this.#assign(key, entry, value);
+    this.#persist(key, entry, () => this.#kv?.put(key, encoder.encode(text)));
+  }
+
+  delete(key: string): boolean {
+    const entry = this.#entries.get(key);
+    if (entry?.value === undefined) return false;
+    this.#assign(key, entry, undefined);
+    this.#persist(key, entry, () => this.#kv?.delete(key).then(() => 0));
+    return true;
+  }
+
+  keys(prefix: string): string[] {
+    const out: string[] = [];
+    for (const [key, entry] of this.#entries) if (entry.value !== undefined && key.startsWith(prefix)) out.push(key);
+    return out.sort();
+  }
+
+  async close(): Promise<void> {
+    await this.#stop?.();
+    this.#stop = undefined;
+  }
+
+  #persist(key: string, entry: Entry, write: () => Promise<number> | undefined): void {
+    if (!this.#kv) return;
+    entry.pending++;
+    const settle = (revision: number): void => {
+      entry.pending--;
+      if (revision > entry.revision) entry.revision = revision;
+      if (entry.pending > 0) return;
+      const seen = entry.seen;
+      entry.seen = undefined;
+      if (seen && seen.revision > entry.revision) {
+        entry.revision = seen.revision;
+        this.#assign(key, entry, seen.value);
+      }
+    };
+    Promise.resolve()
+      .then(write)
+      .then(
+        (revision) => settle(revision ?? 0),
+        (err: unknown) => {
+          this.#logger?.warn({ key, err }, 'kv: write not persisted; it stays in this host only');
+          settle(0);
+        },
+      );
+  }
+
+  #remote(event: KvWatchEvent): void {
+    const value = event.value === null ? undefined : (JSON.parse(decoder.decode(event.value)) as JsonValue);
+    let entry = this.#entries.get(event.key);
+    if (!entry) this.#entries.set(event.key, (entry = { value: undefined, revision: 0, pending: 0 }));
+    if (entry.pending > 0) {
+      if (!entry.seen || event.revision > entry.seen.revision) entry.seen = { value, revision: event.revision };
+      return;
+    }
+    if (event.revision <= entry.revision) return;
+    entry.revision = event.revision;
+    this.#assign(event.key, entry, value);
+  }
+
+  #assign(key: string, entry: Entry, value: JsonValue | undefined): void {
+    const plugin = key.slice(0, key.indexOf('.'));
+    if (entry.value === undefined && value !== undefined) this.#counts.set(plugin, this.#count(key) + 1);
+    if (entry.value !== undefined && value === undefined) this.#counts.set(plugin, this.#count(key) - 1);
+    entry.value = value;
+    this.#entries.set(key, entry);
+  }
+
+  #count(key: string): number {
+    return this.#counts.get(key.slice(0, key.indexOf('.'))) ?? 0;
+  }
+}
+
+function checkKey(key: unknown): string {
+  if (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_LENGTH || !USER_KEY.test(key)) {
+    throw new Error(`kv: keys are 1-${MAX_KEY_LENGTH} characters of [-_=/.a-zA-Z0-9], dot-separated (got ${JSON.stringify(key)?.slice(0, 60)})`);
+  }
+  return key;
+}
+
+/** The `kv` provider over a mirror; fixture runs get a scratch mirror of their own. */
+export function kvCapability(mirror: KvMirror): CapabilityProvider {
+  return {
+    name: 'kv',
+    description: 'routr.kv.get|set|delete|keys — per-plugin key/value, synchronous reads from a mirror of a bus KV bucket',
+    build({ plugin, mode }) {
+      const target = mode === 'fixtures' ? KvMirror.scratch() : mirror;
+      const prefix = `${plugin}.`;
+      return {
+        'kv.get': { fn: (key) => target.get(prefix + checkKey(key)) ?? null },
+        'kv.set': {
+          fn: (key, value) => {
+            const full = prefix + checkKey(key);
+            if (value === null || value === undefined) throw new Error('kv: a value may not be null; use routr.kv.delete');
+            const text = JSON.stringify(value);
+            if (Buffer.byteLength(text) > MAX_KV_VALUE_BYTES) throw new Error(`kv: values are at most ${MAX_KV_VALUE_BYTES} bytes as JSON`);
+            target.set(full, value, text);
+          },
+        },
+        'kv.delete': { fn: (key) => target.delete(prefix + checkKey(key)) },
+        'kv.keys': {
+          fn: (keyPrefix) => {
+            const p = keyPrefix === null || keyPrefix === undefined ? '' : String(keyPrefix);
+            return target.keys(prefix + p).map((k) => k.slice(prefix.length));
+          },
+        },
+      };
+    },
+  };
+}
