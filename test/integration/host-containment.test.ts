@@ -1,51 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parseServerConfig } from '../../core/config/server.js';
-import type { HostReply, MessageEnvelope } from '../../core/envelope.js';
+import type { HostReply } from '../../core/envelope.js';
 import { ProcessorHost } from '../../core/host/host.js';
 import { silentLogger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { packagePath } from '../../core/paths.js';
-import { parseMessage } from '../../core/sip/index.js';
-import type { SipRequest } from '../../core/sip/types.js';
 import { createEngine } from '../../sandbox/index.js';
+import { decide, envelope } from '../helpers/envelopes.js';
 
 const pluginsDir = packagePath('test', 'fixtures', 'plugins');
-
-function envelope(method: string, uri: string, headers: string[] = []): MessageEnvelope {
-  const text = [
-    `${method} ${uri} SIP/2.0`,
-    'Via: SIP/2.0/UDP 127.0.0.1:5099;branch=z9hG4bKhost1',
-    'Max-Forwards: 70',
-    'From: <sip:alice@127.0.0.1>;tag=a',
-    `To: <${uri}>`,
-    'Call-ID: host-test@127.0.0.1',
-    `CSeq: 1 ${method}`,
-    ...headers,
-    'Content-Length: 0',
-    '',
-    '',
-  ].join('\r\n');
-  const parsed = parseMessage(Buffer.from(text), { datagram: true });
-  assert.ok(parsed.ok, 'test request parses');
-  return {
-    ref: 'host-test@127.0.0.1',
-    edgeRef: 'edge-test',
-    method,
-    sender: { host: '127.0.0.1', port: 5099, transport: 'udp' },
-    receivedOn: { host: '127.0.0.1', port: 5060, transport: 'udp' },
-    listeningPoints: [{ host: '127.0.0.1', port: 5060, transport: 'udp' }],
-    advertisedAddrs: [],
-    localnets: [],
-    message: parsed.message as SipRequest,
-    metadata: {},
-  };
-}
-
-async function decide(host: ProcessorHost, env: MessageEnvelope): Promise<HostReply> {
-  const reply = await host.handle(new TextEncoder().encode(JSON.stringify(env)));
-  return JSON.parse(new TextDecoder().decode(reply)) as HostReply;
-}
 
 function statusOf(reply: HostReply): number {
   return 'error' in reply ? reply.error.status : reply.decision.action === 'respond' ? reply.decision.status : 0;
@@ -93,7 +57,7 @@ for (const plugin of ['testkit', 'testkit-async']) describe(`host - processor co
 
   for (const [behaviour, status] of cases) {
     test(`host ${plugin} - a processor that does "${behaviour}" gives ${status} and the next request succeeds`, async () => {
-      const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', [`X-Test: ${behaviour}`]));
+      const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', { headers: [`X-Test: ${behaviour}`] }));
       assert.equal(statusOf(bad), status, JSON.stringify(bad));
       const good = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1'));
       assert.equal(statusOf(good), 200, JSON.stringify(good));
@@ -101,14 +65,14 @@ for (const plugin of ['testkit', 'testkit-async']) describe(`host - processor co
   }
 
   test(`host ${plugin} - isAuthenticated may answer with its own challenge`, async () => {
-    const reply = await decide(host, envelope('REGISTER', 'sip:127.0.0.1', ['X-Test: challenge']));
+    const reply = await decide(host, envelope('REGISTER', 'sip:127.0.0.1', { headers: ['X-Test: challenge'] }));
     assert.ok('decision' in reply && reply.decision.action === 'respond');
     assert.equal(reply.decision.status, 401);
     assert.match(String(reply.decision.headers?.['WWW-Authenticate']), /^Digest realm="test"/);
   });
 
   test(`router ${plugin} - an infinite-loop matchFunc gives 500 and the next call succeeds`, async () => {
-    const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', ['X-Match: loop']));
+    const bad = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', { headers: ['X-Match: loop'] }));
     assert.equal(statusOf(bad), 500);
     const good = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1'));
     assert.equal(statusOf(good), 200);
@@ -123,7 +87,7 @@ for (const plugin of ['testkit', 'testkit-async']) describe(`host - processor co
   });
 
   test(`host ${plugin} - a plugin log line goes through the log capability`, async () => {
-    const reply = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', ['X-Test: log']));
+    const reply = await decide(host, envelope('OPTIONS', 'sip:kit@127.0.0.1', { headers: ['X-Test: log'] }));
     assert.equal(statusOf(reply), 200);
   });
 });
