@@ -50,9 +50,11 @@ function schemaIds(): Map<string, string> {
 
 /** One line per error: `<path>: <message>`, with the path as a JSON pointer into the document. */
 export function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
-  return (errors ?? []).map((e) => {
+  // An `if` failing only says which `then` applied; the `then` errors below it say what is wrong.
+  return (errors ?? []).filter((e) => e.keyword !== 'if').map((e) => {
     const path = e.instancePath || '/';
     if (e.keyword === 'additionalProperties') return `${path}: unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"`;
+    if (e.keyword === 'false schema') return `${path}: not allowed here`;
     if (e.keyword === 'enum') return `${path}: must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
     return `${path}: ${e.message ?? e.keyword}`;
   });

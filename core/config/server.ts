@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { load, YAMLException } from 'js-yaml';
 import type { TimerConfig } from '../edge/transactions/timers.js';
+import type { TlsSettings } from '../edge/tls-files.js';
 import type { TransportName } from '../sip/types.js';
 import { describeErrors, validator } from './schemas.js';
 
@@ -14,6 +15,10 @@ export interface TransportConfig {
   protocol: TransportName;
   port: number;
   bindAddr?: string;
+  /** tls and wss: certificate, key and peer verification (PEM paths, relative to the config file). */
+  tls?: TlsSettings;
+  /** ws and wss: the HTTP path WebSocket upgrades must use (any when absent). */
+  path?: string;
 }
 
 export interface ProcessorConfig {
@@ -44,6 +49,7 @@ export interface ServerConfig {
       drainTimeoutMs: number;
       idleTimeoutMs: number;
       maxConnectionsPerSource: number;
+      fixInvalidContacts: boolean;
     };
     bus: { url?: string; name?: string };
     host: { pluginsDir?: string; matchFuncTimeoutMs: number; processors: ProcessorConfig[] };
@@ -116,6 +122,13 @@ function crossCheck(config: ServerConfig): string[] {
 function resolvePaths(config: ServerConfig, base: string): void {
   const host = config.spec.host;
   if (host.pluginsDir && !isAbsolute(host.pluginsDir)) host.pluginsDir = resolve(base, host.pluginsDir);
+  for (const transport of config.spec.edge.transports) {
+    const tls = transport.tls;
+    if (!tls) continue;
+    tls.cert = resolve(base, tls.cert);
+    tls.key = resolve(base, tls.key);
+    if (tls.ca) tls.ca = resolve(base, tls.ca);
+  }
 }
 
 export function deepFreeze<T>(value: T): T {
