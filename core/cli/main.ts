@@ -2,6 +2,7 @@
  * The `routr` command line. Exit codes: 0 success, 1 failure (invalid config or input, cannot start, refused by
  * the server), 2 usage error. Each command lives in its own module and registers one line in COMMANDS.
  */
+import { runCerts } from './certs.js';
 import { runStart } from './start.js';
 import { UsageError } from './usage.js';
 
@@ -12,6 +13,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   start: { summary: 'start [--config <file>] [--role all|edge|host]   run the server (default config: config/routr.yaml)', run: runStart },
+  certs: { summary: 'certs dev [--out <dir>] [--host <name>...]       self-signed cert.pem and key.pem for local TLS/WSS (needs openssl)', run: runCerts },
 };
 
 function usage(): string {
