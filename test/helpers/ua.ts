@@ -28,6 +28,8 @@ export class TestUA {
   readonly unparsed: Buffer[] = [];
   /** A made-up host for Via and Contact, as RFC 7118 browsers write (`<random>.invalid`). */
   readonly invalidHost = `${Math.random().toString(36).slice(2, 12)}.invalid`;
+  /** The local address (UDP UAs may bind another loopback address, e.g. to sit in a localnet). */
+  host = '127.0.0.1';
   #udp?: dgram.Socket;
   #tcp?: net.Socket;
   #ws?: WebSocket;
@@ -47,13 +49,14 @@ export class TestUA {
     return this.#port;
   }
 
-  /** A UDP UA bound on 127.0.0.1 (port 0: any free port). */
-  static async udp(port = 0): Promise<TestUA> {
+  /** A UDP UA bound on `host` (default 127.0.0.1; port 0: any free port). */
+  static async udp(port = 0, host = '127.0.0.1'): Promise<TestUA> {
     const ua = new TestUA('udp');
+    ua.host = host;
     const socket = dgram.createSocket('udp4');
     ua.#udp = socket;
     socket.on('message', (data, rinfo) => ua.#deliver(data, { host: rinfo.address, port: rinfo.port }));
-    await new Promise<void>((resolve) => socket.bind(port, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => socket.bind(port, host, () => resolve()));
     ua.#port = socket.address().port;
     return ua;
   }
@@ -73,9 +76,18 @@ export class TestUA {
   }
 
   /** A TLS UAS listening on 127.0.0.1 with `cert`/`key`; replies go over the connection that spoke last. */
-  static async tlsServer(options: { cert: Buffer; key: Buffer }): Promise<TestUA> {
-    const ua = new TestUA('tls');
-    const server = tls.createServer({ cert: options.cert, key: options.key }, (socket) => {
+  static tlsServer(options: { cert: Buffer; key: Buffer }, port = 0): Promise<TestUA> {
+    return TestUA.#listen(new TestUA('tls'), tls.createServer({ cert: options.cert, key: options.key }), port);
+  }
+
+  /** A TCP UAS listening on 127.0.0.1; replies go over the connection that spoke last. */
+  static tcpServer(port = 0): Promise<TestUA> {
+    return TestUA.#listen(new TestUA('tcp'), net.createServer(), port);
+  }
+
+  static async #listen(ua: TestUA, server: net.Server, port: number): Promise<TestUA> {
+    const connection = server instanceof tls.Server ? 'secureConnection' : 'connection';
+    server.on(connection, (socket: net.Socket) => {
       const framer = new StreamFramer();
       socket.on('data', (chunk: Buffer) => {
         for (const event of framer.push(chunk)) {
@@ -87,7 +99,7 @@ export class TestUA {
       socket.on('error', () => {});
     });
     ua.#server = server;
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', () => resolve()));
     ua.#port = (server.address() as net.AddressInfo).port;
     return ua;
   }
@@ -159,6 +171,9 @@ export class TestUA {
   /** Answer `request` (copying Via, From, To, Call-ID, CSeq) back to where it came from. */
   reply(request: SipRequest, status: number, options: { reason?: string; toTag?: string; headers?: Record<string, string | string[]>; to?: { host: string; port: number } } = {}): SipResponse {
     const response = makeResponse(request, status, options.reason ?? 'Test', { toTag: options.toTag, headers: options.headers });
+    // A UAS copies Record-Route into responses that can establish a dialog (RFC 3261 12.1.1).
+    const recordRoute = request.headers['record-route'];
+    if (recordRoute && status > 100 && status < 300) response.headers['record-route'] = recordRoute;
     const via = request.headers.via[0];
     const to = options.to ?? { host: via.params.received ?? via.host, port: via.params.rport ? Number(via.params.rport) : via.port ?? 5060 };
     this.send(response, to);
@@ -275,8 +290,8 @@ export function requestText(options: {
   const ua = options.ua;
   const transport = ua.transport.toUpperCase();
   const webSocket = ua.transport === 'ws' || ua.transport === 'wss';
-  const sentBy = webSocket ? ua.invalidHost : `127.0.0.1:${ua.port}`;
-  const contact = options.contact ?? (webSocket ? `<sip:alice@${ua.invalidHost};transport=ws>` : `<sip:alice@127.0.0.1:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}>`);
+  const sentBy = webSocket ? ua.invalidHost : `${ua.host}:${ua.port}`;
+  const contact = options.contact ?? (webSocket ? `<sip:alice@${ua.invalidHost};transport=ws>` : `<sip:alice@${ua.host}:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}>`);
   const lines = [
     `${options.method} ${options.uri} SIP/2.0`,
     `Via: SIP/2.0/${transport} ${sentBy};branch=${options.branch ?? `z9hG4bK-test-${process.pid}-${n}`};rport`,
