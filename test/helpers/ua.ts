@@ -105,9 +105,9 @@ export class TestUA {
   }
 
   /** A WebSocket UA (`ws://` or `wss://` url) offering the `sip` subprotocol, like a browser's SIP stack. */
-  static async ws(url: string, options: { ca?: Buffer; protocol?: string } = {}): Promise<TestUA> {
+  static async ws(url: string, options: { ca?: Buffer; protocol?: string; autoPong?: boolean } = {}): Promise<TestUA> {
     const ua = new TestUA(url.startsWith('wss:') ? 'wss' : 'ws');
-    const ws = new WebSocket(url, options.protocol ?? 'sip', { ca: options.ca });
+    const ws = new WebSocket(url, options.protocol ?? 'sip', { ca: options.ca, autoPong: options.autoPong ?? true });
     ws.on('upgrade', (res) => (ua.#port = res.socket.localPort ?? 0));
     await once(ws, 'open');
     ua.#ws = ws;
