@@ -180,6 +180,24 @@ export class TestUA {
     return response;
   }
 
+  /**
+   * Answer every call like a phone: INVITE gets 180 and 200 with `contact` (plus the Record-Route it came
+   * with), any other request but ACK gets 200. For tests where the UA is the callee of sipp calls.
+   */
+  answerCalls(contact: string): void {
+    let n = 0;
+    this.onRequest = (request) => {
+      if (request.method === 'ACK') return;
+      if (request.method !== 'INVITE') {
+        this.reply(request, 200);
+        return;
+      }
+      const toTag = `answer${++n}`;
+      this.reply(request, 180, { toTag });
+      this.reply(request, 200, { toTag, headers: { Contact: contact } });
+    };
+  }
+
   /** The first message (already received or arriving within `timeoutMs`) that satisfies `predicate`. */
   waitFor(predicate: (m: SipMessage) => boolean, timeoutMs = 3000): Promise<Received> {
     const already = this.received.find((r) => predicate(r.message));
