@@ -11,6 +11,7 @@
 import net from 'node:net';
 import type { ListeningPoint } from '../envelope.js';
 import { StreamFramer } from '../sip/index.js';
+import { SourceLimit } from './source-limit.js';
 import { normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
 
 export interface StreamTransportOptions {
@@ -58,12 +59,13 @@ export class StreamTransport implements Transport {
   #deliver: (inbound: Inbound) => void = () => {};
   readonly #byId = new Map<string, Connection>();
   readonly #byRemote = new Map<string, Connection>();
-  readonly #perSource = new Map<string, number>();
+  readonly #limit: SourceLimit;
   readonly #connecting = new Map<string, Promise<Connection>>();
 
   constructor(options: StreamTransportOptions, flavor: StreamFlavor) {
     this.#options = options;
     this.#flavor = flavor;
+    this.#limit = new SourceLimit(options.maxConnectionsPerSource);
     this.protocol = flavor.protocol;
     this.#local = { host: options.bindAddr, port: options.port, transport: flavor.protocol };
   }
@@ -95,7 +97,7 @@ export class StreamTransport implements Transport {
     const server = this.#flavor.createServer();
     this.#server = server;
     // Registered before the accept listener: a source over its limit is dropped before any handshake.
-    server.on('connection', (socket: net.Socket) => this.#admit(socket));
+    server.on('connection', (socket: net.Socket) => this.#limit.admit(socket));
     server.on(this.#flavor.acceptEvent, (socket: net.Socket) => this.#adopt(socket));
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(new TransportError(`${where}: ${err.message}`, { cause: err }));
@@ -107,22 +109,6 @@ export class StreamTransport implements Transport {
         this.#local = { ...this.#local, port: address.port };
         resolve();
       });
-    });
-  }
-
-  #admit(socket: net.Socket): void {
-    const host = normaliseAddress(socket.remoteAddress ?? '');
-    const limit = this.#options.maxConnectionsPerSource ?? 1024;
-    const count = this.#perSource.get(host) ?? 0;
-    if (count >= limit) {
-      socket.destroy();
-      return;
-    }
-    this.#perSource.set(host, count + 1);
-    socket.once('close', () => {
-      const left = (this.#perSource.get(host) ?? 1) - 1;
-      if (left <= 0) this.#perSource.delete(host);
-      else this.#perSource.set(host, left);
     });
   }
 

@@ -19,6 +19,7 @@ import type net from 'node:net';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ListeningPoint } from '../envelope.js';
 import { loadTlsMaterial, serverTlsOptions, type TlsSettings } from './tls-files.js';
+import { SourceLimit } from './source-limit.js';
 import { normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
 
 export interface WsTransportOptions {
@@ -61,12 +62,13 @@ export class WsTransport implements Transport {
   #deliver: (inbound: Inbound) => void = () => {};
   readonly #byId = new Map<string, Connection>();
   readonly #byRemote = new Map<string, Connection>();
-  readonly #perSource = new Map<string, number>();
+  readonly #limit: SourceLimit;
   #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(options: WsTransportOptions) {
     this.#options = options;
     this.protocol = options.protocol;
+    this.#limit = new SourceLimit(options.maxConnectionsPerSource);
     this.#local = { host: options.bindAddr, port: options.port, transport: options.protocol };
   }
 
@@ -98,7 +100,7 @@ export class WsTransport implements Transport {
       maxPayload: this.#options.maxMessageBytes ?? 64 * 1024 + 1024 * 1024,
       handleProtocols: () => 'sip',
     });
-    server.on('connection', (socket: net.Socket) => this.#admit(socket));
+    server.on('connection', (socket: net.Socket) => this.#limit.admit(socket));
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.#upgrade(req, socket, head));
     // A plain HTTP request to a SIP WebSocket port: say what this port speaks.
     server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
@@ -128,21 +130,6 @@ export class WsTransport implements Transport {
     const server = https.createServer(serverTlsOptions(material));
     server.on('tlsClientError', (_err: Error, socket: net.Socket) => socket.destroy());
     return server;
-  }
-
-  #admit(socket: net.Socket): void {
-    const host = normaliseAddress(socket.remoteAddress ?? '');
-    const count = this.#perSource.get(host) ?? 0;
-    if (count >= (this.#options.maxConnectionsPerSource ?? 1024)) {
-      socket.destroy();
-      return;
-    }
-    this.#perSource.set(host, count + 1);
-    socket.once('close', () => {
-      const left = (this.#perSource.get(host) ?? 1) - 1;
-      if (left <= 0) this.#perSource.delete(host);
-      else this.#perSource.set(host, left);
-    });
   }
 
   #upgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
