@@ -23,6 +23,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'plugin install <dir|.tgz> | list | remove|rollback|enable|disable <ref> | test <dir|.tgz>  [--url <url>] [--token <t>] [--json]',
     run: async (args) => (await import('./plugin.js')).runPlugin(args),
   },
+  certs: {
+    summary: 'certs dev [--out <dir>] [--host <name>...]   self-signed cert.pem and key.pem for local TLS/WSS (needs openssl)',
+    run: async (args) => (await import('./certs.js')).runCerts(args),
+  },
 };
 
 function usage(): string {

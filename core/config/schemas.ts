@@ -73,9 +73,12 @@ const PATTERN_MESSAGES: Array<[suffix: string, message: string]> = [
 
 /** The errors of one validation, each with its JSON pointer and a message for people. */
 export function schemaProblems(errors: ErrorObject[] | null | undefined): SchemaProblem[] {
-  return (errors ?? []).map((e) => {
+  // An `if` failing only says which `then` applied; the `then` errors below it say what is wrong.
+  return (errors ?? []).filter((e) => e.keyword !== 'if').map((e) => {
     const path = e.instancePath;
     switch (e.keyword) {
+      case 'false schema':
+        return { path, message: 'not allowed here' };
       case 'additionalProperties':
         return { path, message: `unknown property "${(e.params as { additionalProperty: string }).additionalProperty}"` };
       case 'enum':

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { load, YAMLException } from 'js-yaml';
 import type { TimerConfig } from '../edge/transactions/timers.js';
+import type { TlsSettings } from '../edge/tls-files.js';
 import type { TransportName } from '../sip/types.js';
 import { schemaProblems, validator, type SchemaProblem } from './schemas.js';
 
@@ -14,6 +15,10 @@ export interface TransportConfig {
   protocol: TransportName;
   port: number;
   bindAddr?: string;
+  /** tls and wss: certificate, key and peer verification (PEM paths, relative to the config file). */
+  tls?: TlsSettings;
+  /** ws and wss: the HTTP path WebSocket upgrades must use (any when absent). */
+  path?: string;
 }
 
 export interface ProcessorConfig {
@@ -54,6 +59,7 @@ export interface ServerConfig {
       drainTimeoutMs: number;
       idleTimeoutMs: number;
       maxConnectionsPerSource: number;
+      fixInvalidContacts: boolean;
     };
     bus: { url?: string; name?: string };
     host: {
@@ -163,6 +169,13 @@ function resolvePaths(config: ServerConfig, base: string): void {
   const resources = config.spec.resources;
   if (resources.path && !isAbsolute(resources.path)) resources.path = resolve(base, resources.path);
   if (host.pluginStore.path && !isAbsolute(host.pluginStore.path)) host.pluginStore.path = resolve(base, host.pluginStore.path);
+  for (const transport of config.spec.edge.transports) {
+    const tls = transport.tls;
+    if (!tls) continue;
+    tls.cert = resolve(base, tls.cert);
+    tls.key = resolve(base, tls.key);
+    if (tls.ca) tls.ca = resolve(base, tls.ca);
+  }
 }
 
 export function deepFreeze<T>(value: T): T {

@@ -1,8 +1,8 @@
 /**
  * The edits a proxy makes to a request or response, as small functions applied in order (RFC 3261 16.4, 16.6,
- * 16.7, RFC 3581). Each takes the message and returns nothing: the proxy works on its own copy.
+ * 16.7, RFC 3581, RFC 7118). Each takes the message and returns nothing: the proxy works on its own copy.
  */
-import { addHeader, removeHeader, setHeader } from '../sip/index.js';
+import { addHeader, formatUri, parseUri, removeHeader, setHeader } from '../sip/index.js';
 import type { NameAddr, SipMessage, SipRequest, Via } from '../sip/types.js';
 import type { HeaderAlterations, ListeningPoint, Sender } from '../envelope.js';
 import { SipError } from '../errors.js';
@@ -72,11 +72,38 @@ export function pushRoutes(request: SipRequest, uris: string[] | undefined): voi
   request.headers.route = [...routes, ...(request.headers.route ?? [])];
 }
 
+/**
+ * Our Record-Route URI for a listening point. Secure transports get `sips:`; WebSocket gets `transport=ws`
+ * whether secure or not (RFC 7118 5.2: the scheme says secure, the parameter says WebSocket).
+ */
 export function recordRouteUri(host: string, lp: ListeningPoint): string {
   const h = host.includes(':') ? `[${host}]` : host;
   const scheme = lp.transport === 'tls' || lp.transport === 'wss' ? 'sips' : 'sip';
-  const transport = lp.transport === 'udp' ? '' : `;transport=${lp.transport}`;
+  const param = lp.transport === 'wss' ? 'ws' : lp.transport;
+  const transport = lp.transport === 'udp' ? '' : `;transport=${param}`;
   return `${scheme}:${h}:${lp.port}${transport};lr`;
+}
+
+/**
+ * RFC 7118 browsers cannot know their own address and write a Contact host like `df7jal23ls0d.invalid`.
+ * Such a Contact is unreachable as written; the edge makes it name the flow the message came on (the
+ * connection's remote address and `transport=ws|wss`), so a registrar stores a contact that routes back over
+ * that connection and in-dialog requests find it. Returns true when something was rewritten.
+ */
+export function fixInvalidContact(message: SipMessage, source: Sender): boolean {
+  const contacts = message.headers.contact;
+  if (!Array.isArray(contacts)) return false;
+  let changed = false;
+  const fixed = contacts.map((contact) => {
+    const uri = parseUri(contact.uri);
+    if (!uri || !uri.host.toLowerCase().endsWith('.invalid')) return contact;
+    changed = true;
+    const host = source.host.includes(':') ? `[${source.host}]` : source.host;
+    return { ...contact, uri: formatUri({ ...uri, host, port: source.port, params: { ...uri.params, transport: source.transport } }) };
+  });
+  // A new array, not an edit in place: the parsed message's header values are shared with copies.
+  if (changed) message.headers.contact = fixed;
+  return changed;
 }
 
 /**

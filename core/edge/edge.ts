@@ -14,9 +14,11 @@ import type { Metrics } from '../metrics.js';
 import { EdgeIdentity } from './identity.js';
 import { ProxyCore } from './proxy.js';
 import { TcpTransport } from './tcp.js';
+import { TlsTransport } from './tls.js';
 import type { Transport } from './transport.js';
 import { TransportSet } from './transports.js';
 import { UdpTransport } from './udp.js';
+import { WsTransport } from './ws.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -64,10 +66,14 @@ export class Edge {
     let proxy: ProxyCore | undefined;
     const failures = await this.#transports.start((inbound) => proxy?.handle(inbound));
     for (const { transport, error } of failures) {
-      logger.error({ transport: transport.protocol, port: transport.local.port, err: error.message }, 'transport failed to start');
+      // The message names the file and the reason for TLS problems (see tls-files.ts): say it as it is.
+      logger.error({ transport: transport.protocol, port: transport.local.port, err: error.message }, `transport failed to start: ${error.message}`);
     }
     const bound = this.#transports.transports.filter((t) => !failures.some((f) => f.transport === t));
-    if (bound.length === 0) throw new Error('no transport could be started');
+    if (bound.length === 0) throw new Error(`no transport could be started (${failures.map((f) => f.error.message).join('; ')})`);
+    for (const transport of bound) {
+      for (const warning of transport.warnings ?? []) logger.warn({ transport: transport.protocol, port: transport.local.port }, warning);
+    }
     const identity = new EdgeIdentity({
       listeningPoints: bound.map((t) => t.local),
       advertisedAddrs: config.advertisedAddrs,
@@ -80,6 +86,7 @@ export class Edge {
       timers: config.timers,
       decide: (envelope) => this.#decide(envelope),
       retryAfterSeconds: config.retryAfterSeconds,
+      fixInvalidContacts: config.fixInvalidContacts,
       logger: logger.child({ edge: config.ref }),
       metrics,
     });
@@ -133,12 +140,17 @@ type ProtocolErrorHandler = (source: { host: string; port: number }, reason: str
 
 function createTransport(t: ServerConfig['spec']['edge']['transports'][number], edge: ServerConfig['spec']['edge'], onProtocolError: ProtocolErrorHandler): Transport {
   const bindAddr = t.bindAddr ?? edge.bindAddr;
+  const connections = { idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource };
   switch (t.protocol) {
     case 'udp':
       return new UdpTransport({ bindAddr, port: t.port });
     case 'tcp':
-      return new TcpTransport({ bindAddr, port: t.port, idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource, onProtocolError });
-    default:
-      throw new Error(`transport ${t.protocol} is not available yet`);
+      return new TcpTransport({ bindAddr, port: t.port, ...connections, onProtocolError });
+    case 'tls':
+      // The schema requires tls settings for tls and wss; the transport reports missing files when it starts.
+      return new TlsTransport({ bindAddr, port: t.port, ...connections, onProtocolError, tls: t.tls ?? { cert: '', key: '' } });
+    case 'ws':
+    case 'wss':
+      return new WsTransport({ protocol: t.protocol, bindAddr, port: t.port, path: t.path, tls: t.tls, ...connections });
   }
 }

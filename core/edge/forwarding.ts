@@ -4,10 +4,14 @@
  * final answer goes upstream. Provisional responses (except 100) and every 2xx are relayed as they come.
  * CANCEL reaches the branch in flight at its next hop, once that branch has answered provisionally
  * (RFC 3261 9.1), and timer C bounds how long a ringing branch may ring.
+ *
+ * Transport choice happens here too: a destination we hold a connection with goes over that connection
+ * (whatever listening point holds it), and a request too large for UDP goes over TCP (RFC 3261 18.1.1).
  */
 import type { ForwardDecision, ForwardTarget, ListeningPoint } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
 import type { Metrics } from '../metrics.js';
+import { parseUri, stringifyMessage } from '../sip/index.js';
 import type { SipRequest, Via } from '../sip/types.js';
 import {
   addRecordRoute, applyHeaderAlterations, decrementMaxForwards, popVia, pushRoutes, pushVia, recordRouteUri,
@@ -23,6 +27,13 @@ import { TimerSet, transactionTimeout, type TimerConfig } from './transactions/t
 
 /** Methods that create dialogs; the edge record-routes them unless the decision says otherwise. */
 const DIALOG_CREATING = new Set(['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY']);
+
+/**
+ * RFC 3261 18.1.1: a request larger than 1300 octets when the path MTU is unknown (it always is to us: Node
+ * cannot read it) goes over a congestion-controlled transport. 1300 leaves room for IP and UDP headers under
+ * a 1500-octet Ethernet MTU.
+ */
+export const UDP_MAX_REQUEST_BYTES = 1300;
 
 const encoder = new TextEncoder();
 
@@ -59,8 +70,11 @@ export interface Outgoing {
  * with the decision's and target's edits, the new Request-URI and Route entries, Max-Forwards decremented; and
  * where it goes next, with the listening point to send it from.
  */
-export async function retarget(request: SipRequest, at: { decision: ForwardDecision; target: ForwardTarget; identity: EdgeIdentity }): Promise<Outgoing> {
-  const { decision, target, identity } = at;
+export async function retarget(
+  request: SipRequest,
+  at: { decision: ForwardDecision; target: ForwardTarget; identity: EdgeIdentity; transports: TransportSet },
+): Promise<Outgoing> {
+  const { decision, target, identity, transports } = at;
   const out = copyForForwarding(request);
   applyHeaderAlterations(out, decision.headers);
   applyHeaderAlterations(out, target.headers);
@@ -68,7 +82,11 @@ export async function retarget(request: SipRequest, at: { decision: ForwardDecis
   pushRoutes(out, decision.route);
   decrementMaxForwards(out);
   const destination: Destination = target.nextHop ? { ...target.nextHop } : await resolveUri(nextHopUri(out));
-  const local = identity.listeningPointFor(destination.transport, destination.host);
+  // A client that connected to us (and registered over that connection) is reached over it: the listening
+  // point holding the flow sends, and names the transport (a `ws` URI may be a flow on the WSS port).
+  const flow = transports.flowFor(destination);
+  if (flow) destination.transport = flow.transport;
+  const local = flow ?? identity.listeningPointFor(destination.transport, destination.host);
   if (!local) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `no ${destination.transport} transport to reach ${destination.host}`);
   destination.local = local;
   return { out, destination, local };
@@ -166,37 +184,54 @@ export class ProxyContext {
     }
   }
 
-  async #send(target: ForwardTarget): Promise<void> {
-    const { identity } = this.#deps;
-    const { out, destination, local } = await retarget(this.#request, { decision: this.#decision, target, identity });
+  /**
+   * Send to one target. `mayUseTcp` is false on the retry over UDP after a request moved to TCP for its size
+   * could not be delivered: many UAs listen on UDP only, and a fragmented datagram beats no call at all.
+   */
+  async #send(target: ForwardTarget, mayUseTcp = true): Promise<void> {
+    const { identity, transports } = this.#deps;
+    const { out, destination } = await retarget(this.#request, { decision: this.#decision, target, identity, transports });
     if (this.#done) return;
     const recordRoute = this.#decision.recordRoute ?? (DIALOG_CREATING.has(out.method) && out.headers.to.params.tag === undefined);
-    if (recordRoute) {
-      const inbound = this.#inbound.local;
-      const outUri = recordRouteUri(identity.advertisedHost(local, destination.host), local);
-      const inUri = recordRouteUri(identity.advertisedHost(inbound, this.#inbound.source.host), inbound);
-      addRecordRoute(out, outUri, inUri);
-    }
-    const branch = newBranch();
-    pushVia(out, viaFor(identity, destination, branch));
     let body = this.#body;
     if (this.#decision.content !== undefined) {
       out.content = this.#decision.content;
       body = encoder.encode(this.#decision.content);
     }
+    const unstamped = { via: out.headers.via, recordRoute: out.headers['record-route'] };
+    let branch = newBranch();
+    let data = this.#stamp(out, { destination, branch, recordRoute, body });
+    let switched = false;
+    if (mayUseTcp && destination.transport === 'udp' && data.byteLength > UDP_MAX_REQUEST_BYTES && !pinsTransport(target, out)) {
+      const tcp = identity.listeningPointFor('tcp', destination.host);
+      if (tcp) {
+        // RFC 3261 18.1.1: the Via names the transport actually used, so stamp again for TCP.
+        out.headers.via = unstamped.via;
+        out.headers['record-route'] = unstamped.recordRoute;
+        destination.transport = 'tcp';
+        destination.local = tcp;
+        branch = newBranch();
+        data = this.#stamp(out, { destination, branch, recordRoute, body });
+        switched = true;
+      }
+    }
     const tx = new ClientTransaction({
       key: clientKey(branch, out.method),
       branch,
       request: out,
-      body,
+      data,
       destination,
       reliable: destination.transport !== 'udp',
       timers: this.#deps.timers,
-      send: (d, data) => this.#deps.transports.send(d, data),
+      send: (d, bytes) => this.#deps.transports.send(d, bytes),
       onResponse: (t, response) => this.#onResponse(t, response),
       onTimeout: (t) => this.#onBranchFailure(t, { status: 408 }),
       onTransportError: (t, err) => {
-        this.#server.log.warn({ err: String(err), host: destination.host, port: destination.port }, 'transport error');
+        this.#server.log.warn({ err: String(err), host: destination.host, port: destination.port, transport: destination.transport }, 'transport error');
+        if (switched && t === this.#current && !this.#done) {
+          this.#send(target, false).catch(() => this.#onBranchFailure(t, { status: 503 }));
+          return;
+        }
         this.#onBranchFailure(t, { status: 503 });
       },
       onTerminated: (t) => this.#deps.untrack(t),
@@ -205,6 +240,21 @@ export class ProxyContext {
     this.#deps.track(tx);
     this.#deps.metrics.countOut('request', out.method);
     tx.start();
+  }
+
+  /** Our Record-Route (RFC 3261 16.6 step 4, each entry with the address its side reaches us at) and Via. */
+  #stamp(out: SipRequest, at: { destination: Destination; branch: string; recordRoute: boolean; body: Uint8Array }): Uint8Array {
+    const { identity } = this.#deps;
+    const { destination } = at;
+    if (at.recordRoute) {
+      const local = destination.local as ListeningPoint;
+      const inbound = this.#inbound.local;
+      const outUri = recordRouteUri(identity.advertisedHost(local, destination.host), local);
+      const inUri = recordRouteUri(identity.advertisedHost(inbound, this.#inbound.source.host), inbound);
+      addRecordRoute(out, outUri, inUri);
+    }
+    pushVia(out, viaFor(identity, destination, at.branch));
+    return stringifyMessage(out, at.body);
   }
 
   #onResponse(tx: ClientTransaction, response: IncomingResponse): void {
@@ -288,4 +338,10 @@ export class ProxyContext {
     this.#timers.clearAll();
     this.#deps.onDone(this.#server);
   }
+}
+
+/** The decision or the next-hop URI fixed the transport (an explicit next hop, `transport=udp`): no switch. */
+function pinsTransport(target: ForwardTarget, out: SipRequest): boolean {
+  if (target.nextHop) return true;
+  return parseUri(nextHopUri(out))?.params.transport != null;
 }

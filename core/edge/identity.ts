@@ -8,7 +8,7 @@ import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 import type { ListeningPoint } from '../envelope.js';
 import { parseUri } from '../sip/index.js';
-import type { TransportName } from '../sip/types.js';
+import type { SipUri, TransportName } from '../sip/types.js';
 
 export interface IdentityOptions {
   listeningPoints: ListeningPoint[];
@@ -18,6 +18,18 @@ export interface IdentityOptions {
 
 export function defaultPort(transport: TransportName): number {
   return transport === 'tls' || transport === 'wss' ? 5061 : 5060;
+}
+
+/**
+ * The transport a SIP URI asks for, lower-case: its `transport` parameter, else TLS for sips and UDP for sip.
+ * RFC 7118 5.2 uses `transport=ws` for WebSocket whether secure or not; with a sips URI that is WSS.
+ * `transport=wss`, which many stacks write, is read as WSS too.
+ */
+export function uriTransport(uri: SipUri): string {
+  const declared = uri.params.transport?.toLowerCase();
+  if (!declared) return uri.scheme === 'sips' ? 'tls' : 'udp';
+  if (declared === 'ws' && uri.scheme === 'sips') return 'wss';
+  return declared;
 }
 
 export class EdgeIdentity {
@@ -65,8 +77,7 @@ export class EdgeIdentity {
   #isOwnUri(uri: string): boolean {
     const parsed = parseUri(uri);
     if (!parsed || !this.isOwnHost(parsed.host)) return false;
-    const transport = (parsed.params.transport?.toLowerCase() as TransportName | undefined) ?? (parsed.scheme === 'sips' ? 'tls' : 'udp');
-    return this.#ports.has(parsed.port ?? defaultPort(transport));
+    return this.#ports.has(parsed.port ?? defaultPort(uriTransport(parsed) as TransportName));
   }
 
   /** The listening point to send over for a transport, preferring one in the destination's address family. */

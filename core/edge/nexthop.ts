@@ -10,7 +10,7 @@ import { parseUri } from '../sip/index.js';
 import type { SipRequest, TransportName } from '../sip/types.js';
 import { SipError } from '../errors.js';
 import type { Destination } from './transport.js';
-import { defaultPort } from './identity.js';
+import { defaultPort, uriTransport } from './identity.js';
 
 const TRANSPORTS = new Set<TransportName>(['udp', 'tcp', 'tls', 'ws', 'wss']);
 
@@ -23,12 +23,9 @@ export function nextHopUri(request: SipRequest): string {
 export async function resolveUri(uri: string): Promise<Destination> {
   const parsed = parseUri(uri);
   if (!parsed) throw new SipError('ROUTR_UNSUPPORTED_URI_SCHEME', `cannot route to ${uri}`);
-  const declared = parsed.params.transport?.toLowerCase();
-  let transport: TransportName = parsed.scheme === 'sips' ? 'tls' : 'udp';
-  if (declared) {
-    if (!TRANSPORTS.has(declared as TransportName)) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `unsupported transport ${declared} in ${uri}`);
-    transport = declared as TransportName;
-  }
+  const named = uriTransport(parsed);
+  if (!TRANSPORTS.has(named as TransportName)) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `unsupported transport ${named} in ${uri}`);
+  const transport = named as TransportName;
   const target = parsed.params.maddr ?? parsed.host;
   const host = target.startsWith('[') ? target.slice(1, -1) : target;
   if (isIP(host)) return { host, port: parsed.port ?? defaultPort(transport), transport };
@@ -37,17 +34,19 @@ export async function resolveUri(uri: string): Promise<Destination> {
     if (srv) return { ...srv, transport };
   }
   const address = await lookupHost(host);
-  return { host: address, port: parsed.port ?? defaultPort(transport), transport };
+  return { host: address, port: parsed.port ?? defaultPort(transport), transport, serverName: host };
 }
 
-async function lookupSrv(host: string, transport: TransportName): Promise<{ host: string; port: number } | undefined> {
-  const service = transport === 'tls' ? '_sips._tcp' : transport === 'udp' ? '_sip._udp' : '_sip._tcp';
+async function lookupSrv(host: string, transport: TransportName): Promise<{ host: string; port: number; serverName: string } | undefined> {
+  const service = transport === 'tls' || transport === 'wss' ? '_sips._tcp' : transport === 'udp' ? '_sip._udp' : '_sip._tcp';
   try {
     const records = await dns.resolveSrv(`${service}.${host}`);
     if (records.length === 0) return undefined;
     records.sort((a, b) => a.priority - b.priority || b.weight - a.weight);
     const best = records[0];
-    return { host: await lookupHost(best.name), port: best.port };
+    // RFC 5922 4.1: the certificate names the domain of the URI, not the SRV target (either is accepted in
+    // practice; the domain is what SNI carries).
+    return { host: await lookupHost(best.name), port: best.port, serverName: host };
   } catch {
     return undefined;
   }

@@ -12,10 +12,10 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
-import { popVia, preprocessRoute, pushVia, stampReceived } from './alterations.js';
+import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived } from './alterations.js';
 import { ProxyContext, retarget, viaFor, type ForwardingDeps } from './forwarding.js';
 import type { EdgeIdentity } from './identity.js';
-import type { Destination, Inbound } from './transport.js';
+import { isMessageFramed, isWebSocket, type Destination, type Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
 import { parsedResponse, type ClientTransaction } from './transactions/client.js';
 import { clientKey, MAGIC_COOKIE, serverKey } from './transactions/keys.js';
@@ -33,6 +33,8 @@ export interface ProxyOptions {
   decide(envelope: MessageEnvelope): Promise<Decision>;
   /** Seconds in Retry-After when the edge answers 503 itself. */
   retryAfterSeconds: number;
+  /** Rewrite `.invalid` Contact hosts of messages arriving over WS/WSS to the flow they came on (RFC 7118). */
+  fixInvalidContacts?: boolean;
   logger: Logger;
   metrics: Metrics;
 }
@@ -43,10 +45,12 @@ export class ProxyCore {
   readonly #clients = new Map<string, ClientTransaction>();
   readonly #contexts = new Map<string, ProxyContext>();
   readonly #forwarding: ForwardingDeps;
+  readonly #fixInvalidContacts: boolean;
   #draining = false;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
+    this.#fixInvalidContacts = options.fixInvalidContacts ?? true;
     this.#forwarding = {
       identity: options.identity,
       timers: options.timers,
@@ -81,8 +85,11 @@ export class ProxyCore {
 
   handle(inbound: Inbound): void {
     try {
-      if (this.#relayFast(inbound.data)) return;
-      const parsed = parseMessage(inbound.data, { datagram: inbound.source.transport === 'udp' });
+      const transport = inbound.source.transport;
+      // Responses from WebSocket clients may carry a `.invalid` Contact to rewrite: they take the full parse.
+      const mayFixContact = this.#fixInvalidContacts && isWebSocket(transport);
+      if (!mayFixContact && this.#relayFast(inbound.data)) return;
+      const parsed = parseMessage(inbound.data, { datagram: isMessageFramed(transport) });
       if (!parsed.ok) {
         if (parsed.error !== KEEPALIVE_ONLY) this.#rejectUnparsable(inbound, parsed);
         return;
@@ -93,6 +100,7 @@ export class ProxyCore {
         this.#onRequest(message, body, inbound);
       } else {
         this.#options.metrics.countIn('response', message.headers.cseq.method, message.status);
+        if (mayFixContact) fixInvalidContact(message, inbound.source);
         this.#onResponse(message, body);
       }
     } catch (err) {
@@ -128,6 +136,7 @@ export class ProxyCore {
 
   #onRequest(request: SipRequest, body: Uint8Array, inbound: Inbound): void {
     stampReceived(request, inbound.source);
+    if (this.#fixInvalidContacts && isWebSocket(inbound.source.transport)) fixInvalidContact(request, inbound.source);
     if (request.method === 'ACK') {
       this.#onAck(request, body, inbound);
       return;
@@ -255,12 +264,12 @@ export class ProxyCore {
   }
 
   async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound, routed?: Decision): Promise<void> {
-    const { identity, logger, metrics } = this.#options;
+    const { identity, transports, logger, metrics } = this.#options;
     try {
       if (request.headers['max-forwards'] === 0) return;
       const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound)));
       if (decision.action !== 'forward') return;
-      const { out, destination } = await retarget(request, { decision, target: decision.targets?.[0] ?? {}, identity });
+      const { out, destination } = await retarget(request, { decision, target: decision.targets?.[0] ?? {}, identity, transports });
       // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
       pushVia(out, viaFor(identity, destination, MAGIC_COOKIE + statelessBranch(request)));
       metrics.countOut('request', 'ACK');

@@ -1,6 +1,6 @@
 /**
- * The transport seam of the edge: every protocol (UDP, TCP; TLS, WS and WSS later) is a `Transport` that
- * delivers inbound bytes with the socket source and sends bytes to a destination or back over a connection.
+ * The transport seam of the edge: every protocol (UDP, TCP, TLS, WS, WSS) is a `Transport` that delivers
+ * inbound bytes with the socket source and sends bytes to a destination or back over a connection.
  * The transaction layer and proxy above never touch sockets.
  */
 import type { ListeningPoint, Sender } from '../envelope.js';
@@ -23,6 +23,8 @@ export interface Destination {
   connectionId?: string;
   /** Send from this listening point (its socket, so the peer sees our port as the source). */
   local?: ListeningPoint;
+  /** The host name the URI named, before DNS: TLS sends it as SNI and checks the certificate against it. */
+  serverName?: string;
 }
 
 export interface Transport {
@@ -34,10 +36,24 @@ export interface Transport {
   /** Send bytes; rejects on a transport error (connection refused, unreachable, closed connection). */
   send(destination: Destination, data: Uint8Array): Promise<void>;
   close(): Promise<void>;
+  /** Connection-oriented transports: whether a connection with this remote address is open (flow reuse). */
+  hasConnection?(host: string, port: number): boolean;
+  /** Problems found at start that do not stop the transport (a certificate close to expiry); logged by the edge. */
+  readonly warnings?: readonly string[];
 }
 
 export function isReliable(transport: TransportName): boolean {
   return transport !== 'udp';
+}
+
+/** WebSocket transports carry one SIP message per WebSocket message (RFC 7118 5.1). */
+export function isWebSocket(transport: TransportName): boolean {
+  return transport === 'ws' || transport === 'wss';
+}
+
+/** Each datagram or WebSocket message is exactly one message: parse with `datagram: true` (RFC 3261 18.3). */
+export function isMessageFramed(transport: TransportName): boolean {
+  return transport === 'udp' || transport === 'ws' || transport === 'wss';
 }
 
 /** Normalise IPv4-mapped IPv6 (`::ffff:1.2.3.4`) to plain IPv4, as peers expect to see it in received=. */

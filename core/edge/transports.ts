@@ -1,6 +1,8 @@
 /**
  * The edge's set of transports: starts them all, delivers what they receive to one handler, and sends bytes
- * out of the right one: the listening point a destination names, else the first of the protocol.
+ * out of the right one: the listening point a destination names, else the first of the protocol. It also
+ * finds the listening point that already holds a connection with a destination (`flowFor`), so a request
+ * to a client that connected to us goes back over that connection (RFC 5626 flows, RFC 7118).
  */
 import type { ListeningPoint } from '../envelope.js';
 import type { TransportName } from '../sip/types.js';
@@ -36,6 +38,25 @@ export class TransportSet {
       else this.#byLocal.set(localKey(transport.local), transport);
     });
     return failures;
+  }
+
+  /**
+   * The listening point holding an open connection with the destination's host:port, if any. WS and WSS
+   * count as one family: RFC 7118 5.2 writes `transport=ws` for both, so a `ws` URI may name a WSS flow.
+   */
+  flowFor(destination: Destination): ListeningPoint | undefined {
+    const protocol = destination.transport;
+    if (protocol === 'udp') return undefined;
+    const webSocket = protocol === 'ws' || protocol === 'wss';
+    let other: ListeningPoint | undefined;
+    for (const transport of this.#byLocal.values()) {
+      const t = transport.protocol;
+      if (t !== protocol && !(webSocket && (t === 'ws' || t === 'wss'))) continue;
+      if (!transport.hasConnection?.(destination.host, destination.port)) continue;
+      if (t === protocol) return transport.local;
+      other ??= transport.local;
+    }
+    return other;
   }
 
   send(destination: Destination, data: Uint8Array): Promise<void> {

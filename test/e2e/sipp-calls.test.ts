@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { packagePath } from '../../core/paths.js';
 import { freeSipPort, spawnRoutr, startRoutr, testConfig, type RunningRoutr, type SpawnedRoutr } from '../helpers/routr.js';
 import { runSipp } from '../helpers/sipp.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
@@ -70,12 +71,21 @@ describe('e2e - sipp calls through routr over TCP on both legs', () => {
 
   before(async () => {
     uas = await startUas('t1');
-    routr = await startRoutr({ host: staticProcessor(uas.port, ';transport=tcp') });
+    // REGISTER goes to a processor that answers it (the test kit); calls go to the UAS.
+    const host = staticProcessor(uas.port, ';transport=tcp');
+    const registrar = { ref: 'registrar', plugin: 'testkit', methods: ['REGISTER'], config: { status: 200 } };
+    routr = await startRoutr({ host: { pluginsDir: packagePath('test', 'fixtures', 'plugins'), processors: [registrar, ...host.processors] } });
   });
 
   after(async () => {
     await routr?.stop();
     await uas?.stop();
+  });
+
+  test('e2e tcp - sipp registers over TCP and is answered 200 on its connection', async () => {
+    const result = await runSipp({ scenario: 'uac-register-expect-200.xml', remote: `127.0.0.1:${routr.sipPort}`, service: 'alice', transport: 't1', calls: 5, timeoutSeconds: 30 }).result;
+    assert.equal(result.successful, 5, `expected 5 registrations\n${result.errors}\n${result.stdout}`);
+    assert.equal(result.code, 0, `sipp exit code ${result.code}\n${result.stderr}`);
   });
 
   test('e2e tcp - 100 calls UAC → routr → UAS over TCP, 0 failed', async () => {

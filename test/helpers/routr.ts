@@ -10,7 +10,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
-import { parseServerConfig, type ServerConfig } from '../../core/config/server.js';
+import { parseServerConfig, type ServerConfig, type TransportConfig } from '../../core/config/server.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { packagePath } from '../../core/paths.js';
 import { RoutrServer, type Role } from '../../core/server.js';
@@ -48,6 +48,28 @@ export async function freeTcpPort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+export interface TransportPorts {
+  udp: number;
+  tcp: number;
+  tls: number;
+  ws: number;
+  wss: number;
+}
+
+/** All five transports on free ports (UDP and TCP share one), TLS and WSS with the given PEM files. */
+export async function allTransports(tls: { cert: string; key: string; ca?: string }): Promise<{ ports: TransportPorts; transports: TransportConfig[] }> {
+  const sip = await freeSipPort();
+  const ports = { udp: sip, tcp: sip, tls: await freeTcpPort(), ws: await freeTcpPort(), wss: await freeTcpPort() };
+  const transports: TransportConfig[] = [
+    { protocol: 'udp', port: ports.udp },
+    { protocol: 'tcp', port: ports.tcp },
+    { protocol: 'tls', port: ports.tls, tls },
+    { protocol: 'ws', port: ports.ws },
+    { protocol: 'wss', port: ports.wss, tls },
+  ];
+  return { ports, transports };
 }
 
 export interface TestConfig {

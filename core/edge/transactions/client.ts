@@ -26,6 +26,8 @@ export interface ClientTransactionOptions {
   /** The request as sent, our Via on top. */
   request: SipRequest;
   body?: Uint8Array;
+  /** The request already in wire form (the proxy serialises it to pick the transport); else made here. */
+  data?: Uint8Array;
   destination: Destination;
   reliable: boolean;
   timers: TimerConfig;
@@ -60,7 +62,7 @@ export class ClientTransaction {
     this.request = options.request;
     this.isInvite = options.request.method === 'INVITE';
     this.state = this.isInvite ? 'calling' : 'trying';
-    this.#data = stringifyMessage(options.request, options.body);
+    this.#data = options.data ?? stringifyMessage(options.request, options.body);
   }
 
   get destination(): Destination {

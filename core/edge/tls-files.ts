@@ -1,0 +1,141 @@
+/**
+ * Certificates and keys for the TLS and WSS transports: read the PEM files a transport's `tls` settings name,
+ * check them before any socket is bound, and turn them into Node TLS options for the server side and for
+ * outbound connections. Every problem is a `TlsSetupError` that names the file and the reason, because
+ * "error:0480006C:PEM routines::no start line" tells an operator nothing about which of three files is wrong.
+ * Problems that do not stop a transport (an expired certificate: some peers do not check) are warnings.
+ */
+import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import tls from 'node:tls';
+
+/** The `tls` block of a transport in the server config. Paths are absolute once the config is loaded. */
+export interface TlsSettings {
+  /** PEM certificate (chain) file. */
+  cert: string;
+  /** PEM private key file (unencrypted). */
+  key: string;
+  /** PEM CA bundle: trusted for client certificates, and for outbound connections besides the system roots. */
+  ca?: string;
+  /** Ask inbound clients for a certificate (mutual TLS). */
+  requestClientCert?: boolean;
+  /**
+   * Refuse peers whose certificate does not verify: inbound only when `requestClientCert` is set (a client
+   * without a valid certificate is then refused); outbound always. Default true.
+   */
+  rejectUnauthorized?: boolean;
+}
+
+export interface TlsMaterial {
+  settings: TlsSettings;
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+  warnings: string[];
+}
+
+export class TlsSetupError extends Error {
+  override name = 'TlsSetupError';
+}
+
+/** Read and check the files; throws TlsSetupError naming the file and the reason. */
+export function loadTlsMaterial(settings: TlsSettings): TlsMaterial {
+  const warnings: string[] = [];
+  const cert = readPem(settings.cert, 'certificate');
+  const key = readPem(settings.key, 'private key');
+  const ca = settings.ca ? readPem(settings.ca, 'CA') : undefined;
+  const x509 = parseCertificate(cert, settings.cert, 'certificate');
+  const privateKey = parseKey(key, settings.key);
+  if (!x509.checkPrivateKey(privateKey)) {
+    throw new TlsSetupError(`private key file ${settings.key} does not match certificate file ${settings.cert}`);
+  }
+  const now = Date.now();
+  if (Date.parse(x509.validTo) < now) warnings.push(`certificate file ${settings.cert} expired on ${x509.validTo}`);
+  if (Date.parse(x509.validFrom) > now) warnings.push(`certificate file ${settings.cert} is not valid before ${x509.validFrom}`);
+  if (ca) parseCertificate(ca, settings.ca as string, 'CA');
+  const material: TlsMaterial = { settings, cert, key, ca, warnings };
+  try {
+    // Last line of defence: anything OpenSSL still refuses (an unsupported key type, say).
+    tls.createSecureContext({ cert, key, ca, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    throw new TlsSetupError(`certificate file ${settings.cert} with key file ${settings.key}: ${opensslReason(err)}`, { cause: err });
+  }
+  return material;
+}
+
+/** Options for a TLS server (the TLS transport, and the HTTPS server under WSS). TLS 1.2 or newer only. */
+export function serverTlsOptions(material: TlsMaterial): tls.TlsOptions {
+  const { settings } = material;
+  return {
+    cert: material.cert,
+    key: material.key,
+    ca: material.ca,
+    minVersion: 'TLSv1.2',
+    requestCert: settings.requestClientCert ?? false,
+    rejectUnauthorized: (settings.requestClientCert ?? false) && (settings.rejectUnauthorized ?? true),
+    // A client that opens a connection and never finishes the handshake must not hold it for the default 120 s.
+    handshakeTimeout: 10_000,
+  };
+}
+
+/**
+ * Options for an outbound TLS connection: our certificate (for peers that want one), the system roots plus
+ * the configured CA, SNI when the destination was a host name, verification on unless switched off.
+ */
+export function clientTlsOptions(material: TlsMaterial, target: { host: string; port: number; serverName?: string }): tls.ConnectionOptions {
+  const { settings } = material;
+  const options: tls.ConnectionOptions = {
+    host: target.host,
+    port: target.port,
+    cert: material.cert,
+    key: material.key,
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: settings.rejectUnauthorized ?? true,
+  };
+  if (material.ca) options.ca = [...tls.rootCertificates, material.ca.toString('utf8')];
+  if (target.serverName) {
+    // SNI carries names only (RFC 6066 3); the certificate is then checked against the name, not the address.
+    options.servername = target.serverName;
+  }
+  return options;
+}
+
+function readPem(path: string, what: string): Buffer {
+  let data: Buffer;
+  try {
+    data = readFileSync(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
+    throw new TlsSetupError(`cannot read ${what} file ${path}: ${reason}`, { cause: err });
+  }
+  if (!data.includes('-----BEGIN ')) throw new TlsSetupError(`${what} file ${path} is not PEM (no -----BEGIN line)`);
+  return data;
+}
+
+function parseCertificate(pem: Buffer, path: string, what: string): X509Certificate {
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new TlsSetupError(`${what} file ${path} holds no certificate (no -----BEGIN CERTIFICATE----- block)`);
+  }
+  try {
+    return new X509Certificate(pem);
+  } catch (err) {
+    throw new TlsSetupError(`${what} file ${path} holds a certificate that cannot be read: ${opensslReason(err)}`, { cause: err });
+  }
+}
+
+function parseKey(pem: Buffer, path: string): KeyObject {
+  if (pem.includes('ENCRYPTED')) throw new TlsSetupError(`private key file ${path} is encrypted; routr needs an unencrypted key`);
+  try {
+    return createPrivateKey(pem);
+  } catch (err) {
+    throw new TlsSetupError(`private key file ${path} holds no usable private key: ${opensslReason(err)}`, { cause: err });
+  }
+}
+
+/** OpenSSL's reason without its error-code prefix: "error:0480006C:PEM routines::no start line" → "no start line". */
+function opensslReason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const match = /error:[0-9A-F]+:[^:]*:[^:]*:(.+)$/.exec(message);
+  return match ? match[1]!.trim() : message;
+}
