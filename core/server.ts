@@ -9,6 +9,7 @@ import type { ServerConfig } from './config/server.js';
 import { Edge } from './edge/edge.js';
 import { defaultCapabilities } from './host/capabilities.js';
 import { ProcessorHost } from './host/host.js';
+import { openHostServices, type HostServices } from './host/services.js';
 import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
@@ -42,6 +43,8 @@ export class RoutrServer {
   ops: OpsServer | undefined;
   /** Domains, Agents, Numbers...: read by plugins (`resources.read`) and changed through the management API. */
   resources: ResourceStore | undefined;
+  /** Location, digest nonces, ACL and token checks behind the Connect capabilities (host role). */
+  services: HostServices | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -66,6 +69,7 @@ export class RoutrServer {
       this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${process.pid}` });
       this.capabilities.register(resourcesCapability(this.resources));
       if (this.role !== 'edge') {
+        this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }) });
         this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.#engine = engine;
@@ -133,6 +137,7 @@ export class RoutrServer {
     this.host?.dispose();
     this.#engine?.disposeAll();
     await this.plugins?.close().catch(() => {});
+    await this.services?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
     await this.resources?.close().catch(() => {});
     await this.bus?.close().catch(() => {});

@@ -69,6 +69,9 @@ export interface ServerConfig {
       middlewares: MiddlewareConfig[];
       circuitBreaker: { failures: number; coolDownMs: number };
       pluginStore: { path?: string };
+      auth: { nonceTtlSeconds: number; nonceSecret?: string };
+      tokens?: { publicKey?: string; jwks?: string; issuer?: string; audience?: string; clockToleranceSeconds?: number };
+      balancer: { sessionTtlSeconds: number };
     };
     http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
     logging: { level: string };
@@ -149,6 +152,8 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
     if (t.port !== 0 && seen.has(key)) problems.push({ path: `/spec/edge/transports/${i}`, message: `duplicate ${t.protocol} transport on port ${t.port}` });
     seen.add(key);
   });
+  const tokens = config.spec.host.tokens;
+  if (tokens && !tokens.publicKey && !tokens.jwks) problems.push({ path: '/spec/host/tokens', message: 'set publicKey (a PEM file) or jwks (a JWKS file)' });
   const resources = config.spec.resources;
   if (resources.provider === 'nats' && !config.spec.bus.url) {
     problems.push({ path: '/spec/resources/provider', message: 'the nats provider needs a NATS bus: set spec.bus.url' });
@@ -169,6 +174,8 @@ function resolvePaths(config: ServerConfig, base: string): void {
   const resources = config.spec.resources;
   if (resources.path && !isAbsolute(resources.path)) resources.path = resolve(base, resources.path);
   if (host.pluginStore.path && !isAbsolute(host.pluginStore.path)) host.pluginStore.path = resolve(base, host.pluginStore.path);
+  if (host.tokens?.publicKey) host.tokens.publicKey = resolve(base, host.tokens.publicKey);
+  if (host.tokens?.jwks) host.tokens.jwks = resolve(base, host.tokens.jwks);
   for (const transport of config.spec.edge.transports) {
     const tls = transport.tls;
     if (!tls) continue;

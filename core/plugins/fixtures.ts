@@ -21,6 +21,9 @@ import { Middleware } from '../host/middleware.js';
 import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../host/plugins.js';
 import { Processor } from '../host/processor.js';
 import { KvMirror, kvCapability } from './kv.js';
+import { registerLocalServices } from '../host/services.js';
+import { resourcesCapability } from '../resources/capability.js';
+import { ResourceSet } from '../resources/set.js';
 
 export interface FixtureResult {
   name: string;
@@ -37,12 +40,15 @@ export interface FixtureOptions {
 }
 
 /**
- * The capabilities `routr plugin test` offers with no server: `log` and a scratch `kv`. Providers that can run
- * without a server (resources from local files, a location stub) belong here too, so authors can test locally.
+ * The capabilities `routr plugin test` offers with no server: `log`, a scratch `kv`, no resources, and the Connect
+ * services over empty in-memory stores (see core/host/services.ts), so authors can test locally.
  */
 export function localCapabilities(): CapabilityRegistry {
   const registry = defaultCapabilities();
   registry.register(kvCapability(KvMirror.scratch()));
+  const noResources = { current: () => ResourceSet.EMPTY };
+  registry.register(resourcesCapability(noResources));
+  registerLocalServices(registry, noResources);
   return registry;
 }
 

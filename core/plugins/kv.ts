@@ -39,22 +39,39 @@ interface Entry {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
+export interface MirrorOptions {
+  /** Default: the plugin kv bucket. */
+  bucket?: string;
+  /** Keys per namespace (the part before the first dot); default MAX_KV_KEYS_PER_PLUGIN, 0 for no limit. */
+  maxKeysPerNamespace?: number;
+  /** Told of every change to a value (local or remote), after it is applied; undefined means deleted. */
+  onChange?: (key: string, value: JsonValue | undefined) => void;
+}
+
+/**
+ * An in-memory mirror of a bus KV bucket with JSON values: synchronous reads, writes applied at once and
+ * persisted in the background. The plugin `kv` capability and the location service (core/location) use it.
+ */
 export class KvMirror {
   readonly #entries = new Map<string, Entry>();
   readonly #counts = new Map<string, number>();
   readonly #kv: KvStore | undefined;
   readonly #logger: Logger | undefined;
+  readonly #maxKeys: number;
+  readonly #onChange: MirrorOptions['onChange'];
   #stop: (() => Promise<void>) | undefined;
 
-  private constructor(kv: KvStore | undefined, logger: Logger | undefined) {
+  private constructor(kv: KvStore | undefined, logger: Logger | undefined, options: MirrorOptions) {
     this.#kv = kv;
     this.#logger = logger;
+    this.#maxKeys = options.maxKeysPerNamespace ?? MAX_KV_KEYS_PER_PLUGIN;
+    this.#onChange = options.onChange;
   }
 
   /** A mirror of the bus bucket: the watch starts first, then the current contents load, so nothing is missed. */
-  static async open(bus: Bus, logger: Logger): Promise<KvMirror> {
-    const kv = await bus.kv(PLUGIN_KV_BUCKET);
-    const mirror = new KvMirror(kv, logger);
+  static async open(bus: Bus, logger: Logger, options: MirrorOptions = {}): Promise<KvMirror> {
+    const kv = await bus.kv(options.bucket ?? PLUGIN_KV_BUCKET);
+    const mirror = new KvMirror(kv, logger, options);
     mirror.#stop = await kv.watch((event) => mirror.#remote(event));
     for (const key of await kv.keys()) {
       const entry = await kv.get(key);
@@ -64,8 +81,8 @@ export class KvMirror {
   }
 
   /** In memory only: for fixtures and `routr plugin test`. */
-  static scratch(): KvMirror {
-    return new KvMirror(undefined, undefined);
+  static scratch(options: MirrorOptions = {}): KvMirror {
+    return new KvMirror(undefined, undefined, options);
   }
 
   get(key: string): JsonValue | undefined {
@@ -74,8 +91,8 @@ export class KvMirror {
 
   set(key: string, value: JsonValue, text: string): void {
     const entry = this.#entries.get(key) ?? { value: undefined, revision: 0, pending: 0 };
-    if (entry.value === undefined && this.#count(key) >= MAX_KV_KEYS_PER_PLUGIN) {
-      throw new Error(`kv: at most ${MAX_KV_KEYS_PER_PLUGIN} keys per plugin`);
+    if (this.#maxKeys > 0 && entry.value === undefined && this.#count(key) >= this.#maxKeys) {
+      throw new Error(`kv: at most ${this.#maxKeys} keys per plugin`);
     }
     this.#assign(key, entry, value);
     this.#persist(key, entry, () => this.#kv?.put(key, encoder.encode(text)));
@@ -142,8 +159,10 @@ export class KvMirror {
     const plugin = key.slice(0, key.indexOf('.'));
     if (entry.value === undefined && value !== undefined) this.#counts.set(plugin, this.#count(key) + 1);
     if (entry.value !== undefined && value === undefined) this.#counts.set(plugin, this.#count(key) - 1);
+    const changed = entry.value !== value;
     entry.value = value;
     this.#entries.set(key, entry);
+    if (changed) this.#onChange?.(key, value);
   }
 
   #count(key: string): number {

@@ -13,7 +13,7 @@ import { redact, type ResourceFilter } from './set.js';
 import type { ResourceStore } from './store.js';
 import { isKind, KINDS, type Kind, type Resource } from './types.js';
 
-export function resourcesCapability(store: ResourceStore): CapabilityProvider {
+export function resourcesCapability(store: Pick<ResourceStore, 'current'>): CapabilityProvider {
   return {
     name: 'resources.read',
     description: 'routr.resources.get(kind, ref) | find(kind, filter) | list(kind) — the current resources; Credentials without password',

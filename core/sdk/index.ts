@@ -10,6 +10,7 @@
  * survive JSON.stringify.
  */
 import type { Decision, MessageEnvelope, RespondDecision } from '../envelope.js';
+import type { TransportName } from '../sip/types.js';
 
 export type { Decision, ForwardDecision, ForwardTarget, HeaderAlterations, ListeningPoint, NextHop, RespondDecision, Sender } from '../envelope.js';
 export type { AuthHeader, CSeq, NameAddr, Params, SipHeaders, SipRequest, TransportName, Via } from '../sip/types.js';
@@ -86,30 +87,135 @@ export interface Resource {
 }
 
 /**
- * `resources.read`: provided by the resources subsystem. The exact functions are that subsystem's to define;
- * this is the shape it was specified with.
+ * `resources.read`: the current resources, synchronous, read afresh on every call (a reload is visible to the next
+ * request). Credentials come back without `password`.
  */
 export interface ResourcesCapability {
-  get(ref: string): Resource | null;
-  find(kind: string, query?: Record<string, JsonValue>): Resource[];
+  get(kind: string, ref: string): Resource | null;
+  /** Resources of `kind` whose spec fields equal the filter's (dotted paths allowed, e.g. `{ 'context.domainUri': 'sip.local' }`). */
+  find(kind: string, filter: Record<string, JsonValue>): Resource[];
+  list(kind: string): Resource[];
 }
 
-/** A registered contact for an address of record. */
+/** A registered contact for an address of record (what `location.find` returns). */
 export interface Binding {
+  /** The address of record, normalised: `sip:1001@sip.local` (scheme, user, lower-case host; no port or params). */
+  aor: string;
+  /** The Contact URI as registered (without the header's parameters). */
+  contact: string;
+  /** Seconds left (computed on read; expired bindings are never returned). */
+  expires: number;
+  /** Epoch milliseconds when the binding ends. */
+  expiresAt: number;
+  /** Where the REGISTER came from on the socket (received / rport), and on which transport. */
+  sender: { host: string; port: number; transport: TransportName };
+  /** The edge that received the REGISTER (it owns the flow to the contact). */
+  edgeRef: string;
+  /** The edge's listening point the REGISTER arrived on. */
+  receivedOn: { host: string; port: number; transport: TransportName };
+  callId: string;
+  cseq: number;
+  /** Contact `q` parameter, 0..1, when given. */
+  q?: number;
+  /** `+sip.instance` (RFC 5626), when given. */
+  instance?: string;
+  /** Epoch milliseconds of the (re)registration that set this binding. */
+  updatedAt: number;
+}
+
+/** What `location.register` takes: a Binding without the fields the store computes. */
+export interface BindingInput {
   aor: string;
   contact: string;
+  /** Seconds from now; 0 removes the binding. */
   expires: number;
-  [key: string]: JsonValue;
+  sender: { host: string; port: number; transport: TransportName };
+  edgeRef: string;
+  receivedOn: { host: string; port: number; transport: TransportName };
+  callId: string;
+  cseq: number;
+  q?: number;
+  instance?: string;
 }
 
 /**
- * `location.read` / `location.write`: provided by the location service (registrar). As with resources, the
- * exact functions are that subsystem's to define; this is the shape it was specified with.
+ * `location.read` / `location.write`: the location service (registrar bindings). In memory on the embedded
+ * bus, a JetStream KV bucket mirrored on every host on NATS; synchronous reads from the mirror.
+ * Expired bindings are never returned and are swept in the background.
  */
 export interface LocationCapability {
+  /** Live bindings of `aor`, most recently updated first. `aor` is normalised by the store as in Binding.aor. */
   find(aor: string): Binding[];
-  register?(binding: Binding): void;
-  unregister?(aor: string, contact?: string): void;
+  /** (location.write) Add or refresh the binding of (aor, contact); expires 0 removes it. Returns the live bindings. */
+  register?(binding: BindingInput): Binding[];
+  /** (location.write) Remove one contact of `aor`, or all of them when `contact` is absent. Returns how many. */
+  unregister?(aor: string, contact?: string): number;
+}
+
+/** Result of `auth.verify`. */
+export interface DigestVerdict {
+  /**
+   * ok: the response matches the credentials; stale: the nonce was ours but has expired (challenge again with
+   * stale=true); replay: nonce-count not higher than one already seen for this nonce; invalid: wrong password,
+   * unknown user (credentialsRef null), a nonce we did not issue, another realm, or a malformed header;
+   * missing: no digest credentials for this realm in the header.
+   */
+  result: 'ok' | 'stale' | 'replay' | 'invalid' | 'missing';
+  /** The username the credentials claimed, when there was one. */
+  username?: string;
+}
+
+/**
+ * `auth.digest`: HTTP digest for SIP (RFC 3261 22, RFC 7616 / RFC 8760: MD5 and SHA-256, qop=auth). Nonces are
+ * minted and checked by the host (HMAC with the cluster's secret, expiring after `spec.host.auth.nonceTtlSeconds`,
+ * default 300); passwords never enter the sandbox: the plugin names a Credentials ref and the host checks.
+ */
+export interface DigestCapability {
+  /**
+   * Header values for a challenge (WWW-Authenticate for 401, Proxy-Authenticate for 407), one per algorithm,
+   * in the order given (default ['SHA-256', 'MD5']), each with a fresh nonce and qop="auth".
+   */
+  challenge(options: { realm: string; stale?: boolean; algorithms?: Array<'MD5' | 'SHA-256'> }): string[];
+  /**
+   * Check the digest credentials for `realm` in `request.message.headers[header]` (default 'authorization')
+   * against Credentials `credentialsRef` (null: an unknown user; it is checked against a dummy secret so the
+   * answer and its timing do not tell unknown users apart). A `username` that differs from the Credentials'
+   * username is `invalid`. An ok nonce-count is remembered cluster-wide, so the same Authorization replayed
+   * gets `replay`.
+   */
+  verify(options: { request: { method: string; message: { headers: Record<string, unknown> } }; realm: string; credentialsRef: string | null; header?: 'authorization' | 'proxy-authorization' }): DigestVerdict;
+}
+
+/**
+ * `balancer`: pick one of several backends (a Peer's registered contacts) by round-robin or least-sessions,
+ * with call affinity: once a call (`affinity`, usually the Call-ID) was given a backend, every later request of
+ * that call gets the same one while it is still a candidate. State is shared through the location store, so it
+ * holds across hosts. A session counts from its pick until `release(affinity)` (BYE, or a failed INVITE) or
+ * until it has not been touched for `spec.host.balancer.sessionTtlSeconds` (default 3600).
+ */
+export interface BalancerCapability {
+  /** The chosen candidate (one of `candidates`), or null when there are none. */
+  pick(options: { group: string; algorithm: 'round-robin' | 'least-sessions'; candidates: string[]; affinity?: string | null }): string | null;
+  /** End the session of `affinity`: it no longer counts toward least-sessions. True when there was one. */
+  release(affinity: string): boolean;
+}
+
+/** `acl`: AccessControlList checks on the socket source (allow wins over deny; an address in neither is let in). */
+export interface AclCapability {
+  /** Whether ACL `aclRef` lets `address` in; an unknown ref throws. */
+  permits(aclRef: string, address: string): boolean;
+}
+
+/** Result of `tokens.verify`. */
+export type TokenVerdict = { valid: true; claims: Record<string, JsonValue> } | { valid: false; reason: string };
+
+/**
+ * `tokens`: JWT verification (X-Connect-Token) against the key in `spec.host.tokens` (a PEM public key or a
+ * JWKS file): signature, `exp` and `nbf` (60 s leeway), and `iss`/`aud` when configured. Claims come back as
+ * they are; enforcing them is the plugin's job.
+ */
+export interface TokensCapability {
+  verify(token: string): TokenVerdict;
 }
 
 /**
@@ -122,6 +228,10 @@ export interface RoutrGlobal {
   readonly kv: KvCapability;
   readonly resources: ResourcesCapability;
   readonly location: LocationCapability;
+  readonly auth: DigestCapability;
+  readonly balancer: BalancerCapability;
+  readonly acl: AclCapability;
+  readonly tokens: TokensCapability;
 }
 
 declare global {

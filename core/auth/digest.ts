@@ -1,0 +1,143 @@
+/**
+ * HTTP digest for SIP (RFC 3261 22.4, RFC 7616, RFC 8760): MD5 and SHA-256 (and their -sess forms), qop=auth.
+ *
+ * Nonces are stateless and self-checking: base64url(expiry seconds ‖ 12 random bytes ‖ HMAC-SHA256 over both
+ * with the cluster's secret, first 16 bytes). Any host with the same secret can tell a nonce it issued from a
+ * forged one and knows when it expires, without shared state. Nonce-counts are the only shared state: the
+ * highest `nc` accepted per nonce lives in a KvMirror (`routr_v1_nonces` on NATS, kept for the nonce lifetime),
+ * so an Authorization replayed to any host is refused.
+ *
+ * Written here rather than taken from a library: the maintained digest packages are HTTP-client side (they
+ * answer challenges); none mints and verifies server nonces with replay tracking for SIP.
+ */
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { AuthHeader } from '../sip/types.js';
+import type { DigestVerdict } from '../sdk/index.js';
+import type { KvMirror } from '../plugins/kv.js';
+
+export type DigestAlgorithm = 'MD5' | 'SHA-256';
+const HASHES: Record<string, { hash: 'md5' | 'sha256'; sess: boolean }> = {
+  MD5: { hash: 'md5', sess: false },
+  'MD5-SESS': { hash: 'md5', sess: true },
+  'SHA-256': { hash: 'sha256', sess: false },
+  'SHA-256-SESS': { hash: 'sha256', sess: true },
+};
+
+export interface NonceOptions {
+  /** HMAC key shared by every host of the cluster (at least 16 bytes). */
+  secret: Uint8Array;
+  /** Nonce lifetime in seconds. Default 300. */
+  ttlSeconds?: number;
+  /** Highest nonce-count seen per nonce; absent: replays are not tracked. */
+  counts?: KvMirror;
+  now?: () => number;
+}
+
+export interface VerifyInput {
+  method: string;
+  /** The digest credentials the request carried (Authorization or Proxy-Authorization values). */
+  headers: readonly AuthHeader[];
+  realm: string;
+  /** The user's credentials; undefined for an unknown user (checked against a throwaway secret). */
+  credentials: { username: string; password: string } | undefined;
+}
+
+function h(algorithm: 'md5' | 'sha256', text: string): string {
+  return createHash(algorithm).update(text).digest('hex');
+}
+
+function quote(value: string): string {
+  return `"${value.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+export class DigestAuth {
+  readonly #secret: Uint8Array;
+  readonly #ttlMs: number;
+  readonly #counts: KvMirror | undefined;
+  readonly #now: () => number;
+  /** Checked against when the user is unknown, so that answer costs what a wrong password costs. */
+  readonly #dummy = randomBytes(16).toString('hex');
+
+  constructor(options: NonceOptions) {
+    if (options.secret.byteLength < 16) throw new RangeError('digest: the nonce secret must be at least 16 bytes');
+    this.#secret = options.secret;
+    this.#ttlMs = (options.ttlSeconds ?? 300) * 1000;
+    this.#counts = options.counts;
+    this.#now = options.now ?? Date.now;
+  }
+
+  get ttlMs(): number {
+    return this.#ttlMs;
+  }
+
+  nonce(): string {
+    const body = Buffer.alloc(18);
+    body.writeUIntBE(Math.ceil((this.#now() + this.#ttlMs) / 1000), 0, 6);
+    randomBytes(12).copy(body, 6);
+    const mac = createHmac('sha256', this.#secret).update(body).digest().subarray(0, 16);
+    return Buffer.concat([body, mac]).toString('base64url');
+  }
+
+  /** 'fresh' | 'expired' for a nonce we issued, undefined for anything else. */
+  nonceState(nonce: string): 'fresh' | 'expired' | undefined {
+    if (!/^[A-Za-z0-9_-]{45,48}$/.test(nonce)) return undefined;
+    const raw = Buffer.from(nonce, 'base64url');
+    if (raw.length !== 34) return undefined;
+    const body = raw.subarray(0, 18);
+    const mac = createHmac('sha256', this.#secret).update(body).digest().subarray(0, 16);
+    if (!timingSafeEqual(mac, raw.subarray(18))) return undefined;
+    return body.readUIntBE(0, 6) * 1000 > this.#now() ? 'fresh' : 'expired';
+  }
+
+  /** Challenge header values, one per algorithm, in the given order. */
+  challenge(realm: string, options: { stale?: boolean; algorithms?: readonly DigestAlgorithm[] } = {}): string[] {
+    return (options.algorithms ?? ['SHA-256', 'MD5']).map((algorithm) => {
+      const parts = [`realm=${quote(realm)}`, `nonce=${quote(this.nonce())}`, `algorithm=${algorithm}`, 'qop="auth"'];
+      if (options.stale) parts.push('stale=true');
+      return `Digest ${parts.join(', ')}`;
+    });
+  }
+
+  verify(input: VerifyInput): DigestVerdict {
+    const header = input.headers.find((c) => c.scheme.toLowerCase() === 'digest' && c.params.realm === input.realm);
+    if (!header) return { result: 'missing' };
+    const p = header.params;
+    const username = p.username;
+    const algorithm = HASHES[(p.algorithm ?? 'MD5').toUpperCase()];
+    if (!username || !p.nonce || !p.uri || !p.response || !algorithm) return { result: 'invalid', ...(username ? { username } : {}) };
+    const qop = p.qop?.toLowerCase();
+    if (qop !== undefined && qop !== 'auth') return { result: 'invalid', username };
+    if (qop === 'auth' && (!p.cnonce || !/^[0-9a-fA-F]{8}$/.test(p.nc ?? ''))) return { result: 'invalid', username };
+    const known = input.credentials !== undefined && input.credentials.username === username;
+    const password = known ? input.credentials!.password : this.#dummy;
+    let ha1 = h(algorithm.hash, `${username}:${input.realm}:${password}`);
+    if (algorithm.sess) ha1 = h(algorithm.hash, `${ha1}:${p.nonce}:${p.cnonce ?? ''}`);
+    const ha2 = h(algorithm.hash, `${input.method}:${p.uri}`);
+    const expected = qop ? h(algorithm.hash, `${ha1}:${p.nonce}:${p.nc}:${p.cnonce}:${qop}:${ha2}`) : h(algorithm.hash, `${ha1}:${p.nonce}:${ha2}`);
+    const given = Buffer.from(p.response.toLowerCase());
+    const matches = given.length === expected.length && timingSafeEqual(given, Buffer.from(expected));
+    const state = this.nonceState(p.nonce);
+    if (!known || !matches || state === undefined) return { result: 'invalid', username };
+    if (state === 'expired') return { result: 'stale', username };
+    // Without qop there is no nonce-count: such a nonce is good for one request.
+    const nc = qop ? Number.parseInt(p.nc!, 16) : 1;
+    if (this.#counts) {
+      const key = `n.${createHash('sha256').update(p.nonce).digest('base64url').slice(0, 32).replace(/-/g, '=')}`;
+      const seen = this.#counts.get(key);
+      if (Array.isArray(seen) && nc <= Number(seen[0])) return { result: 'replay', username };
+      const value = [nc, Buffer.from(p.nonce, 'base64url').readUIntBE(0, 6)];
+      this.#counts.set(key, value, JSON.stringify(value));
+    }
+    return { result: 'ok', username };
+  }
+
+  /** Forget the counts of nonces that expired over a minute ago (they can only be stale or invalid now). */
+  sweep(): void {
+    if (!this.#counts) return;
+    const cutoff = (this.#now() - 60_000) / 1000;
+    for (const key of this.#counts.keys('n.')) {
+      const value = this.#counts.get(key);
+      if (!Array.isArray(value) || Number(value[1]) < cutoff) this.#counts.delete(key);
+    }
+  }
+}
