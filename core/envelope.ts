@@ -33,8 +33,16 @@ export interface MessageEnvelope {
   advertisedAddrs: string[];
   localnets: string[];
   message: SipRequest;
+  /** Set by the edge (`routedHere`, see ROUTED_HERE) and by pre middlewares. */
   metadata: Record<string, string>;
 }
+
+/**
+ * Envelope metadata key the edge sets to "true" when the request arrived with a Route naming this edge (which it
+ * removed, RFC 3261 16.4): an in-dialog request that did not come through a route routr record-routed should
+ * not be trusted to pass without authentication.
+ */
+export const ROUTED_HERE = 'routedHere';
 
 /** Header edits, applied in order remove → set → add. Names are case-insensitive. */
 export interface HeaderAlterations {

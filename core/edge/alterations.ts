@@ -25,16 +25,20 @@ export function stampReceived(request: SipRequest, source: Sender): void {
  * RFC 3261 16.4 route information preprocessing: undo a strict router's Request-URI rewrite, then drop every
  * leading Route entry that names this edge (two of them after double record-routing).
  */
-export function preprocessRoute(request: SipRequest, isOwnUri: (uri: string) => boolean): void {
+export function preprocessRoute(request: SipRequest, isOwnUri: (uri: string) => boolean): boolean {
+  let ours = false;
   const routes = request.headers.route;
   if (routes?.length && isOwnUri(request.uri) && !request.uri.includes('@')) {
     const last = routes.pop() as NameAddr;
     request.uri = last.uri;
+    ours = true;
   }
   while (request.headers.route?.length && isOwnUri(request.headers.route[0].uri)) {
     request.headers.route.shift();
+    ours = true;
   }
   if (request.headers.route?.length === 0) delete request.headers.route;
+  return ours;
 }
 
 /** RFC 3261 16.6 step 3 (a request arriving with 0 was already answered 483 by the edge). */

@@ -6,7 +6,7 @@
  * server transaction, or forwarding through a `ProxyContext`. Nothing thrown escapes: a bad message is
  * answered or dropped and counted, never a crash, and a request always gets a final answer.
  */
-import type { Decision, MessageEnvelope } from '../envelope.js';
+import { ROUTED_HERE, type Decision, type MessageEnvelope } from '../envelope.js';
 import { defaultReason, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
@@ -46,6 +46,8 @@ export class ProxyCore {
   readonly #contexts = new Map<string, ProxyContext>();
   readonly #forwarding: ForwardingDeps;
   readonly #fixInvalidContacts: boolean;
+  /** Requests that arrived with a Route naming this edge (popped before the host sees them). */
+  readonly #routedHere = new WeakSet<SipRequest>();
   #draining = false;
 
   constructor(options: ProxyOptions) {
@@ -157,7 +159,7 @@ export class ProxyCore {
       this.#respond(server, 503, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
       return;
     }
-    preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri));
+    if (preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri))) this.#routedHere.add(request);
     void this.#decideAndApply(server, request, body, inbound);
   }
 
@@ -242,7 +244,8 @@ export class ProxyCore {
       advertisedAddrs: identity.advertisedAddrs,
       localnets: identity.localnets,
       message: request,
-      metadata: {},
+      // Processors may trust an in-dialog request only when it came through a Route this edge record-routed.
+      metadata: this.#routedHere.has(request) ? { [ROUTED_HERE]: 'true' } : {},
     };
   }
 

@@ -1,0 +1,596 @@
+// The Connect processor: routr's SIP Connect mode. It is the registrar for Agents and Peers and routes every
+// new request by who sends it (the caller) and what its Request-URI names (the callee). It runs in the routr
+// sandbox: no imports, no Node APIs, only the `routr` capabilities its manifest lists.
+//
+//   caller (how it is known)              callee (Request-URI)                 type            answers
+//   ------------------------------------  -----------------------------------  --------------  -------------------------
+//   Trunk (inbound host = sender host     a Number of that Trunk (user part)   from-pstn       403 ACL / Number of
+//     or Request-URI host)                  → its aorLink's bindings                              another Trunk, 407 digest,
+//                                                                                                  404 no Number, 480 no binding
+//   Peer (From user = username, or        an AOR (or Number's aorLink) with    peer-to-agent   403 ACL, 407 digest,
+//     From URI = its aor)                   bindings                                             480 our own, unregistered
+//                                         anything else: the Number of the     peer-to-pstn    404 no Number or rule
+//                                           From user, else an egress rule
+//   Agent (From host = a Domain)          a Peer (its aor, or username@domain) agent-to-peer   403 ACL, 407 digest,
+//                                           + X-Connect-Token (JWT) claims                       403 token/claims, 480
+//                                         an Agent of the caller's Domain      agent-to-agent  480 no binding
+//                                         the first egress rule that matches   agent-to-pstn   404 nothing matches
+//   anyone else                                                                                403
+//
+// REGISTER: the To AOR's owner (an Agent of the To host's Domain, else a Peer by username) must pass its ACL and
+// digest (401); an unknown user is challenged and then refused exactly like a wrong password, so extensions
+// cannot be enumerated. OPTIONS to the server itself gets 200 (trunk keepalives). Requests inside a dialog
+// (To tag) follow their route set; a BYE also ends the call's balancer session. Every new request routed loses
+// Authorization, Proxy-Authorization and X-Connect-Token and gains X-Call-Direction. isValid refuses (400) a
+// Request-URI that is not sip, sips or tel, and a request without From or To. Resources are read afresh on every request (they may change
+// between two); only compiled egress rules are cached, keyed by their text.
+
+const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, MESSAGE, SUBSCRIBE, NOTIFY, REFER, PUBLISH, REGISTER';
+/** Credentials meant for routr, and headers a caller must not be able to spoof. */
+const STRIPPED = ['Authorization', 'Proxy-Authorization', 'X-Connect-Token', 'X-Call-Direction'];
+const WWW = { status: 401, reason: 'Unauthorized', challengeHeader: 'WWW-Authenticate', header: 'authorization' };
+const PROXY = { status: 407, reason: 'Proxy Authentication Required', challengeHeader: 'Proxy-Authenticate', header: 'proxy-authorization' };
+
+// ---------------------------------------------------------------------------------------------- contract
+
+/** @param {import('routr/sdk').RequestEnvelope} request */
+export function isValid(request) {
+  const message = request.message;
+  if (typeof message?.uri !== 'string' || !/^(sips?|tel):/i.test(message.uri) || !parseUri(message.uri)) return false;
+  const headers = message.headers;
+  return typeof headers?.from?.uri === 'string' && typeof headers?.to?.uri === 'string';
+}
+
+/** @param {import('routr/sdk').RequestEnvelope} request */
+export function doProcess(request, { config }) {
+  const message = request.message;
+  const uri = /** @type {Uri} */ (parseUri(message.uri));
+  if (request.method === 'OPTIONS' && uri.scheme !== 'tel' && (uri.user === '' || isUs(request, uri))) {
+    return respond(200, 'OK', { Allow: ALLOW, Accept: 'application/sdp' });
+  }
+  if (message.headers.to.params.tag != null || request.method === 'ACK' || request.method === 'CANCEL') return inDialog(request, uri);
+  if (request.method === 'REGISTER') return register(request, config);
+  return route(request, config, uri);
+}
+
+/**
+ * In-dialog requests follow the route set the edge record-routed (RFC 3261 16.6). One addressed to routr itself
+ * with no Route left has nowhere to go: forwarding it would loop, so it is answered 481 (an ACK is then dropped).
+ * A request with a To tag that did not arrive through a Route naming this edge (the edge marks those in
+ * `metadata.routedHere`) was not record-routed by us: forwarding it would let anyone skip authentication by
+ * inventing a To tag (toll fraud), so it is refused, as Kamailio's "no loose route, no to-tag forwarding" does.
+ */
+function inDialog(request, uri) {
+  if (request.method === 'BYE') routr.balancer.release(request.message.headers['call-id']);
+  if (!request.message.headers.route?.length && isUs(request, uri)) return respond(481, 'Call/Transaction Does Not Exist');
+  if (request.metadata?.routedHere !== 'true' && request.method !== 'CANCEL') return respond(403, 'Not Routed Here');
+  return { action: 'forward' };
+}
+
+// ---------------------------------------------------------------------------------------------- registrar
+
+function register(request, config) {
+  const headers = request.message.headers;
+  const to = parseUri(headers.to.uri);
+  if (!to || to.scheme === 'tel' || to.user === '') return respond(400, 'To must be a SIP address of record');
+  const owner = registrant(to, config);
+  if (!aclPermits(owner.aclRef, request)) return forbidden();
+  const credentialsRef = owner.resource ? owner.resource.spec.credentialsRef : null;
+  if (!owner.resource || credentialsRef) {
+    const refused = authenticate(request, config, { realm: owner.realm, credentialsRef: credentialsRef ?? null, kind: WWW });
+    if (refused) return refused;
+  }
+  if (!owner.resource || owner.resource.spec.enabled === false) return forbidden();
+  const contact = headers.contact;
+  if (contact === undefined || (Array.isArray(contact) && contact.length === 0)) return registered(owner.aor); // a query
+  if (contact === '*') return unregisterAll(request, owner.aor);
+  return updateBindings(request, owner, config);
+}
+
+/** `Contact: *` (RFC 3261 10.3 step 6): only with `Expires: 0`; removes every binding not newer than the request. */
+function unregisterAll(request, aor) {
+  const headers = request.message.headers;
+  if (seconds(headers.expires) !== 0) return respond(400, 'Contact: * requires Expires: 0');
+  for (const binding of routr.location.find(aor)) {
+    if (!isOutOfOrder(binding, headers['call-id'], headers.cseq.seq)) routr.location.unregister(aor, binding.contact);
+  }
+  return registered(aor);
+}
+
+/** RFC 3261 10.3 steps 7-8: every Contact checked first (423 changes nothing), then added, refreshed or removed. */
+function updateBindings(request, owner, config) {
+  const headers = request.message.headers;
+  const callId = headers['call-id'];
+  const cseq = headers.cseq.seq;
+  const wanted = headers.contact.map((c) => requestedBinding(c, headers, owner.resource, config));
+  if (wanted.some((w) => w.expires > 0 && w.expires < config.minExpires)) {
+    return respond(423, 'Interval Too Brief', { 'Min-Expires': String(config.minExpires) });
+  }
+  const existing = routr.location.find(owner.aor);
+  for (const w of wanted) {
+    const current = existing.find((b) => b.contact === w.contact);
+    // RFC 3261 10.3 step 7 allows a 500 for a REGISTER older than the binding it would change (same Call-ID, CSeq
+    // not higher). That only happens when requests were reordered on the way, so the kinder answer is to leave
+    // the newer binding as it is and report the current state with 200.
+    if (current && isOutOfOrder(current, callId, cseq)) continue;
+    if (w.expires === 0) {
+      routr.location.unregister(owner.aor, w.contact);
+      continue;
+    }
+    routr.location.register({
+      aor: owner.aor, contact: w.contact, expires: w.expires, sender: request.sender, edgeRef: request.edgeRef,
+      receivedOn: request.receivedOn, callId, cseq, ...(w.q !== undefined && { q: w.q }), ...(w.instance && { instance: w.instance }),
+    });
+  }
+  keepAtMost(owner.aor, owner.resource.spec.maxContacts ?? config.maxContacts, new Set(wanted.map((w) => w.contact)));
+  return registered(owner.aor);
+}
+
+/**
+ * Who owns the AOR of a REGISTER's To: an Agent of the Domain named by the To host, else a Peer with that
+ * username (whose bindings are stored under the Peer's own aor, e.g. `backend:voice`), else nobody — then the
+ * realm is the To host and the request is challenged like any other, to be refused after.
+ */
+function registrant(to, config) {
+  const domain = domainByUri(to.host);
+  if (domain) {
+    const agent = first(routr.resources.find('Agent', { username: to.user, domainRef: domain.ref }));
+    if (agent) return { resource: agent, aor: aorOf(to.user, to.host), realm: domain.spec.context.domainUri, aclRef: domain.spec.accessControlListRef };
+  }
+  const peer = first(routr.resources.find('Peer', { username: to.user }));
+  if (peer) return { resource: peer, aor: peer.spec.aor, realm: config.peerRealm ?? to.host, aclRef: peer.spec.accessControlListRef };
+  return { resource: null, aor: aorOf(to.user, to.host), realm: domain ? domain.spec.context.domainUri : to.host, aclRef: domain?.spec.accessControlListRef };
+}
+
+/**
+ * One Contact's lifetime: its `expires` parameter, else the Expires header, else the Agent's or Peer's `expires`,
+ * else config.defaultExpires; never longer than config.maxExpires or the resource's `expires` (its schema calls
+ * it the longest lifetime).
+ */
+function requestedBinding(contact, headers, resource, config) {
+  const own = resource.spec.expires;
+  const asked = seconds(contact.params.expires) ?? seconds(headers.expires) ?? own ?? config.defaultExpires;
+  const expires = Math.min(asked, config.maxExpires, own ?? Infinity);
+  const q = contact.params.q != null && /^(0(\.\d{0,3})?|1(\.0{0,3})?)$/.test(contact.params.q) ? Number(contact.params.q) : undefined;
+  const instance = contact.params['+sip.instance']?.replace(/^"|"$/g, '') || undefined;
+  return { contact: contact.uri, expires, q, instance };
+}
+
+function isOutOfOrder(binding, callId, cseq) {
+  return binding.callId === callId && cseq <= binding.cseq;
+}
+
+/** maxContacts: drop the oldest bindings beyond the limit, this REGISTER's own contacts last. */
+function keepAtMost(aor, max, justRegistered) {
+  const live = routr.location.find(aor);
+  if (live.length <= max) return;
+  const oldestFirst = [...live].sort((a, b) => Number(justRegistered.has(a.contact)) - Number(justRegistered.has(b.contact)) || a.updatedAt - b.updatedAt);
+  for (const binding of oldestFirst.slice(0, live.length - max)) routr.location.unregister(aor, binding.contact);
+}
+
+/** 200 OK listing every live binding with its remaining lifetime (RFC 3261 10.3 step 8). */
+function registered(aor) {
+  const bindings = routr.location.find(aor);
+  const headers = { Date: new Date().toUTCString() };
+  if (bindings.length > 0) headers.Contact = bindings.map((b) => `<${b.contact}>;expires=${b.expires}${b.q !== undefined ? `;q=${b.q}` : ''}`);
+  return respond(200, 'OK', headers);
+}
+
+// ---------------------------------------------------------------------------------------------- routing
+
+function route(request, config, uri) {
+  const from = parseUri(request.message.headers.from.uri);
+  const trunk = inboundTrunk(request, uri);
+  if (trunk) return fromPstn(request, config, trunk, uri);
+  if (!from || from.scheme === 'tel') return forbidden();
+  const peer = callerPeer(from);
+  if (peer) return fromPeer(request, config, peer, { from, uri });
+  const domain = domainByUri(from.host);
+  if (domain) return fromAgent(request, config, domain, { from, uri });
+  return forbidden();
+}
+
+/** A Trunk whose inbound host is where the request came from or the host it was sent to. */
+function inboundTrunk(request, uri) {
+  const sender = bare(request.sender.host);
+  return routr.resources.list('Trunk').find((t) => {
+    const host = t.spec.inbound && bare(hostOf(t.spec.inbound.uri));
+    return host !== '' && host !== undefined && (host === sender || host === bare(uri.host));
+  });
+}
+
+function callerPeer(from) {
+  const peer = from.user !== '' ? first(routr.resources.find('Peer', { username: from.user })) : null;
+  return peer ?? peerByAor(aorOf(from.user, from.host));
+}
+
+function fromPstn(request, config, trunk, uri) {
+  const inbound = trunk.spec.inbound;
+  if (!aclPermits(inbound.accessControlListRef, request)) return forbidden();
+  if (inbound.credentialsRef) {
+    const refused = authenticate(request, config, { realm: bare(hostOf(inbound.uri)), credentialsRef: inbound.credentialsRef, kind: PROXY });
+    if (refused) return refused;
+  }
+  const number = numberByUser(uri.user);
+  if (!number) return respond(404, 'Not Found');
+  // A carrier delivers only its own numbers: a Number of another Trunk arriving here is refused, which keeps the
+  // tenants of one routr apart.
+  if (number.spec.trunkRef !== trunk.ref) return forbidden();
+  const location = number.spec.location;
+  if (!location.aorLink) return respond(404, 'Not Found');
+  const add = extraHeaders(location.extraHeaders);
+  return forwardToAor(request, location.aorLink, { type: 'from-pstn', add, affinity: affinityOf(request, number) });
+}
+
+function fromPeer(request, config, peer, { from, uri }) {
+  if (!aclPermits(peer.spec.accessControlListRef, request)) return forbidden();
+  if (peer.spec.credentialsRef) {
+    const refused = authenticate(request, config, { realm: config.peerRealm ?? from.host, credentialsRef: peer.spec.credentialsRef, kind: PROXY });
+    if (refused) return refused;
+  }
+  if (peer.spec.enabled === false) return forbidden();
+  // peer-to-agent: the callee has bindings (a Number's aorLink, or the Request-URI as an AOR).
+  const number = numberByUser(uri.user);
+  const options = number ? { type: 'peer-to-agent', affinity: affinityOf(request, number), add: extraHeaders(number.spec.location.extraHeaders) } : { type: 'peer-to-agent' };
+  for (const aor of [number?.spec.location.aorLink, uri.scheme === 'tel' ? undefined : aorOf(uri.user, uri.host)]) {
+    if (!aor) continue;
+    const callee = peerByAor(aor);
+    if (callee) return forwardToPeer(request, callee, options);
+    if (routr.location.find(aor).length > 0) return forwardToAor(request, aor, options);
+  }
+  // One of our own Numbers or Agents that is not registered now: sending it out would come back in from the PSTN.
+  if (number?.spec.location.aorLink || (uri.scheme !== 'tel' && agentByAor(aorOf(uri.user, uri.host)))) return respond(480, 'Temporarily Unavailable');
+  // peer-to-pstn: out through the Number the Peer presents as caller id, else the first egress rule that matches.
+  const egress = numberByUser(from.user) ?? firstEgress(routr.resources.list('Domain'), uri.user);
+  if (!egress) return respond(404, 'Not Found');
+  return toPstn(request, egress, { type: 'peer-to-pstn', dialed: uri.rawUser, privacy: false });
+}
+
+function fromAgent(request, config, domain, { from, uri }) {
+  if (!aclPermits(domain.spec.accessControlListRef, request)) return forbidden();
+  const agent = first(routr.resources.find('Agent', { username: from.user, domainRef: domain.ref }));
+  const callee = calleeOfAgent(request, domain, uri);
+  const context = { domain, callerAor: aorOf(from.user, domain.spec.context.domainUri) };
+  // A web client with no Agent resource behind it authenticates with its token alone, and may only reach Peers.
+  if (!agent && callee.kind === 'peer' && headerText(request, 'x-connect-token')) return agentToPeer(request, callee.peer, { ...context, anonymous: true });
+  if (config.authenticateCallers && (!agent || agent.spec.credentialsRef)) {
+    const realm = domain.spec.context.domainUri;
+    const refused = authenticate(request, config, { realm, credentialsRef: agent?.spec.credentialsRef ?? null, kind: PROXY });
+    if (refused) return refused;
+  }
+  if (!agent || agent.spec.enabled === false) return forbidden();
+  switch (callee.kind) {
+    case 'peer':
+      return agentToPeer(request, callee.peer, { ...context, anonymous: false });
+    case 'agent':
+      if (!callee.enabled) return respond(404, 'Not Found');
+      return forwardToAor(request, callee.aor, { type: 'agent-to-agent', remove: ['P-Asserted-Identity'] });
+    case 'pstn':
+      return toPstn(request, callee.number, { type: 'agent-to-pstn', dialed: uri.rawUser, privacy: agent.spec.privacy === 'PRIVATE' });
+    default:
+      return respond(404, 'Not Found');
+  }
+}
+
+/**
+ * What an Agent's Request-URI names, in order: a Peer (its aor, or its username at the caller's Domain or at
+ * routr), an Agent of the caller's Domain (at any host), a number an egress rule of the Domain sends out.
+ * An Agent of the Domain is never dialled out, even when disabled.
+ */
+function calleeOfAgent(request, domain, uri) {
+  const domainUri = domain.spec.context.domainUri.toLowerCase();
+  const local = uri.host === domainUri || isUs(request, uri);
+  const byUsername = uri.user !== '' && local ? first(routr.resources.find('Peer', { username: uri.user })) : null;
+  const peer = (uri.scheme === 'tel' ? null : peerByAor(aorOf(uri.user, uri.host))) ?? byUsername;
+  if (peer && peer.spec.enabled !== false) return { kind: 'peer', peer };
+  const agent = uri.user !== '' ? first(routr.resources.find('Agent', { username: uri.user, domainRef: domain.ref })) : null;
+  if (agent) return { kind: 'agent', aor: aorOf(uri.user, domainUri), enabled: agent.spec.enabled !== false };
+  const number = firstEgress([domain], uri.user);
+  if (number) return { kind: 'pstn', number };
+  return { kind: 'none' };
+}
+
+/**
+ * agent-to-peer: the X-Connect-Token must verify and its claims fit this request: `allowedMethods` holds the
+ * method; `aorLink`, `domain`, `domainRef` and `aor`, when present, name this Peer, the caller's Domain and the
+ * caller. A caller with no Agent resource must have a token naming an existing Domain.
+ */
+function agentToPeer(request, peer, { domain, callerAor, anonymous }) {
+  const token = headerText(request, 'x-connect-token');
+  if (!token) return forbidden('X-Connect-Token required');
+  const verdict = routr.tokens.verify(token);
+  if (!verdict.valid) return forbidden(`X-Connect-Token refused: ${verdict.reason}`);
+  const claims = verdict.claims;
+  const problem = claimProblem(claims, { method: request.method, peer, domain, callerAor, anonymous });
+  if (problem) return forbidden(`X-Connect-Token ${problem}`);
+  const set = claims.privacy === 'PRIVATE' ? { Privacy: 'id' } : {};
+  return forwardToPeer(request, peer, { type: 'agent-to-peer', set, remove: ['P-Asserted-Identity'] });
+}
+
+function claimProblem(claims, { method, peer, domain, callerAor, anonymous }) {
+  if (!Array.isArray(claims.allowedMethods) || !claims.allowedMethods.includes(method)) return `does not allow ${method}`;
+  if (claims.aorLink != null && !sameAor(String(claims.aorLink), peer.spec.aor)) return 'is for another aorLink';
+  if (claims.domainRef != null && claims.domainRef !== domain.ref) return 'is for another domainRef';
+  if (claims.domain != null && String(claims.domain).toLowerCase() !== domain.spec.context.domainUri.toLowerCase()) return 'is for another domain';
+  if (claims.aor != null && !sameAor(String(claims.aor), callerAor)) return 'is for another aor';
+  if (anonymous && (claims.domain == null || !domainByUri(String(claims.domain)))) return 'names no known domain';
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------------- forwarding
+
+/**
+ * To the bindings of `aor`: newest first, each a target the edge tries in turn (the next on 408, 5xx or no
+ * answer), so a stale registration costs a retry rather than the call. A Peer's aor is load-balanced instead.
+ */
+function forwardToAor(request, aor, options) {
+  const peer = peerByAor(aor);
+  if (peer) return forwardToPeer(request, peer, options);
+  const owner = agentByAor(aor);
+  if (owner && owner.spec.enabled === false) return respond(404, 'Not Found');
+  const bindings = routr.location.find(aor);
+  if (bindings.length === 0) return respond(480, 'Temporarily Unavailable');
+  return forward(bindings.map(bindingTarget), options);
+}
+
+/**
+ * A Peer's bindings through the balancer (round-robin or least-sessions; with session affinity, the Number's
+ * sessionAffinityHeader value or the Call-ID keeps related requests on one contact). The chosen contact goes
+ * first and the others follow as failover. A Peer with no live binding but a fixed `contactAddr` goes there.
+ */
+function forwardToPeer(request, peer, options) {
+  if (peer.spec.enabled === false) return respond(404, 'Not Found');
+  const bindings = routr.location.find(peer.spec.aor);
+  if (bindings.length === 0) {
+    if (peer.spec.contactAddr) return forward([{ uri: `sip:${peer.spec.username}@${peer.spec.contactAddr}` }], options);
+    return respond(480, 'Temporarily Unavailable');
+  }
+  const balancing = peer.spec.loadBalancing ?? {};
+  const algorithm = balancing.algorithm ?? 'round-robin';
+  const chosen = routr.balancer.pick({ group: peer.ref, algorithm, candidates: bindings.map((b) => b.contact), affinity: affinityFor(request, balancing, options) });
+  const ordered = [...bindings.filter((b) => b.contact === chosen), ...bindings.filter((b) => b.contact !== chosen)];
+  return forward(ordered.map(bindingTarget), options);
+}
+
+/**
+ * The balancer's session key. With session affinity: the Number's sessionAffinityHeader value, else the Call-ID.
+ * Without: none for round-robin; for least-sessions the Call-ID of an INVITE, since only sessions with a key are
+ * counted (and released by the BYE) — requests that open no dialog must not count as sessions that never end.
+ */
+function affinityFor(request, balancing, options) {
+  const callId = request.message.headers['call-id'];
+  if (balancing.withSessionAffinity) return options.affinity ?? callId;
+  return balancing.algorithm === 'least-sessions' && request.method === 'INVITE' ? callId : null;
+}
+
+/**
+ * The contact as Request-URI, sent to the socket address the REGISTER came from (NAT-safe; the edge reuses a
+ * TCP/TLS/WS flow it holds to it). A binding made through another edge is reached directly from this one too:
+ * multi-edge relaying (a Route through the binding's edge) is not done yet.
+ */
+function bindingTarget(binding) {
+  const { host, port, transport } = binding.sender;
+  return { uri: binding.contact, nextHop: { host, port, transport } };
+}
+
+/**
+ * Out through a Number's Trunk: its enabled outbound URIs by priority (lower first), then weight (higher first),
+ * one target each with the dialled user; P-Asserted-Identity carries the Number, Privacy: id hides it on request.
+ */
+function toPstn(request, number, { type, dialed, privacy }) {
+  const trunk = routr.resources.get('Trunk', number.spec.trunkRef);
+  const uris = (trunk?.spec.outbound?.uris ?? [])
+    .filter((u) => u.enabled !== false)
+    .sort((a, b) => (a.priority ?? 10) - (b.priority ?? 10) || (b.weight ?? 10) - (a.weight ?? 10));
+  if (uris.length === 0) return respond(503, 'No Outbound Trunk');
+  const callerId = number.spec.location.telUrl.replace(/^tel:/i, '');
+  const targets = uris.map(({ uri }) => ({
+    uri: `sip:${dialed}@${hostPort(uri.host, uri.port)}${uri.transport ? `;transport=${uri.transport}` : ''}`,
+    headers: { set: { 'P-Asserted-Identity': `<sip:${callerId}@${hostPort(uri.host)}>` } },
+  }));
+  return forward(targets, { type, set: privacy ? { Privacy: 'id' } : {} });
+}
+
+/**
+ * The forward decision: routr's own credentials and spoofable headers removed, X-Call-Direction added. A
+ * Privacy header the caller wrote is left alone (RFC 3323: it is the user's request); routr only adds one.
+ */
+function forward(targets, { type, remove = [], set = {}, add = {} }) {
+  const headers = { remove: [...STRIPPED, ...remove], add: { ...add, 'X-Call-Direction': type } };
+  if (Object.keys(set).length > 0) headers.set = set;
+  return { action: 'forward', targets, headers };
+}
+
+// ---------------------------------------------------------------------------------------------- checks
+
+/**
+ * Digest (RFC 3261 22): null when the credentials check out, else the answer. The host mints and checks nonces;
+ * the password never enters the sandbox. `credentialsRef` null (nobody owns the identity) always ends `invalid`,
+ * so an unknown user meets the same challenge and the same 403 as a wrong password.
+ */
+function authenticate(request, config, { realm, credentialsRef, kind }) {
+  const message = request.message;
+  const verdict = routr.auth.verify({ request: { method: request.method, message: { uri: message.uri, headers: message.headers } }, realm, credentialsRef, header: kind.header });
+  switch (verdict.result) {
+    case 'ok': {
+      const credentials = credentialsRef ? routr.resources.get('Credentials', credentialsRef) : null;
+      if (!credentials || verdict.username !== credentials.spec.username) return forbidden();
+      return null;
+    }
+    case 'stale':
+      return challenge(realm, config, kind, true);
+    case 'replay':
+    case 'missing':
+      return challenge(realm, config, kind, false);
+    default:
+      routr.log.debug('digest refused', { realm, method: request.method, username: verdict.username ?? null });
+      return forbidden();
+  }
+}
+
+function challenge(realm, config, kind, stale) {
+  const values = routr.auth.challenge({ realm, stale, algorithms: config.algorithms });
+  return respond(kind.status, kind.reason, { [kind.challengeHeader]: values });
+}
+
+/** An AccessControlList on the socket source (never a Via); no list lets everyone in. */
+function aclPermits(aclRef, request) {
+  return !aclRef || routr.acl.permits(aclRef, request.sender.host);
+}
+
+// ---------------------------------------------------------------------------------------------- lookups
+
+function domainByUri(host) {
+  return host ? first(routr.resources.find('Domain', { 'context.domainUri': host })) : null;
+}
+
+/** The Agent owning `sip:user@domainUri`, if any. */
+function agentByAor(aor) {
+  const uri = parseUri(aor);
+  const domain = uri && uri.scheme !== 'tel' && uri.user !== '' ? domainByUri(uri.host) : null;
+  return domain ? first(routr.resources.find('Agent', { username: uri.user, domainRef: domain.ref })) : null;
+}
+
+/** The Peer whose aor is `aor` (SIP aors compare as user@host, others as written, case-insensitively). */
+function peerByAor(aor) {
+  return routr.resources.list('Peer').find((p) => sameAor(p.spec.aor, aor)) ?? null;
+}
+
+/** A Number by a dialled user part: `+19103434434`, `19103434434` or `tel:` forms, with and without the +. */
+function numberByUser(user) {
+  const digits = user.replace(/^tel:/i, '').replace(/[\s().-]/g, '');
+  if (!/^\+?[0-9*#]+$/.test(digits)) return null;
+  const bare = digits.replace(/^\+/, '');
+  for (const telUrl of digits.startsWith('+') ? [`tel:+${bare}`, `tel:${bare}`] : [`tel:${bare}`, `tel:+${bare}`]) {
+    const number = first(routr.resources.find('Number', { 'location.telUrl': telUrl }));
+    if (number) return number;
+  }
+  return null;
+}
+
+/** The Number of the first egress policy (across `domains`, in order) whose rule matches the dialled user. */
+function firstEgress(domains, user) {
+  for (const domain of domains) {
+    for (const policy of domain.spec.context.egressPolicies ?? []) {
+      if (ruleOf(policy.rule)?.test(user)) return routr.resources.get('Number', policy.numberRef);
+    }
+  }
+  return null;
+}
+
+/** Compiled egress rules by their text (resources may change; a rule's meaning does not). */
+const rules = new Map();
+function ruleOf(text) {
+  if (!rules.has(text)) {
+    if (rules.size > 1000) rules.clear();
+    let compiled = null;
+    try {
+      compiled = new RegExp(text);
+    } catch {
+      routr.log.warn('egress rule is not a regular expression', { rule: text });
+    }
+    rules.set(text, compiled);
+  }
+  return rules.get(text);
+}
+
+function affinityOf(request, number) {
+  const name = number.spec.location.sessionAffinityHeader;
+  const value = name ? headerText(request, name.toLowerCase()) : '';
+  return value || undefined;
+}
+
+function extraHeaders(list = []) {
+  const add = {};
+  for (const { name, value } of list) add[name] = name in add ? [].concat(add[name], value) : value;
+  return add;
+}
+
+// ---------------------------------------------------------------------------------------------- SIP helpers
+
+/**
+ * @typedef {{ scheme: string, user: string, rawUser: string, host: string, port?: number }} Uri
+ * `user` is percent-decoded without password or user parameters (for lookups); `rawUser` is as written (for
+ * building URIs). A tel: URI has its number as user and no host.
+ */
+/** @returns {Uri | undefined} */
+function parseUri(text) {
+  const sip = /^(sips?):(?:([^@]*)@)?(\[[0-9a-fA-F:.]+\]|[^:;?]+)(?::(\d+))?/i.exec(text);
+  if (sip) {
+    const rawUser = (sip[2] ?? '').split(':')[0];
+    return { scheme: sip[1].toLowerCase(), user: decode(rawUser.split(';')[0]), rawUser, host: sip[3].toLowerCase(), port: sip[4] ? Number(sip[4]) : undefined };
+  }
+  const tel = /^tel:([^;?]+)/i.exec(text);
+  return tel ? { scheme: 'tel', user: decode(tel[1]), rawUser: tel[1], host: '' } : undefined;
+}
+
+function decode(user) {
+  try {
+    return decodeURIComponent(user);
+  } catch {
+    return user; // a stray % is kept as written
+  }
+}
+
+/** `sip:user@host`: scheme sip, lower-case host, no port or parameters (what the location store keys by). */
+function aorOf(user, host) {
+  return user ? `sip:${user}@${host.toLowerCase()}` : `sip:${host.toLowerCase()}`;
+}
+
+function sameAor(a, b) {
+  const ua = parseUri(a);
+  const ub = parseUri(b);
+  if (ua && ub && ua.scheme !== 'tel' && ub.scheme !== 'tel') return ua.user === ub.user && ua.host === ub.host;
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/** The host of `host`, `host:port`, `sip:user@host:port;params` or `[v6]:port`, lower-cased. */
+function hostOf(text) {
+  let rest = text.trim().replace(/^sips?:/i, '');
+  rest = rest.slice(rest.lastIndexOf('@') + 1).split(/[;?]/)[0];
+  if (rest.startsWith('[')) return rest.slice(0, rest.indexOf(']') + 1).toLowerCase();
+  return rest.split(':')[0].toLowerCase();
+}
+
+function bare(host) {
+  return (host ?? '').replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+function hostPort(host, port) {
+  const h = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return port ? `${h}:${port}` : h;
+}
+
+/** Whether a Request-URI names routr itself: one of its addresses, on a port it listens on. */
+function isUs(request, uri) {
+  if (uri.scheme === 'tel') return false;
+  const hosts = new Set([...request.advertisedAddrs, ...request.listeningPoints.map((lp) => lp.host), '127.0.0.1', 'localhost'].map(bare));
+  const port = uri.port ?? (uri.scheme === 'sips' ? 5061 : 5060);
+  return hosts.has(bare(uri.host)) && request.listeningPoints.some((lp) => lp.port === port);
+}
+
+function seconds(value) {
+  if (typeof value !== 'string' || !/^\s*\d+\s*$/.test(value)) return undefined;
+  return Math.min(Number(value), 2 ** 31 - 1);
+}
+
+function headerText(request, name) {
+  const value = request.message.headers[name];
+  return typeof value === 'string' ? value.trim() : '';
+}
+
+function first(list) {
+  return list && list.length > 0 ? list[0] : null;
+}
+
+function respond(status, reason, headers) {
+  return headers ? { action: 'respond', status, reason, headers } : { action: 'respond', status, reason };
+}
+
+/**
+ * 403. Refusals that must not tell their causes apart (ACL, wrong password, unknown or disabled user) all use the
+ * default reason; token refusals say why (the client holds the token, there is nothing to enumerate).
+ */
+function forbidden(reason = 'Forbidden') {
+  return respond(403, reason.replace(/[\r\n]+/g, ' ').slice(0, 120));
+}
