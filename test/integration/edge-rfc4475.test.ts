@@ -15,8 +15,7 @@ const PROCESSED = 202; // what the test processor answers, so "processed" is tol
 
 type Expect =
   | { answer: number; transport?: 'tcp' | 'udp' }
-  | { drop: true; transport?: 'tcp' | 'udp' }
-  | { pending: string; answer: number; transport?: 'tcp' | 'udp' };
+  | { drop: true; transport?: 'tcp' | 'udp' };
 
 /** What the edge must do with each file; every file in INDEX.tsv must be listed. */
 const EXPECT: Record<string, Expect> = {
@@ -58,16 +57,16 @@ const EXPECT: Record<string, Expect> = {
   'novelsc.dat': { answer: 416 },
   'unksm2.dat': { answer: PROCESSED },
   'bext01.dat': { answer: 420 },
-  'invut.dat': { pending: 'Connect processor (issue 4): forwarded to the callee, whose UAS answers 415', answer: 415 },
-  'regaut01.dat': { pending: 'Connect processor (issue 4): the registrar challenges with 401', answer: 401 },
+  'invut.dat': { answer: PROCESSED }, // the edge passes it on; Connect's answer: connect-rfc4475.test.ts
+  'regaut01.dat': { answer: PROCESSED }, // the edge passes it on; Connect's answer: connect-rfc4475.test.ts
   'multi01.dat': { answer: 400 },
   'mcl01.dat': { answer: 400, transport: 'udp' }, // conflicting Content-Lengths cannot frame a stream
   'bcast.dat': { drop: true },
   'zeromf.dat': { answer: 483 },
-  'cparam01.dat': { pending: 'Connect processor (issue 4): the registrar accepts (after authentication)', answer: 401 },
-  'cparam02.dat': { pending: 'Connect processor (issue 4): the registrar accepts (after authentication)', answer: 401 },
-  'regescrt.dat': { pending: 'Connect processor (issue 4): the registrar accepts (after authentication)', answer: 401 },
-  'sdp01.dat': { pending: 'Connect processor (issue 4): forwarded to the callee, whose UAS answers 406', answer: 406 },
+  'cparam01.dat': { answer: PROCESSED }, // the edge passes it on; Connect's answer: connect-rfc4475.test.ts
+  'cparam02.dat': { answer: PROCESSED }, // the edge passes it on; Connect's answer: connect-rfc4475.test.ts
+  'regescrt.dat': { answer: PROCESSED }, // the edge passes it on; Connect's answer: connect-rfc4475.test.ts
+  'sdp01.dat': { answer: PROCESSED }, // the edge passes it on; Connect's answer: connect-rfc4475.test.ts
   'inv2543.dat': { answer: PROCESSED, transport: 'udp' },
 };
 
@@ -129,8 +128,7 @@ describe('edge - RFC 4475 torture messages', () => {
     const expect = EXPECT[file];
     if (!expect) continue;
     const label = 'drop' in expect ? 'dropped' : `answered ${expect.answer}`;
-    const options = 'pending' in expect ? { todo: expect.pending } : {};
-    test(`edge rfc4475 - ${file} (${section}, ${verdict}: ${what}) is ${label}, and the edge keeps serving`, options, async () => {
+    test(`edge rfc4475 - ${file} (${section}, ${verdict}: ${what}) is ${label}, and the edge keeps serving`, async () => {
       const bytes = readFileSync(`${dir}/${file}`);
       if (expect.transport === 'udp') await overUdp(bytes, expect);
       else await overTcp(bytes, expect);
