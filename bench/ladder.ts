@@ -6,8 +6,13 @@
  * sipp's millisecond resolution).
  *
  * Environment: BENCH_RATES (comma list), BENCH_SECONDS (per step, default 8), BENCH_EMBEDDED=1 (one process,
- * in-process bus, instead of NATS).
+ * in-process bus, instead of NATS), BENCH_PROCESSOR=connect (Agent 1001 calls a number through the Connect
+ * processor: 407 digest challenge, authenticated INVITE, egress rule → Number → Trunk → the UAS; each call is two
+ * INVITE transactions, an INFO and a BYE) instead of the static processor (INVITE, ACK, BYE).
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { freeSipPort, spawnRoutr, testConfig, type SpawnedRoutr } from '../test/helpers/routr.js';
 import { runSipp, type SippResult } from '../test/helpers/sipp.js';
 import { startNatsServer } from '../test/helpers/nats-server.js';
@@ -15,6 +20,18 @@ import { startNatsServer } from '../test/helpers/nats-server.js';
 const rates = (process.env.BENCH_RATES ?? '250,500,750,1000,1250,1500,1750,2000,2500,3000,3500').split(',').map(Number);
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const embedded = process.env.BENCH_EMBEDDED === '1';
+const connect = process.env.BENCH_PROCESSOR === 'connect';
+
+/** Resources for the Connect mode: Agent 1001 of sip.local, numbers leaving through a Trunk to the UAS. */
+function connectResources(uasPort: number): string {
+  return `
+- { apiVersion: v2beta1, kind: Domain, ref: d, spec: { context: { domainUri: sip.local, egressPolicies: [{ rule: '^\\+?[0-9]+$', numberRef: n }] } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: c, spec: { username: "1001", password: "1234" } }
+- { apiVersion: v2beta1, kind: Agent, ref: a, spec: { username: "1001", domainRef: d, credentialsRef: c } }
+- { apiVersion: v2beta1, kind: Number, ref: n, spec: { trunkRef: t, location: { telUrl: "tel:+19103434434" } } }
+- { apiVersion: v2beta1, kind: Trunk, ref: t, spec: { inbound: { uri: carrier.invalid }, outbound: { uris: [{ uri: { host: 127.0.0.1, port: ${uasPort} } }] } } }
+`;
+}
 
 interface Step {
   rate: number;
@@ -33,42 +50,48 @@ function percentile(sorted: number[], p: number): number {
 }
 
 async function main(): Promise<void> {
-  const nats = embedded ? undefined : await startNatsServer({ jetstream: false });
+  const nats = embedded ? undefined : await startNatsServer({ jetstream: connect });
   const uasPort = await freeSipPort();
-  const uas = runSipp({ scenario: 'uas-answer-200.xml', localPort: uasPort, args: ['-buff_size', '16777216'] });
+  const uas = runSipp({ scenario: connect ? 'connect-uas-answer-200.xml' : 'uas-answer-200.xml', localPort: uasPort, args: ['-buff_size', '16777216'] });
   await new Promise((r) => setTimeout(r, 300));
-  const processors = [{ ref: 'static', isFallback: true, config: { routes: [{ user: '.+', target: `sip:127.0.0.1:${uasPort}` }] } }];
+  const resourcesDir = connect ? mkdtempSync(join(tmpdir(), 'routr-bench-')) : undefined;
+  if (resourcesDir) writeFileSync(join(resourcesDir, 'resources.yaml'), connectResources(uasPort));
+  const processors = connect
+    ? [{ ref: 'connect', isFallback: true, config: { algorithms: ['MD5'] } }]
+    : [{ ref: 'static', isFallback: true, config: { routes: [{ user: '.+', target: `sip:127.0.0.1:${uasPort}` }] } }];
+  const resources = resourcesDir ? { provider: 'files' as const, path: resourcesDir } : undefined;
   const logging = { level: 'warn' };
   const processes: SpawnedRoutr[] = [];
   let edgePort: number;
   if (nats) {
     const bus = { url: nats.url };
-    processes.push(await spawnRoutr(await testConfig({ bus, host: { processors }, logging }), { role: 'host' }));
+    processes.push(await spawnRoutr(await testConfig({ bus, host: { processors }, logging, resources }), { role: 'host' }));
     const edge = await spawnRoutr(await testConfig({ bus, logging }), { role: 'edge' });
     processes.push(edge);
     edgePort = edge.sipPort;
   } else {
-    const all = await spawnRoutr(await testConfig({ host: { processors }, logging }), { role: 'all' });
+    const all = await spawnRoutr(await testConfig({ host: { processors }, logging, resources }), { role: 'all' });
     processes.push(all);
     edgePort = all.sipPort;
   }
-  process.stdout.write(`routr bench: ${nats ? 'edge and host processes over NATS' : 'one process, in-process bus'}, ${seconds} s per step\n`);
+  process.stdout.write(`routr bench: ${connect ? 'connect (authenticated agent-to-pstn)' : 'static'} processor, ${nats ? 'edge and host processes over NATS' : 'one process, in-process bus'}, ${seconds} s per step\n`);
   process.stdout.write('rate    calls  ok     failed achieved p50_ms p99_ms\n');
   const steps: Step[] = [];
   try {
     for (const rate of rates) {
       const calls = rate * seconds;
       const started = Date.now();
+      const connectArgs = ['-key', 'caller', '1001', '-key', 'from_host', 'sip.local', '-key', 'to_host', 'sip.local', '-key', 'extra_header', 'X-Bench: 1', '-au', '1001', '-ap', '1234', '-auth_uri', 'sip.local'];
       const result: SippResult = await runSipp({
-        scenario: 'uac-expect-200.xml',
+        scenario: connect ? 'connect-auth-call-expect-200.xml' : 'uac-expect-200.xml',
         remote: `127.0.0.1:${edgePort}`,
-        service: '1000',
+        service: connect ? '+15551234567' : '1000',
         calls,
         rate,
         limit: Math.max(200, rate * 2),
         timeoutSeconds: seconds * 4 + 30,
         traceRtt: true,
-        args: ['-d', '0', '-buff_size', '16777216'],
+        args: ['-d', '0', '-buff_size', '16777216', ...(connect ? connectArgs : [])],
       }).result;
       const sorted = [...result.rtt].sort((a, b) => a - b);
       // sipp's own cumulative call rate: what it really offered (wall time would count its start and tail).
@@ -90,6 +113,7 @@ async function main(): Promise<void> {
     uas.kill();
     await uas.result;
     await nats?.stop();
+    if (resourcesDir) rmSync(resourcesDir, { recursive: true, force: true });
   }
   const best = [...steps].reverse().find((s) => s.clean);
   process.stdout.write(`max_clean_cps=${best?.rate ?? 0} p50_ms=${best?.p50 ?? 'NaN'} p99_ms=${best?.p99 ?? 'NaN'}\n`);
