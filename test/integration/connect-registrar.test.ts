@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bindingsOf, challengeOf, contactOf, SipClient } from '../helpers/connect.js';
 import { digestAuthorization } from '../helpers/digest.js';
-import { startRoutr, type RunningRoutr } from '../helpers/routr.js';
+import { startRoutr, type RunningRoutr, type SpecOverrides } from '../helpers/routr.js';
 import { TestUA } from '../helpers/ua.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -58,28 +58,29 @@ function register(client: SipClient, user: string, options: { contact?: string |
   );
 }
 
-describe('connect registrar - digest and refusals', () => {
-  let dir: string;
-  let routr: RunningRoutr;
-  let ua: TestUA;
-  let client: SipClient;
-
+/** One routr with Connect over the registrar resources and a UDP client, for a describe block. */
+function registrarBed(host: SpecOverrides['host'] = {}): { ua: TestUA; client: SipClient; routr: RunningRoutr } {
+  const bed = {} as { ua: TestUA; client: SipClient; routr: RunningRoutr; dir: string };
   before(async () => {
-    dir = await resourcesDir();
-    routr = await startRoutr({ edge: { timers: fast }, resources: { provider: 'files', path: dir }, host: connectHost() });
-    ua = await TestUA.udp();
-    client = new SipClient(ua, { host: '127.0.0.1', port: routr.sipPort });
+    bed.dir = await resourcesDir();
+    bed.routr = await startRoutr({ edge: { timers: fast }, resources: { provider: 'files', path: bed.dir }, host: { ...connectHost(), ...host } });
+    bed.ua = await TestUA.udp();
+    bed.client = new SipClient(bed.ua, { host: '127.0.0.1', port: bed.routr.sipPort });
   });
-
   after(async () => {
-    await ua?.close();
-    await routr?.stop();
-    await rm(dir, { recursive: true, force: true });
+    await bed.ua?.close();
+    await bed.routr?.stop();
+    if (bed.dir) await rm(bed.dir, { recursive: true, force: true });
   });
+  return bed;
+}
+
+describe('connect registrar - digest and refusals', () => {
+  const bed = registrarBed();
 
   test('connect registrar - MD5: 401 offers SHA-256 then MD5 for the Domain realm; the answer registers the contact', async () => {
-    const contact = contactOf(ua, '1001');
-    const { challenge, final } = await register(client, '1001', { expires: 600 });
+    const contact = contactOf(bed.ua, '1001');
+    const { challenge, final } = await register(bed.client, '1001', { expires: 600 });
     assert.equal(challenge?.status, 401);
     const offered = challenge!.headers['www-authenticate']!.map((h) => [h.params.algorithm, h.params.realm, h.params.qop]);
     assert.deepEqual(offered, [['SHA-256', DOMAIN, 'auth'], ['MD5', DOMAIN, 'auth']]);
@@ -90,18 +91,18 @@ describe('connect registrar - digest and refusals', () => {
   });
 
   test('connect registrar - SHA-256 credentials register too; a query (no Contact) lists the bindings', async () => {
-    const contact = `sip:1002@127.0.0.1:${ua.port};ob`;
-    const { final } = await register(client, '1002', { algorithm: 'SHA-256', contact: `<${contact}>`, expires: 300 });
+    const contact = `sip:1002@127.0.0.1:${bed.ua.port};ob`;
+    const { final } = await register(bed.client, '1002', { algorithm: 'SHA-256', contact: `<${contact}>`, expires: 300 });
     assert.equal(final.status, 200);
     assert.ok(bindingsOf(final).has(contact));
-    const query = await register(client, '1002', { contact: null });
+    const query = await register(bed.client, '1002', { contact: null });
     assert.equal(query.final.status, 200);
     assert.deepEqual([...bindingsOf(query.final).keys()], [contact]);
   });
 
   test('connect registrar - a wrong password is 403, and an unknown user gets the same 401 and the same 403', async () => {
-    const wrong = await register(client, '1001', { password: 'guess' });
-    const unknown = await register(client, '7777', { password: 'guess' });
+    const wrong = await register(bed.client, '1001', { password: 'guess' });
+    const unknown = await register(bed.client, '7777', { password: 'guess' });
     assert.equal(wrong.challenge?.status, 401);
     assert.equal(unknown.challenge?.status, 401, 'an unknown user is challenged, not answered 404');
     assert.deepEqual(challengeOf(unknown.challenge!).realm, challengeOf(wrong.challenge!).realm);
@@ -112,7 +113,7 @@ describe('connect registrar - digest and refusals', () => {
   });
 
   test('connect registrar - a domain routr does not serve is challenged too, then refused', async () => {
-    const { challenge, final } = await client.authenticated(
+    const { challenge, final } = await bed.client.authenticated(
       { method: 'REGISTER', uri: 'sip:elsewhere.test', from: 'sip:1001@elsewhere.test', to: 'sip:1001@elsewhere.test' },
       account('1001'),
     );
@@ -123,23 +124,23 @@ describe('connect registrar - digest and refusals', () => {
 
   test('connect registrar - an Authorization sent again is a replay: 401 with a fresh challenge', async () => {
     const callId = `replay-${Date.now()}@test`;
-    const first = await register(client, '1001', { callId, cseq: 1 });
+    const first = await register(bed.client, '1001', { callId, cseq: 1 });
     assert.equal(first.final.status, 200);
-    const replayed = await client.send({ method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, callId, cseq: 3, headers: [first.authorization!] });
+    const replayed = await bed.client.send({ method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:1001@${DOMAIN}`, callId, cseq: 3, headers: [first.authorization!] });
     assert.equal(replayed.status, 401);
     assert.equal(challengeOf(replayed).stale, undefined, 'a replay is not a stale nonce');
   });
 
   test('connect registrar - credentials of one Agent do not register another (AOR hijack): 403', async () => {
-    const { challenge, final } = await register(client, '1001', { to: `sip:1002@${DOMAIN}` });
+    const { challenge, final } = await register(bed.client, '1001', { to: `sip:1002@${DOMAIN}` });
     assert.equal(challenge?.status, 401);
     assert.equal(final.status, 403);
-    const query = await register(client, '1002', { contact: null });
+    const query = await register(bed.client, '1002', { contact: null });
     assert.ok(![...bindingsOf(query.final).keys()].some((c) => c.startsWith('sip:1001@')), 'no binding of the hijacker under 1002');
   });
 
   test('connect registrar - a disabled Agent with the right password is refused like a wrong one', async () => {
-    const { challenge, final } = await register(client, '1004');
+    const { challenge, final } = await register(bed.client, '1004');
     assert.equal(challenge?.status, 401);
     assert.deepEqual([final.status, final.reason], [403, 'Forbidden']);
   });
@@ -147,7 +148,7 @@ describe('connect registrar - digest and refusals', () => {
   test('connect registrar - a source the Domain ACL denies is refused before any challenge', async () => {
     const outsider = await TestUA.udp(0, '127.0.0.2');
     try {
-      const denied = new SipClient(outsider, client.proxy);
+      const denied = new SipClient(outsider, bed.client.proxy);
       const { challenge, final } = await register(denied, '1001');
       assert.equal(challenge, undefined, 'no challenge');
       assert.equal(final.status, 403);
@@ -157,20 +158,20 @@ describe('connect registrar - digest and refusals', () => {
   });
 
   test('connect registrar - Expires below minExpires is 423 with Min-Expires; above maxExpires is cut to it', async () => {
-    const brief = await register(client, '1001', { expires: 30 });
+    const brief = await register(bed.client, '1001', { expires: 30 });
     assert.equal(brief.final.status, 423);
     assert.equal(brief.final.headers['min-expires'], '60');
-    const contact = `sip:1001@127.0.0.1:${ua.port};long`;
-    const long = await register(client, '1001', { contact: `<${contact}>`, expires: 999999 });
+    const contact = `sip:1001@127.0.0.1:${bed.ua.port};long`;
+    const long = await register(bed.client, '1001', { contact: `<${contact}>`, expires: 999999 });
     assert.equal(long.final.status, 200);
     const granted = bindingsOf(long.final).get(contact)!;
     assert.ok(granted > 3590 && granted <= 3600, `granted ${granted}`);
   });
 
   test('connect registrar - a contact expires parameter wins over Expires; the Agent expires caps both', async () => {
-    const a = `sip:1006@127.0.0.1:${ua.port};a`;
-    const b = `sip:1006@127.0.0.1:${ua.port};b`;
-    const { final } = await register(client, '1006', { contact: `<${a}>;expires=90, <${b}>`, expires: 3000 });
+    const a = `sip:1006@127.0.0.1:${bed.ua.port};a`;
+    const b = `sip:1006@127.0.0.1:${bed.ua.port};b`;
+    const { final } = await register(bed.client, '1006', { contact: `<${a}>;expires=90, <${b}>`, expires: 3000 });
     assert.equal(final.status, 200);
     const bindings = bindingsOf(final);
     assert.ok(bindings.get(a)! > 80 && bindings.get(a)! <= 90, `a: ${bindings.get(a)}`);
@@ -178,40 +179,40 @@ describe('connect registrar - digest and refusals', () => {
   });
 
   test('connect registrar - Expires: 0 removes one contact; Contact: * with Expires: 0 removes all; * without it is 400', async () => {
-    const one = `sip:1002@127.0.0.1:${ua.port};one`;
-    const two = `sip:1002@127.0.0.1:${ua.port};two`;
-    const both = await register(client, '1002', { contact: `<${one}>, <${two}>`, expires: 600 });
+    const one = `sip:1002@127.0.0.1:${bed.ua.port};one`;
+    const two = `sip:1002@127.0.0.1:${bed.ua.port};two`;
+    const both = await register(bed.client, '1002', { contact: `<${one}>, <${two}>`, expires: 600 });
     assert.ok(bindingsOf(both.final).has(one) && bindingsOf(both.final).has(two));
-    const removed = await register(client, '1002', { contact: `<${one}>`, expires: 0 });
+    const removed = await register(bed.client, '1002', { contact: `<${one}>`, expires: 0 });
     assert.equal(removed.final.status, 200);
     assert.ok(!bindingsOf(removed.final).has(one));
     assert.ok(bindingsOf(removed.final).has(two));
-    const bad = await register(client, '1002', { contact: '*', expires: 60 });
+    const bad = await register(bed.client, '1002', { contact: '*', expires: 60 });
     assert.equal(bad.final.status, 400);
-    const all = await register(client, '1002', { contact: '*', expires: 0 });
+    const all = await register(bed.client, '1002', { contact: '*', expires: 0 });
     assert.equal(all.final.status, 200);
     assert.equal(all.final.headers.contact, undefined);
-    const query = await register(client, '1002', { contact: null });
+    const query = await register(bed.client, '1002', { contact: null });
     assert.equal(bindingsOf(query.final).size, 0);
   });
 
   test('connect registrar - a REGISTER older than the binding (same Call-ID, lower CSeq) leaves it alone', async () => {
     const callId = `reorder-${Date.now()}@test`;
-    const contact = `sip:1001@127.0.0.1:${ua.port};reorder`;
-    const newer = await register(client, '1001', { callId, cseq: 20, contact: `<${contact}>`, expires: 600 });
+    const contact = `sip:1001@127.0.0.1:${bed.ua.port};reorder`;
+    const newer = await register(bed.client, '1001', { callId, cseq: 20, contact: `<${contact}>`, expires: 600 });
     assert.equal(newer.final.status, 200);
-    const older = await register(client, '1001', { callId, cseq: 5, contact: `<${contact}>`, expires: 0 });
+    const older = await register(bed.client, '1001', { callId, cseq: 5, contact: `<${contact}>`, expires: 0 });
     assert.equal(older.final.status, 200);
     assert.ok(bindingsOf(older.final).has(contact), 'the reordered unregistration was ignored');
-    const later = await register(client, '1001', { callId, cseq: 30, contact: `<${contact}>`, expires: 0 });
+    const later = await register(bed.client, '1001', { callId, cseq: 30, contact: `<${contact}>`, expires: 0 });
     assert.ok(!bindingsOf(later.final).has(contact), 'a newer one applies');
   });
 
   test('connect registrar - maxContacts: a third contact pushes out the oldest', async () => {
-    const contacts = ['a', 'b', 'c'].map((tag) => `sip:1005@127.0.0.1:${ua.port};${tag}`);
+    const contacts = ['a', 'b', 'c'].map((tag) => `sip:1005@127.0.0.1:${bed.ua.port};${tag}`);
     let last;
     for (const contact of contacts) {
-      last = await register(client, '1005', { contact: `<${contact}>`, expires: 600 });
+      last = await register(bed.client, '1005', { contact: `<${contact}>`, expires: 600 });
       assert.equal(last.final.status, 200);
       await sleep(5);
     }
@@ -220,36 +221,20 @@ describe('connect registrar - digest and refusals', () => {
 });
 
 describe('connect registrar - stale nonces', () => {
-  let dir: string;
-  let routr: RunningRoutr;
-  let ua: TestUA;
-  let client: SipClient;
-
-  before(async () => {
-    dir = await resourcesDir();
-    routr = await startRoutr({ edge: { timers: fast }, resources: { provider: 'files', path: dir }, host: { ...connectHost(), auth: { nonceTtlSeconds: 1 } } });
-    ua = await TestUA.udp();
-    client = new SipClient(ua, { host: '127.0.0.1', port: routr.sipPort });
-  });
-
-  after(async () => {
-    await ua?.close();
-    await routr?.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const bed = registrarBed({ auth: { nonceTtlSeconds: 1 } });
 
   test('connect registrar - an expired nonce with the right password is 401 stale=true; the fresh one registers', async () => {
     const base = { method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:1001@${DOMAIN}` };
     const callId = `stale-${Date.now()}@test`;
-    const first = await client.send({ ...base, callId, cseq: 1 });
+    const first = await bed.client.send({ ...base, callId, cseq: 1 });
     assert.equal(first.status, 401);
     await sleep(2200);
     const authorization = digestAuthorization(challengeOf(first), { ...account('1001'), method: 'REGISTER', uri: base.uri });
-    const stale = await client.send({ ...base, callId, cseq: 2, headers: [`Authorization: ${authorization}`] });
+    const stale = await bed.client.send({ ...base, callId, cseq: 2, headers: [`Authorization: ${authorization}`] });
     assert.equal(stale.status, 401);
     assert.equal(challengeOf(stale).stale, 'true');
     const fresh = digestAuthorization(challengeOf(stale), { ...account('1001'), method: 'REGISTER', uri: base.uri });
-    const ok = await client.send({ ...base, callId, cseq: 3, headers: [`Authorization: ${fresh}`] });
+    const ok = await bed.client.send({ ...base, callId, cseq: 3, headers: [`Authorization: ${fresh}`] });
     assert.equal(ok.status, 200);
   });
 });
