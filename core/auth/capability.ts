@@ -26,7 +26,7 @@ function authHeaders(value: unknown): AuthHeader[] {
 export function digestCapability(digest: DigestAuth, resources: Pick<ResourceStore, 'current'>, options: { scratch?: () => DigestAuth } = {}): CapabilityProvider {
   return {
     name: 'auth.digest',
-    description: 'routr.auth.challenge({realm, stale?, algorithms?}) | verify({request, realm, credentialsRef, header?}) — digest (MD5, SHA-256) with host-minted nonces; passwords stay on the host',
+    description: 'routr.auth.challenge({realm, stale?, algorithms?}) | verify({request, realm, credentialsRef, header?}) | sign(text) | verifySigned(text, signature) — digest (MD5, SHA-256) with host-minted nonces; passwords stay on the host',
     build({ mode }) {
       // Fixture runs must not leave nonce-counts in the live store.
       const auth = mode === 'fixtures' && options.scratch ? options.scratch() : digest;
@@ -41,6 +41,13 @@ export function digestCapability(digest: DigestAuth, resources: Pick<ResourceSto
             return auth.challenge(input.realm, { stale: input.stale === true, algorithms: algorithms as DigestAlgorithm[] | undefined });
           },
         },
+        'auth.sign': {
+          fn: (text) => {
+            if (typeof text !== 'string') throw new TypeError('auth.sign(text): text must be a string');
+            return auth.sign(text);
+          },
+        },
+        'auth.verifySigned': { fn: (text, signature) => typeof text === 'string' && typeof signature === 'string' && auth.verifySigned(text, signature) },
         'auth.verify': {
           fn: (input) => {
             if (!isObject(input) || !isObject(input.request) || typeof input.realm !== 'string') throw new TypeError('auth.verify({request, realm, credentialsRef, header?}): request and realm are required');

@@ -184,6 +184,9 @@ export interface DigestCapability {
    * gets `replay`.
    */
   verify(options: { request: { method: string; message: { headers: Record<string, unknown> } }; realm: string; credentialsRef: string | null; header?: 'authorization' | 'proxy-authorization' }): DigestVerdict;
+  /** An HMAC (base64url) of `text` under the cluster's secret, so one host can vouch for data another reads. */
+  sign(text: string): string;
+  verifySigned(text: string, signature: string): boolean;
 }
 
 /**

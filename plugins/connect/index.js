@@ -26,8 +26,12 @@
 // between two); only compiled egress rules are cached, keyed by their text.
 
 const ALLOW = 'INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, PRACK, MESSAGE, SUBSCRIBE, NOTIFY, REFER, PUBLISH, REGISTER';
+/** Carries a host's signed word, from one edge to another, that a request is on its way to a binding there. */
+const RELAY_HEADER = 'X-Routr-Relay';
+/** How long a relay voucher is good for, in seconds (it only has to survive one hop between edges). */
+const RELAY_TTL = 60;
 /** Credentials meant for routr, and headers a caller must not be able to spoof. */
-const STRIPPED = ['Authorization', 'Proxy-Authorization', 'X-Connect-Token', 'X-Call-Direction'];
+const STRIPPED = ['Authorization', 'Proxy-Authorization', 'X-Connect-Token', 'X-Call-Direction', RELAY_HEADER];
 const WWW = { status: 401, reason: 'Unauthorized', challengeHeader: 'WWW-Authenticate', header: 'authorization' };
 const PROXY = { status: 407, reason: 'Proxy Authentication Required', challengeHeader: 'Proxy-Authenticate', header: 'proxy-authorization' };
 
@@ -50,6 +54,8 @@ export function doProcess(request, { config }) {
   }
   if (message.headers.to.params.tag != null || request.method === 'ACK' || request.method === 'CANCEL') return inDialog(request, uri);
   if (request.method === 'REGISTER') return register(request, config);
+  const relay = message.headers[RELAY_HEADER.toLowerCase()];
+  if (typeof relay === 'string') return relayed(request, relay);
   return route(request, config, uri);
 }
 
@@ -330,7 +336,7 @@ function forwardToAor(request, aor, options) {
   if (owner && owner.spec.enabled === false) return respond(404, 'Not Found');
   const bindings = routr.location.find(aor);
   if (bindings.length === 0) return respond(480, 'Temporarily Unavailable');
-  return forward(bindings.map(bindingTarget), options);
+  return forward(bindings.map((b) => bindingTarget(b, request)), options);
 }
 
 /**
@@ -349,7 +355,7 @@ function forwardToPeer(request, peer, options) {
   const algorithm = balancing.algorithm ?? 'round-robin';
   const chosen = routr.balancer.pick({ group: peer.ref, algorithm, candidates: bindings.map((b) => b.contact), affinity: affinityFor(request, balancing, options) });
   const ordered = [...bindings.filter((b) => b.contact === chosen), ...bindings.filter((b) => b.contact !== chosen)];
-  return forward(ordered.map(bindingTarget), options);
+  return forward(ordered.map((b) => bindingTarget(b, request)), options);
 }
 
 /**
@@ -365,12 +371,49 @@ function affinityFor(request, balancing, options) {
 
 /**
  * The contact as Request-URI, sent to the socket address the REGISTER came from (NAT-safe; the edge reuses a
- * TCP/TLS/WS flow it holds to it). A binding made through another edge is reached directly from this one too:
- * multi-edge relaying (a Route through the binding's edge) is not done yet.
+ * TCP/TLS/WS flow it holds to it). A binding made through another edge is reached through that edge, which holds
+ * the flow (A → EP1 → EP2 → B, Routr v2 "Passing multiple EdgePorts"): the request goes to the listening point the
+ * REGISTER arrived on, with a voucher signed by the cluster's secret that the host deciding for EP2 checks instead
+ * of authenticating the caller again (see `relayed`). Edges bound to a wildcard address, or bindings made over
+ * WebSocket (an edge opens no WebSocket connections), are reached directly.
  */
-function bindingTarget(binding) {
+function bindingTarget(binding, request) {
   const { host, port, transport } = binding.sender;
-  return { uri: binding.contact, nextHop: { host, port, transport } };
+  const via = binding.receivedOn;
+  const direct = { uri: binding.contact, nextHop: { host, port, transport } };
+  if (binding.edgeRef === request.edgeRef || !via || isWildcard(via.host) || !['udp', 'tcp', 'tls'].includes(via.transport)) return direct;
+  const expires = Math.floor(Date.now() / 1000) + RELAY_TTL;
+  const signature = routr.auth.sign(relayText(request.message.headers['call-id'], binding.aor, binding.contact, expires));
+  return {
+    uri: binding.contact,
+    nextHop: { host: via.host, port: via.port, transport: via.transport },
+    headers: { set: { [RELAY_HEADER]: `${expires} ${binding.aor} ${signature}` } },
+  };
+}
+
+function relayText(callId, aor, contact, expires) {
+  return `relay\n${callId}\n${aor}\n${contact}\n${expires}`;
+}
+
+function isWildcard(host) {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/**
+ * A request another host sent to this edge for a binding this edge holds (see `bindingTarget`): the voucher must be
+ * signed with the cluster's secret for this Call-ID, AOR and contact, and fresh; then the request goes to the
+ * binding's flow, keeping the routing type the first host found. Anything else with the header is refused.
+ */
+function relayed(request, voucher) {
+  const [expires, aor, signature] = voucher.trim().split(/\s+/);
+  const contact = request.message.uri;
+  const callId = request.message.headers['call-id'];
+  if (!expires || !aor || !signature || Number(expires) < Date.now() / 1000) return forbidden();
+  if (!routr.auth.verifySigned(relayText(callId, aor, contact, expires), signature)) return forbidden();
+  const binding = routr.location.find(aor).find((b) => b.contact === contact && b.edgeRef === request.edgeRef);
+  if (!binding) return respond(480, 'Temporarily Unavailable');
+  const direction = request.message.headers['x-call-direction'];
+  return forward([bindingTarget(binding, request)], { type: typeof direction === 'string' ? direction : 'relayed' });
 }
 
 /**
