@@ -122,7 +122,7 @@ export class DigestAuth {
     // Without qop there is no nonce-count: such a nonce is good for one request.
     const nc = qop ? Number.parseInt(p.nc!, 16) : 1;
     if (this.#counts) {
-      const key = `n.${createHash('sha256').update(p.nonce).digest('base64url').slice(0, 32).replace(/-/g, '=')}`;
+      const key = `n.${createHash('sha256').update(p.nonce).digest('base64url').slice(0, 32)}`;
       const seen = this.#counts.get(key);
       if (Array.isArray(seen) && nc <= Number(seen[0])) return { result: 'replay', username };
       const value = [nc, Buffer.from(p.nonce, 'base64url').readUIntBE(0, 6)];

@@ -46,15 +46,16 @@ export function normaliseAor(aor: string): string {
 }
 
 function hash(text: string): string {
-  return createHash('sha256').update(text).digest('base64url').slice(0, 32).replace(/-/g, '=');
+  return createHash('sha256').update(text).digest('base64url').slice(0, 32);
 }
 
 export class LocationStore {
   /** aor → contact → binding, rebuilt from the mirror's changes. */
   readonly #bindings = new Map<string, Map<string, Binding>>();
   readonly #keyOwner = new Map<string, { aor: string; contact: string }>();
-  /** group → backend → sessions, and affinity key → session. */
+  /** Session key (`s.<affinity hash>`) → session. */
   readonly #sessions = new Map<string, Session>();
+  /** group → backend → open sessions (least-sessions' view). */
   readonly #counts = new Map<string, Map<string, number>>();
   readonly #sessionTtlMs: number;
   readonly #now: () => number;
