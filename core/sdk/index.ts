@@ -97,16 +97,13 @@ export interface ResourcesCapability {
   list(kind: string): Resource[];
 }
 
-/** A registered contact for an address of record (what `location.find` returns). */
-export interface Binding {
-  /** The address of record, normalised: `sip:1001@sip.local` (scheme, user, lower-case host; no port or params). */
+/** What `location.register` takes (expires: seconds from now; 0 removes the binding). */
+export interface BindingInput {
+  /** The address of record; the store normalises it to `sip:1001@sip.local` (scheme, user, lower-case host). */
   aor: string;
   /** The Contact URI as registered (without the header's parameters). */
   contact: string;
-  /** Seconds left (computed on read; expired bindings are never returned). */
   expires: number;
-  /** Epoch milliseconds when the binding ends. */
-  expiresAt: number;
   /** Where the REGISTER came from on the socket (received / rport), and on which transport. */
   sender: { host: string; port: number; transport: TransportName };
   /** The edge that received the REGISTER (it owns the flow to the contact). */
@@ -119,23 +116,16 @@ export interface Binding {
   q?: number;
   /** `+sip.instance` (RFC 5626), when given. */
   instance?: string;
-  /** Epoch milliseconds of the (re)registration that set this binding. */
-  updatedAt: number;
 }
 
-/** What `location.register` takes: a Binding without the fields the store computes. */
-export interface BindingInput {
-  aor: string;
-  contact: string;
-  /** Seconds from now; 0 removes the binding. */
+/** A registered contact for an address of record (what `location.find` returns). */
+export interface Binding extends BindingInput {
+  /** Seconds left (computed on read; expired bindings are never returned). */
   expires: number;
-  sender: { host: string; port: number; transport: TransportName };
-  edgeRef: string;
-  receivedOn: { host: string; port: number; transport: TransportName };
-  callId: string;
-  cseq: number;
-  q?: number;
-  instance?: string;
+  /** Epoch milliseconds when the binding ends. */
+  expiresAt: number;
+  /** Epoch milliseconds of the (re)registration that set this binding. */
+  updatedAt: number;
 }
 
 /**
