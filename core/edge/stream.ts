@@ -12,7 +12,7 @@ import net from 'node:net';
 import type { ListeningPoint } from '../envelope.js';
 import { StreamFramer } from '../sip/index.js';
 import { SourceLimit } from './source-limit.js';
-import { normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
 
 export interface StreamTransportOptions {
   bindAddr: string;
@@ -99,16 +99,8 @@ export class StreamTransport implements Transport {
     // Registered before the accept listener: a source over its limit is dropped before any handshake.
     server.on('connection', (socket: net.Socket) => this.#limit.admit(socket));
     server.on(this.#flavor.acceptEvent, (socket: net.Socket) => this.#adopt(socket));
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new TransportError(`${where}: ${err.message}`, { cause: err }));
-      server.once('error', onError);
-      server.listen(this.#options.port, this.#options.bindAddr, 511, () => {
-        server.off('error', onError);
-        server.on('error', () => {});
-        const address = server.address() as net.AddressInfo;
-        this.#local = { ...this.#local, port: address.port };
-        resolve();
-      });
+    return listenServer(server, this.#options.port, this.#options.bindAddr, where).then((port) => {
+      this.#local = { ...this.#local, port };
     });
   }
 

@@ -3,6 +3,7 @@
  * inbound bytes with the socket source and sends bytes to a destination or back over a connection.
  * The transaction layer and proxy above never touch sockets.
  */
+import type { Server } from 'node:net';
 import type { ListeningPoint, Sender } from '../envelope.js';
 import type { TransportName } from '../sip/types.js';
 
@@ -63,4 +64,20 @@ export function normaliseAddress(address: string): string {
 
 export class TransportError extends Error {
   override name = 'TransportError';
+}
+
+/**
+ * Listen on `port` and `bindAddr` (backlog 511); resolves to the bound port, rejects with a TransportError naming
+ * `where`. Errors after that are the connections' business, so the server's own error events are then ignored.
+ */
+export function listenServer(server: Server, port: number, bindAddr: string, where: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new TransportError(`${where}: ${err.message}`, { cause: err }));
+    server.once('error', onError);
+    server.listen(port, bindAddr, 511, () => {
+      server.off('error', onError);
+      server.on('error', () => {});
+      resolve((server.address() as { port: number }).port);
+    });
+  });
 }

@@ -20,7 +20,7 @@ import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { ListeningPoint } from '../envelope.js';
 import { loadTlsMaterial, serverTlsOptions, type TlsSettings } from './tls-files.js';
 import { SourceLimit } from './source-limit.js';
-import { normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
 
 export interface WsTransportOptions {
   protocol: 'ws' | 'wss';
@@ -106,19 +106,11 @@ export class WsTransport implements Transport {
     server.on('request', (_req: http.IncomingMessage, res: http.ServerResponse) => {
       res.writeHead(426, { Upgrade: 'websocket', 'Content-Type': 'text/plain' }).end('SIP over WebSocket (RFC 7118): upgrade with Sec-WebSocket-Protocol: sip\n');
     });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(new TransportError(`${where}: ${err.message}`, { cause: err }));
-      server.once('error', onError);
-      server.listen(this.#options.port, this.#options.bindAddr, 511, () => {
-        server.off('error', onError);
-        server.on('error', () => {});
-        const address = server.address() as net.AddressInfo;
-        this.#local = { ...this.#local, port: address.port };
-        const idle = this.#options.idleTimeoutMs ?? 300_000;
-        this.#heartbeat = setInterval(() => this.#ping(), this.#options.pingIntervalMs ?? Math.min(30_000, Math.ceil(idle / 3)));
-        this.#heartbeat.unref();
-        resolve();
-      });
+    return listenServer(server, this.#options.port, this.#options.bindAddr, where).then((port) => {
+      this.#local = { ...this.#local, port };
+      const idle = this.#options.idleTimeoutMs ?? 300_000;
+      this.#heartbeat = setInterval(() => this.#ping(), this.#options.pingIntervalMs ?? Math.min(30_000, Math.ceil(idle / 3)));
+      this.#heartbeat.unref();
     });
   }
 
