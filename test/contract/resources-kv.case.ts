@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import type { KvStore } from '../../core/bus/index.js';
-import { formatProblem, type KvResourceStore } from '../../core/resources/index.js';
+import { bucketName, type Bus, type KvStore } from '../../core/bus/index.js';
+import { silentLogger } from '../../core/log.js';
+import { formatProblem, KvResourceStore } from '../../core/resources/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { assertApplied, validExamples, yaml } from './resources-store.case.js';
 
@@ -18,6 +19,22 @@ export interface KvNodes {
   /** Another node on the same bucket, with options (closed by the caller). */
   open(options: { lockWaitMs?: number }): Promise<KvResourceStore>;
   cleanup(): Promise<void>;
+}
+
+/** Two nodes (one per bus, which may share one hub or one nats-server) on a fresh bucket; cleanup closes the buses. */
+export async function kvNodesOn(buses: [Bus, Bus], name: string): Promise<KvNodes> {
+  const bucket = bucketName(name);
+  const [store, peer] = await Promise.all(buses.map((bus, i) => KvResourceStore.open({ bus, bucket, logger: silentLogger(), node: `node-${i}` })));
+  return {
+    store,
+    peer,
+    kv: () => buses[0].kv(bucket),
+    open: (options) => KvResourceStore.open({ bus: buses[1], bucket, logger: silentLogger(), node: 'extra', ...options }),
+    cleanup: async () => {
+      await Promise.all([store.close(), peer.close()]);
+      await Promise.all(buses.map((b) => b.close()));
+    },
+  };
 }
 
 const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));

@@ -5,28 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bucketName, MemoryBus, MemoryHub } from '../../core/bus/index.js';
-import { silentLogger } from '../../core/log.js';
-import { KvResourceStore } from '../../core/resources/index.js';
+import { MemoryBus, MemoryHub } from '../../core/bus/index.js';
 import { resourceStoreContract } from './resources-store.case.js';
-import { kvProviderCases } from './resources-kv.case.js';
+import { kvNodesOn, kvProviderCases } from './resources-kv.case.js';
 import { unique } from './support.js';
 
-const makeNodes = async () => {
+const makeNodes = () => {
   const hub = new MemoryHub();
-  const buses = [new MemoryBus({ hub }), new MemoryBus({ hub })];
-  const bucket = bucketName(unique('resources'));
-  const [store, peer] = await Promise.all(buses.map((bus, i) => KvResourceStore.open({ bus, bucket, logger: silentLogger(), node: `node-${i}` })));
-  return {
-    store,
-    peer,
-    kv: () => buses[0].kv(bucket),
-    open: (options: { lockWaitMs?: number }) => KvResourceStore.open({ bus: buses[1], bucket, logger: silentLogger(), node: 'extra', ...options }),
-    cleanup: async () => {
-      await Promise.all([store.close(), peer.close()]);
-      await Promise.all(buses.map((b) => b.close()));
-    },
-  };
+  return kvNodesOn([new MemoryBus({ hub }), new MemoryBus({ hub })], unique('resources'));
 };
 
 resourceStoreContract(makeNodes);
