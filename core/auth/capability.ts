@@ -4,7 +4,6 @@
  * (JWT verification). Plugins reach them as `routr.auth.*`, `routr.acl.*` and `routr.tokens.*`.
  */
 import type { CapabilityProvider } from '../host/capabilities.js';
-import { aclPermits } from '../resources/addresses.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { AuthHeader } from '../sip/types.js';
 import type { JsonValue } from '../../sandbox/types.js';
@@ -76,9 +75,10 @@ export function aclCapability(resources: Pick<ResourceStore, 'current'>): Capabi
         'acl.permits': {
           fn: (ref, address) => {
             if (typeof ref !== 'string' || typeof address !== 'string') throw new TypeError('acl.permits(aclRef, address): both must be strings');
-            const acl = resources.current().get('AccessControlList', ref);
-            if (!acl) throw new Error(`acl.permits: no AccessControlList "${ref}"`);
-            return aclPermits(acl, address);
+            // The set keeps each list's networks parsed; a request only matches the address against them.
+            const permitted = resources.current().aclPermits(ref, address);
+            if (permitted === undefined) throw new Error(`acl.permits: no AccessControlList "${ref}"`);
+            return permitted;
           },
         },
       };
