@@ -37,17 +37,17 @@ export interface HostServicesOptions {
   env?: Record<string, string | undefined>;
 }
 
-/**
- * The nonce secret, in order: spec.host.auth.nonceSecret, ROUTR_NONCE_SECRET, the one the cluster stored in the
- * secrets bucket (the first host to start creates it; on the embedded bus that is a fresh random one).
- */
-async function nonceSecret(options: HostServicesOptions): Promise<Uint8Array> {
+/** spec.host.auth.nonceSecret, else ROUTR_NONCE_SECRET: what the operator set, if anything. */
+function configuredSecret(options: HostServicesOptions): Uint8Array | undefined {
   const configured = options.config.auth.nonceSecret ?? (options.env ?? process.env).ROUTR_NONCE_SECRET;
-  if (configured) {
-    if (configured.length < 16) throw new Error('ROUTR_NONCE_SECRET must be at least 16 characters');
-    return new TextEncoder().encode(configured);
-  }
-  const kv = await options.bus.kv(SECRETS_BUCKET);
+  if (!configured) return undefined;
+  if (configured.length < 16) throw new Error('ROUTR_NONCE_SECRET must be at least 16 characters');
+  return new TextEncoder().encode(configured);
+}
+
+/** The secret the cluster stored in the secrets bucket: the first host to start creates it (on the embedded bus, a fresh random one). */
+async function clusterSecret(bus: Bus): Promise<Uint8Array> {
+  const kv = await bus.kv(SECRETS_BUCKET);
   const mine = randomBytes(32);
   try {
     await kv.create('nonce', mine);
@@ -60,41 +60,57 @@ async function nonceSecret(options: HostServicesOptions): Promise<Uint8Array> {
   return entry.value;
 }
 
+interface Services {
+  location: LocationStore;
+  digest: DigestAuth;
+  resources: Pick<ResourceStore, 'current'>;
+  tokens: TokenVerifier | undefined;
+  /** A digest for fixture runs, whose nonce-counts must not reach the live store. */
+  scratchDigest?: () => DigestAuth;
+}
+
+function registerServices(registry: CapabilityRegistry, services: Services): void {
+  registry.register(locationReadCapability(services.location));
+  registry.register(locationWriteCapability(services.location));
+  registry.register(balancerCapability(services.location));
+  registry.register(digestCapability(services.digest, services.resources, { scratch: services.scratchDigest }));
+  registry.register(aclCapability(services.resources));
+  registry.register(tokensCapability(services.tokens));
+}
+
 export async function openHostServices(registry: CapabilityRegistry, options: HostServicesOptions): Promise<HostServices> {
   const { bus, config, logger } = options;
   const ttlSeconds = config.auth.nonceTtlSeconds;
   const sessionTtlMs = config.balancer.sessionTtlSeconds * 1000;
-  let secret: Uint8Array;
-  let counts: KvMirror;
+  let secret = configuredSecret(options);
+  let counts: KvMirror | undefined;
   let location: LocationStore;
   try {
-    secret = await nonceSecret(options);
+    secret ??= await clusterSecret(bus);
     counts = await KvMirror.open(bus, logger, { bucket: NONCES_BUCKET, maxKeysPerNamespace: 0 });
     location = await LocationStore.open(bus, logger, { sessionTtlMs });
   } catch (err) {
     // NATS without JetStream: serve anyway, but each host then has its own bindings and nonces.
     logger.warn({ reason: (err as Error).message }, 'location and nonce state are per-host: the bus has no KV (on NATS, start nats-server with -js)');
-    secret = new TextEncoder().encode(config.auth.nonceSecret ?? (options.env ?? process.env).ROUTR_NONCE_SECRET ?? randomBytes(32).toString('hex'));
+    await counts?.close();
+    secret ??= randomBytes(32);
     counts = KvMirror.scratch({ maxKeysPerNamespace: 0 });
     location = LocationStore.scratch({ sessionTtlMs });
   }
-  const digest = new DigestAuth({ secret, ttlSeconds, counts });
-  const tokens = config.tokens ? new TokenVerifier(config.tokens) : undefined;
-  registry.register(locationReadCapability(location));
-  registry.register(locationWriteCapability(location));
-  registry.register(balancerCapability(location));
-  registry.register(digestCapability(digest, options.resources, { scratch: () => new DigestAuth({ secret, ttlSeconds, counts: KvMirror.scratch({ maxKeysPerNamespace: 0 }) }) }));
-  registry.register(aclCapability(options.resources));
-  registry.register(tokensCapability(tokens));
+  const nonceSecret = secret;
+  const digest = new DigestAuth({ secret: nonceSecret, ttlSeconds, counts });
+  const scratchDigest = () => new DigestAuth({ secret: nonceSecret, ttlSeconds, counts: KvMirror.scratch({ maxKeysPerNamespace: 0 }) });
+  registerServices(registry, { location, digest, resources: options.resources, tokens: config.tokens ? new TokenVerifier(config.tokens) : undefined, scratchDigest });
   const sweeper = setInterval(() => digest.sweep(), SWEEP_MS);
   sweeper.unref();
+  const nonceCounts = counts;
   return {
     location,
     digest,
     async close() {
       clearInterval(sweeper);
       await location.close();
-      await counts.close();
+      await nonceCounts.close();
     },
   };
 }
@@ -104,12 +120,6 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
  * location, a random nonce secret, and refusing tokens.
  */
 export function registerLocalServices(registry: CapabilityRegistry, resources: Pick<ResourceStore, 'current'>): void {
-  const location = LocationStore.scratch();
   const digest = new DigestAuth({ secret: randomBytes(32), counts: KvMirror.scratch({ maxKeysPerNamespace: 0 }) });
-  registry.register(locationReadCapability(location));
-  registry.register(locationWriteCapability(location));
-  registry.register(balancerCapability(location));
-  registry.register(digestCapability(digest, resources));
-  registry.register(aclCapability(resources));
-  registry.register(tokensCapability(undefined));
+  registerServices(registry, { location: LocationStore.scratch(), digest, resources, tokens: undefined });
 }
