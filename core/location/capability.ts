@@ -3,7 +3,7 @@
  * (`routr.location.find|register|unregister`, `routr.balancer.pick|release`). Fixture runs get a scratch
  * store, so a fixture never registers anything for real.
  */
-import type { CapabilityProvider } from '../host/capabilities.js';
+import type { CapabilityContext, CapabilityProvider } from '../host/capabilities.js';
 import type { BindingInput } from '../sdk/index.js';
 import type { JsonValue } from '../../sandbox/types.js';
 import { LocationStore } from './store.js';
@@ -14,10 +14,17 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function storeFor(store: LocationStore, mode: string | undefined, scratch: { current?: LocationStore }): LocationStore {
-  if (mode !== 'fixtures') return store;
-  scratch.current ??= LocationStore.scratch();
-  return scratch.current;
+/**
+ * The store a plugin build gets: the live one, or for a fixture run a scratch store shared by that build's
+ * location.read, location.write and balancer (the registry hands every provider the same context object), so a
+ * fixture reads its own writes and no two builds share scratch state.
+ */
+const scratchStores = new WeakMap<CapabilityContext, LocationStore>();
+function storeFor(store: LocationStore, context: CapabilityContext): LocationStore {
+  if (context.mode !== 'fixtures') return store;
+  let scratch = scratchStores.get(context);
+  if (!scratch) scratchStores.set(context, (scratch = LocationStore.scratch()));
+  return scratch;
 }
 
 function address(value: unknown, what: string): { host: string; port: number; transport: 'udp' | 'tcp' | 'tls' | 'ws' | 'wss' } {
@@ -41,12 +48,11 @@ function bindingInput(value: unknown): BindingInput {
 }
 
 export function locationReadCapability(store: LocationStore): CapabilityProvider {
-  const scratch: { current?: LocationStore } = {};
   return {
     name: 'location.read',
     description: 'routr.location.find(aor) — live bindings, newest first',
-    build({ mode }) {
-      const target = storeFor(store, mode, scratch);
+    build(context) {
+      const target = storeFor(store, context);
       return {
         'location.find': {
           fn: (aor) => {
@@ -60,12 +66,11 @@ export function locationReadCapability(store: LocationStore): CapabilityProvider
 }
 
 export function locationWriteCapability(store: LocationStore): CapabilityProvider {
-  const scratch: { current?: LocationStore } = {};
   return {
     name: 'location.write',
     description: 'routr.location.register(binding) | unregister(aor, contact?) — registrar bindings',
-    build({ mode }) {
-      const target = storeFor(store, mode, scratch);
+    build(context) {
+      const target = storeFor(store, context);
       return {
         'location.register': { fn: (binding) => target.register(bindingInput(binding)) as unknown as JsonValue },
         'location.unregister': {
@@ -80,12 +85,11 @@ export function locationWriteCapability(store: LocationStore): CapabilityProvide
 }
 
 export function balancerCapability(store: LocationStore): CapabilityProvider {
-  const scratch: { current?: LocationStore } = {};
   return {
     name: 'balancer',
     description: 'routr.balancer.pick({group, algorithm, candidates, affinity?}) | release(affinity) — round-robin or least-sessions with call affinity, shared across hosts',
-    build({ mode }) {
-      const target = storeFor(store, mode, scratch);
+    build(context) {
+      const target = storeFor(store, context);
       return {
         'balancer.pick': {
           fn: (options) => {

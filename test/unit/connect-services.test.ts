@@ -227,4 +227,17 @@ describe('capabilities', () => {
     assert.equal(registered.length, 1);
     assert.equal((fns['location.find'].fn('sip:a@b') as unknown[]).length, 1);
   });
+
+  test('capabilities - a fixture build reads its own location writes from a scratch store of its own; live bindings are untouched', () => {
+    const registry = defaultCapabilities();
+    registerLocalServices(registry, { current: () => ResourceSet.EMPTY });
+    const names = ['location.read', 'location.write'];
+    const build = (mode: 'serve' | 'fixtures') => registry.build(names, { plugin: 'connect', processor: 'connect', logger: silentLogger(), mode });
+    const binding = { aor: 'sip:f@x', contact: 'sip:f@1.2.3.4', expires: 60, sender, receivedOn: sender, edgeRef: 'e', callId: 'c', cseq: 1 };
+    const first = build('fixtures');
+    first['location.register'].fn(binding);
+    assert.equal((first['location.find'].fn('sip:f@x') as unknown[]).length, 1, 'read sees the write of the same build');
+    assert.equal((build('fixtures')['location.find'].fn('sip:f@x') as unknown[]).length, 0, 'another build starts empty');
+    assert.equal((build('serve')['location.find'].fn('sip:f@x') as unknown[]).length, 0, 'the live store never saw it');
+  });
 });
