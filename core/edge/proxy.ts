@@ -46,8 +46,6 @@ export class ProxyCore {
   readonly #contexts = new Map<string, ProxyContext>();
   readonly #forwarding: ForwardingDeps;
   readonly #fixInvalidContacts: boolean;
-  /** Requests that arrived with a Route naming this edge (popped before the host sees them). */
-  readonly #routedHere = new WeakSet<SipRequest>();
   #draining = false;
 
   constructor(options: ProxyOptions) {
@@ -159,8 +157,8 @@ export class ProxyCore {
       this.#respond(server, 503, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
       return;
     }
-    if (preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri))) this.#routedHere.add(request);
-    void this.#decideAndApply(server, request, body, inbound);
+    const routedHere = preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri));
+    void this.#decideAndApply(server, request, body, inbound, routedHere);
   }
 
   /** RFC 3261 16.3 request validation beyond syntax. */
@@ -207,12 +205,12 @@ export class ProxyCore {
     return server;
   }
 
-  async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound): Promise<void> {
+  async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound, routedHere: boolean): Promise<void> {
     const { metrics } = this.#options;
     const started = performance.now();
     let decision: Decision;
     try {
-      decision = await this.#options.decide(this.#envelope(request, inbound));
+      decision = await this.#options.decide(this.#envelope(request, inbound, routedHere));
       metrics.decisionSeconds.observe({ outcome: decision.action }, (performance.now() - started) / 1000);
     } catch (err) {
       const spec = toResponseSpec(err);
@@ -231,7 +229,8 @@ export class ProxyCore {
     context.start();
   }
 
-  #envelope(request: SipRequest, inbound: Inbound): MessageEnvelope {
+  /** `routedHere`: the request arrived with a Route naming this edge (removed before the host sees it). */
+  #envelope(request: SipRequest, inbound: Inbound, routedHere: boolean): MessageEnvelope {
     const { identity, edgeRef } = this.#options;
     // `method` first: hosts read it off the front of the JSON without parsing the whole envelope.
     return {
@@ -245,7 +244,7 @@ export class ProxyCore {
       localnets: identity.localnets,
       message: request,
       // Processors may trust an in-dialog request only when it came through a Route this edge record-routed.
-      metadata: this.#routedHere.has(request) ? { [ROUTED_HERE]: 'true' } : {},
+      metadata: routedHere ? { [ROUTED_HERE]: 'true' } : {},
     };
   }
 
@@ -261,16 +260,16 @@ export class ProxyCore {
     // (RFC 3261 16.4, 16.6): the edge sends it on without a bus round trip, as nothing can answer an ACK.
     // An ACK addressed to the edge itself still goes to a processor to learn where it belongs.
     const { identity } = this.#options;
-    preprocessRoute(request, (uri) => identity.isOwnUri(uri));
+    const routedHere = preprocessRoute(request, (uri) => identity.isOwnUri(uri));
     const routed = request.headers.route?.length || !identity.isOwnUri(request.uri);
-    void this.#forwardAck(request, body, inbound, routed ? { action: 'forward' } : undefined);
+    void this.#forwardAck(request, body, inbound, routed ? { action: 'forward' } : undefined, routedHere);
   }
 
-  async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound, routed?: Decision): Promise<void> {
+  async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound, routed: Decision | undefined, routedHere: boolean): Promise<void> {
     const { identity, transports, logger, metrics } = this.#options;
     try {
       if (request.headers['max-forwards'] === 0) return;
-      const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound)));
+      const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound, routedHere)));
       if (decision.action !== 'forward') return;
       const { out, destination } = await retarget(request, { decision, target: decision.targets?.[0] ?? {}, identity, transports });
       // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
