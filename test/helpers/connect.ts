@@ -5,7 +5,7 @@
  */
 import { isRequest, type AuthHeader, type SipRequest, type SipResponse } from '../../core/sip/types.js';
 import { digestAuthorization, type Challenge } from './digest.js';
-import type { TestUA } from './ua.js';
+import { requestText, type TestUA } from './ua.js';
 
 let sequence = 0;
 
@@ -29,25 +29,8 @@ export interface RequestOptions {
 
 /** The text of a request sent from `ua`, with a fresh branch (and Call-ID, tags) unless given. */
 export function sipRequest(ua: TestUA, o: RequestOptions): string {
-  const n = ++sequence;
-  const transport = ua.transport.toUpperCase();
   const user = /^sips?:([^@]+)@/.exec(o.from)?.[1] ?? 'ua';
-  const contact = o.contact === undefined ? `<${contactOf(ua, user)}>` : o.contact;
-  const lines = [
-    `${o.method} ${o.uri} SIP/2.0`,
-    `Via: SIP/2.0/${transport} ${ua.host}:${ua.port};branch=${o.branch ?? `z9hG4bK-connect-${process.pid}-${n}`};rport`,
-    'Max-Forwards: 70',
-    `From: <${o.from}>;tag=${o.fromTag ?? `f${n}`}`,
-    `To: <${o.to ?? o.uri}>${o.toTag ? `;tag=${o.toTag}` : ''}`,
-    `Call-ID: ${o.callId ?? `connect-${process.pid}-${n}@test`}`,
-    `CSeq: ${o.cseq ?? 1} ${o.method}`,
-    ...(contact === null ? [] : [`Contact: ${contact}`]),
-    ...(o.headers ?? []),
-    `Content-Length: ${Buffer.byteLength(o.body ?? '')}`,
-    '',
-    o.body ?? '',
-  ];
-  return lines.join('\r\n');
+  return requestText({ ...o, ua, contact: o.contact === undefined ? `<${contactOf(ua, user)}>` : o.contact });
 }
 
 /** The Contact URI a UA registers: its own socket address (with ;transport for stream transports). */

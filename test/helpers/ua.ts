@@ -293,8 +293,12 @@ export function requestText(options: {
   method: string;
   uri: string;
   ua: TestUA;
-  /** The Contact value; default `<sip:alice@<ua address>>`. */
-  contact?: string;
+  /** The Contact value; default `<sip:alice@<ua address>>`; null for none. */
+  contact?: string | null;
+  /** The From URI; default `sip:alice@127.0.0.1`. */
+  from?: string;
+  /** The To URI; default the Request-URI. */
+  to?: string;
   callId?: string;
   branch?: string;
   cseq?: number;
@@ -309,16 +313,16 @@ export function requestText(options: {
   const transport = ua.transport.toUpperCase();
   const webSocket = ua.transport === 'ws' || ua.transport === 'wss';
   const sentBy = webSocket ? ua.invalidHost : `${ua.host}:${ua.port}`;
-  const contact = options.contact ?? (webSocket ? `<sip:alice@${ua.invalidHost};transport=ws>` : `<sip:alice@${ua.host}:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}>`);
+  const contact = options.contact !== undefined ? options.contact : (webSocket ? `<sip:alice@${ua.invalidHost};transport=ws>` : `<sip:alice@${ua.host}:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}>`);
   const lines = [
     `${options.method} ${options.uri} SIP/2.0`,
     `Via: SIP/2.0/${transport} ${sentBy};branch=${options.branch ?? `z9hG4bK-test-${process.pid}-${n}`};rport`,
     `Max-Forwards: ${options.maxForwards ?? 70}`,
-    `From: <sip:alice@127.0.0.1>;tag=${options.fromTag ?? `from${n}`}`,
-    `To: <${options.uri}>${options.toTag ? `;tag=${options.toTag}` : ''}`,
+    `From: <${options.from ?? 'sip:alice@127.0.0.1'}>;tag=${options.fromTag ?? `from${n}`}`,
+    `To: <${options.to ?? options.uri}>${options.toTag ? `;tag=${options.toTag}` : ''}`,
     `Call-ID: ${options.callId ?? `call-${process.pid}-${n}@test`}`,
     `CSeq: ${options.cseq ?? 1} ${options.method}`,
-    `Contact: ${contact}`,
+    ...(contact === null ? [] : [`Contact: ${contact}`]),
     ...(options.headers ?? []),
     `Content-Length: ${Buffer.byteLength(options.body ?? '')}`,
     '',
