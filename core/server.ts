@@ -7,7 +7,7 @@ import { createBus } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
 import { Edge } from './edge/edge.js';
-import { defaultCapabilities } from './host/capabilities.js';
+import { defaultCapabilities } from './capabilities/index.js';
 import { ProcessorHost } from './host/host.js';
 import { openHostServices, type HostServices } from './host/services.js';
 import { OpsServer } from './http.js';

@@ -3,7 +3,7 @@
  * verification; passwords stay on the host), `acl` (AccessControlList checks with ipaddr.js) and `tokens`
  * (JWT verification). Plugins reach them as `routr.auth.*`, `routr.acl.*` and `routr.tokens.*`.
  */
-import type { CapabilityProvider } from '../host/capabilities.js';
+import type { CapabilityProvider } from '../capabilities/index.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { AuthHeader } from '../sip/types.js';
 import type { JsonValue } from '../../sandbox/types.js';

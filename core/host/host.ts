@@ -21,7 +21,7 @@ import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 import { SandboxError } from '../../sandbox/types.js';
 import type { PluginStore } from '../plugins/store.js';
-import { defaultCapabilities, type CapabilityRegistry } from './capabilities.js';
+import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
 import { kindOf } from './instance.js';
 import { SlotLoader, type Pipeline, type SyncOutcome } from './loader.js';
 import type { LoadedPlugin } from './plugins.js';

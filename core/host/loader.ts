@@ -18,7 +18,7 @@ import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 import { verifyPlugin } from '../plugins/fixtures.js';
 import { currentVersion, type PluginState, type PluginStore } from '../plugins/store.js';
-import type { CapabilityRegistry } from './capabilities.js';
+import type { CapabilityRegistry } from '../capabilities/index.js';
 import type { HostOptions } from './host.js';
 import type { PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';

@@ -16,7 +16,7 @@ import { LocationStore } from '../location/store.js';
 import type { Logger } from '../log.js';
 import { KvMirror } from '../plugins/kv.js';
 import type { ResourceStore } from '../resources/store.js';
-import type { CapabilityRegistry } from './capabilities.js';
+import type { CapabilityRegistry } from '../capabilities/index.js';
 
 export const SECRETS_BUCKET = bucketName('secrets');
 export const NONCES_BUCKET = bucketName('nonces');

@@ -3,7 +3,7 @@
  * (`routr.location.find|register|unregister`, `routr.balancer.pick|release`). Fixture runs get a scratch
  * store, so a fixture never registers anything for real.
  */
-import type { CapabilityContext, CapabilityProvider } from '../host/capabilities.js';
+import type { CapabilityContext, CapabilityProvider } from '../capabilities/index.js';
 import type { BindingInput } from '../sdk/index.js';
 import type { JsonValue } from '../../sandbox/types.js';
 import { LocationStore } from './store.js';

@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Metrics } from '../metrics.js';
 import { parseMessage } from '../sip/index.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
-import { defaultCapabilities, type CapabilityRegistry } from '../host/capabilities.js';
+import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
 import type { PluginInstance } from '../host/instance.js';
 import { Middleware } from '../host/middleware.js';
 import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../host/plugins.js';

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type { Bus } from '../bus/types.js';
 import type { ServerConfig } from '../config/server.js';
-import type { CapabilityRegistry } from '../host/capabilities.js';
+import type { CapabilityRegistry } from '../capabilities/index.js';
 import type { ProcessorHost } from '../host/host.js';
 import type { OpsServer } from '../http.js';
 import type { Logger } from '../log.js';

@@ -15,7 +15,7 @@
  */
 import { bucketName } from '../bus/subjects.js';
 import type { Bus, KvStore, KvWatchEvent } from '../bus/types.js';
-import type { CapabilityProvider } from '../host/capabilities.js';
+import type { CapabilityProvider } from '../capabilities/index.js';
 import type { Logger } from '../log.js';
 import type { JsonValue } from '../../sandbox/types.js';
 

@@ -7,7 +7,7 @@
  * Credentials come back without `password`: secrets never enter a sandbox. Digest verification will be a
  * host-side capability of its own.
  */
-import type { CapabilityProvider } from '../host/capabilities.js';
+import type { CapabilityProvider } from '../capabilities/index.js';
 import type { JsonValue } from '../../sandbox/types.js';
 import { redact, type ResourceFilter } from './set.js';
 import type { ResourceStore } from './store.js';

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseServerConfig } from '../../core/config/server.js';
-import { defaultCapabilities, type CapabilityRegistry } from '../../core/host/capabilities.js';
+import { defaultCapabilities, type CapabilityRegistry } from '../../core/capabilities/index.js';
 import { ProcessorHost } from '../../core/host/host.js';
 import { checkBundle, readPluginDir, type PluginBundle } from '../../core/host/plugins.js';
 import { silentLogger, type Logger } from '../../core/log.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MemoryBus } from '../../core/bus/memory.js';
-import { defaultCapabilities } from '../../core/host/capabilities.js';
+import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { silentLogger } from '../../core/log.js';
 import { KvMirror, kvCapability } from '../../core/plugins/kv.js';
 import { ask, reasonOf } from '../helpers/envelopes.js';

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { defaultCapabilities } from '../../core/host/capabilities.js';
+import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { loadedFromBundle } from '../../core/host/plugins.js';
 import { createEngine, type Sandbox, type SandboxEngine, type SandboxOptions } from '../../sandbox/index.js';
 import { ask, reasonOf, statusOf } from '../helpers/envelopes.js';

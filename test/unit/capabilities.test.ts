@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CapabilityRegistry, defaultCapabilities, logCapability } from '../../core/host/capabilities.js';
+import { CapabilityRegistry, defaultCapabilities, logCapability } from '../../core/capabilities/index.js';
 import { silentLogger } from '../../core/log.js';
 
 const context = { plugin: 'p', processor: 'p', logger: silentLogger() };

@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { DigestAuth } from '../../core/auth/digest.js';
 import { TokenVerifier } from '../../core/auth/tokens.js';
 import { MemoryBus } from '../../core/bus/memory.js';
-import { defaultCapabilities } from '../../core/host/capabilities.js';
+import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { registerLocalServices } from '../../core/host/services.js';
 import { LocationStore, normaliseAor } from '../../core/location/store.js';
 import { silentLogger } from '../../core/log.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { defaultCapabilities } from '../../core/host/capabilities.js';
+import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { silentLogger } from '../../core/log.js';
 import { packagePath } from '../../core/paths.js';
 import { readResourcePath, ResourceSet, resourcesCapability, validateDocuments, type ResourceStore } from '../../core/resources/index.js';
