@@ -13,7 +13,7 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { AuthHeader } from '../sip/types.js';
 import type { DigestVerdict } from '../sdk/index.js';
-import type { KvMirror } from '../plugins/kv.js';
+import type { KvMirror } from '../bus/kv-mirror.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 const HASHES: Record<string, { hash: 'md5' | 'sha256'; sess: boolean }> = {

@@ -14,7 +14,7 @@ import type { ServerConfig } from '../config/server.js';
 import { balancerCapability, locationReadCapability, locationWriteCapability } from '../location/capability.js';
 import { LocationStore } from '../location/store.js';
 import type { Logger } from '../log.js';
-import { KvMirror } from '../plugins/kv.js';
+import { KvMirror } from '../bus/kv-mirror.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
 

@@ -1,6 +1,6 @@
 /**
  * The location service: registrar bindings (address of record → contacts) and the Peer load-balancing state,
- * one interface over a KvMirror (core/plugins/kv.ts). On the embedded bus the bucket is a Map in this process;
+ * one interface over a KvMirror (core/bus/kv-mirror.ts). On the embedded bus the bucket is a Map in this process;
  * on NATS it is the JetStream KV bucket `routr_v1_location`, mirrored on every host and kept current by a watch,
  * so a REGISTER taken by one host is found by the others within milliseconds, and reads stay synchronous (the
  * Connect processor runs on the host thread).
@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { bucketName } from '../bus/subjects.js';
 import type { Bus } from '../bus/types.js';
 import type { Logger } from '../log.js';
-import { KvMirror } from '../plugins/kv.js';
+import { KvMirror } from '../bus/kv-mirror.js';
 import type { Binding, BindingInput } from '../sdk/index.js';
 import type { JsonValue } from '../../sandbox/types.js';
 

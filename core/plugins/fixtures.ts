@@ -20,7 +20,7 @@ import type { PluginInstance } from '../host/instance.js';
 import { Middleware } from '../host/middleware.js';
 import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../host/plugins.js';
 import { Processor } from '../host/processor.js';
-import { KvMirror, kvCapability } from './kv.js';
+import { kvCapability, scratchPluginKv } from './kv.js';
 import { registerLocalServices } from '../host/services.js';
 import { resourcesCapability } from '../resources/capability.js';
 import { ResourceSet } from '../resources/set.js';
@@ -45,7 +45,7 @@ export interface FixtureOptions {
  */
 export function localCapabilities(): CapabilityRegistry {
   const registry = defaultCapabilities();
-  registry.register(kvCapability(KvMirror.scratch()));
+  registry.register(kvCapability(scratchPluginKv()));
   const noResources = { current: () => ResourceSet.EMPTY };
   registry.register(resourcesCapability(noResources));
   registerLocalServices(registry, noResources);

@@ -12,13 +12,14 @@ import type { ProcessorHost } from '../host/host.js';
 import type { OpsServer } from '../http.js';
 import type { Logger } from '../log.js';
 import { mountPluginApi } from './api.js';
-import { KvMirror, kvCapability } from './kv.js';
+import type { KvMirror } from '../bus/kv-mirror.js';
+import { kvCapability, openPluginKv } from './kv.js';
 import { DirectoryBackend, PluginStore } from './store.js';
 import { KvBackend } from './store-kv.js';
 
 export { mountPluginApi, type PluginRow } from './api.js';
 export { runFixtures, verifyPlugin, fixtureEnvelope, type FixtureResult } from './fixtures.js';
-export { KvMirror, kvCapability, PLUGIN_KV_BUCKET } from './kv.js';
+export { kvCapability, openPluginKv, PLUGIN_KV_BUCKET, scratchPluginKv } from './kv.js';
 export { DirectoryBackend, PluginStore, PluginStoreError, type PluginState, type StoreBackend } from './store.js';
 export { KvBackend, PLUGINS_BUCKET } from './store-kv.js';
 
@@ -60,7 +61,7 @@ export class PluginRuntime {
     }
     let mirror: KvMirror | undefined;
     try {
-      mirror = await KvMirror.open(bus, logger);
+      mirror = await openPluginKv(bus, logger);
       options.capabilities.register(kvCapability(mirror));
     } catch (err) {
       logger.info({ reason: (err as Error).message }, 'kv capability unavailable');

@@ -1,23 +1,20 @@
 /**
  * The `kv` capability: a small key/value store per plugin, `routr.kv.get|set|delete|keys`, synchronous so it
- * works on the host-thread fast path. Every host keeps an in-memory mirror of one bus KV bucket
- * (`routr_v1_plugin_kv`, JetStream KV on NATS), loaded at start and kept current by a watch; a plugin's keys
- * are stored as `<plugin ref>.<key>`, so plugins never see each other's data.
+ * works on the host-thread fast path. Every host keeps a KvMirror (core/bus/kv-mirror.ts) of one bus KV bucket
+ * (`routr_v1_plugin_kv`, JetStream KV on NATS); a plugin's keys are stored as `<plugin ref>.<key>`, so plugins
+ * never see each other's data.
  *
- * Consistency: reads come from this host's mirror. A write is applied to the mirror at once (the same host
- * reads its own writes immediately) and persisted in the background; other hosts see it when their watch
- * delivers it (milliseconds on one NATS). Concurrent writes to one key from two hosts converge on the write
- * the bucket stored last (highest revision) everywhere. A write the bus refuses (NATS down) is logged and
- * stays only in this host's mirror until the key is written again. It is not a database: no transactions,
- * no compare-and-set; keep values small (64 KiB each, 10,000 keys per plugin).
+ * Consistency is the mirror's: reads come from this host's mirror, a write is seen at once here and by other
+ * hosts when their watch delivers it, concurrent writes converge on the bucket's last. No transactions, no
+ * compare-and-set; keep values small (64 KiB each, 10,000 keys per plugin).
  *
  * Fixture runs get a scratch mirror (`mode: 'fixtures'`), empty and never persisted.
  */
+import { KvMirror } from '../bus/kv-mirror.js';
 import { bucketName } from '../bus/subjects.js';
-import type { Bus, KvStore, KvWatchEvent } from '../bus/types.js';
+import type { Bus } from '../bus/types.js';
 import type { CapabilityProvider } from '../capabilities/index.js';
 import type { Logger } from '../log.js';
-import type { JsonValue } from '../../sandbox/types.js';
 
 export const PLUGIN_KV_BUCKET = bucketName('plugin_kv');
 export const MAX_KV_VALUE_BYTES = 64 * 1024;
@@ -26,148 +23,14 @@ export const MAX_KV_KEYS_PER_PLUGIN = 10_000;
 const USER_KEY = /^[-\w=/]+(\.[-\w=/]+)*$/;
 const MAX_KEY_LENGTH = 200;
 
-interface Entry {
-  /** undefined: deleted (kept so an older event cannot bring the key back). */
-  value: JsonValue | undefined;
-  revision: number;
-  /** Local writes not yet acknowledged by the bus. */
-  pending: number;
-  /** The newest remote event seen while local writes were pending. */
-  seen?: { value: JsonValue | undefined; revision: number };
+/** The host's mirror of the plugin kv bucket. */
+export function openPluginKv(bus: Bus, logger: Logger): Promise<KvMirror> {
+  return KvMirror.open(bus, logger, { bucket: PLUGIN_KV_BUCKET, maxKeysPerNamespace: MAX_KV_KEYS_PER_PLUGIN });
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-export interface MirrorOptions {
-  /** Default: the plugin kv bucket. */
-  bucket?: string;
-  /** Keys per namespace (the part before the first dot); default MAX_KV_KEYS_PER_PLUGIN, 0 for no limit. */
-  maxKeysPerNamespace?: number;
-  /** Told of every change to a value (local or remote), after it is applied; undefined means deleted. */
-  onChange?: (key: string, value: JsonValue | undefined) => void;
-}
-
-/**
- * An in-memory mirror of a bus KV bucket with JSON values: synchronous reads, writes applied at once and
- * persisted in the background. The plugin `kv` capability and the location service (core/location) use it.
- */
-export class KvMirror {
-  readonly #entries = new Map<string, Entry>();
-  readonly #counts = new Map<string, number>();
-  readonly #kv: KvStore | undefined;
-  readonly #logger: Logger | undefined;
-  readonly #maxKeys: number;
-  readonly #onChange: MirrorOptions['onChange'];
-  #stop: (() => Promise<void>) | undefined;
-
-  private constructor(kv: KvStore | undefined, logger: Logger | undefined, options: MirrorOptions) {
-    this.#kv = kv;
-    this.#logger = logger;
-    this.#maxKeys = options.maxKeysPerNamespace ?? MAX_KV_KEYS_PER_PLUGIN;
-    this.#onChange = options.onChange;
-  }
-
-  /** A mirror of the bus bucket: the watch starts first, then the current contents load, so nothing is missed. */
-  static async open(bus: Bus, logger: Logger, options: MirrorOptions = {}): Promise<KvMirror> {
-    const kv = await bus.kv(options.bucket ?? PLUGIN_KV_BUCKET);
-    const mirror = new KvMirror(kv, logger, options);
-    mirror.#stop = await kv.watch((event) => mirror.#remote(event));
-    for (const key of await kv.keys()) {
-      const entry = await kv.get(key);
-      if (entry) mirror.#remote({ key, value: entry.value, revision: entry.revision });
-    }
-    return mirror;
-  }
-
-  /** In memory only: for fixtures and `routr plugin test`. */
-  static scratch(options: MirrorOptions = {}): KvMirror {
-    return new KvMirror(undefined, undefined, options);
-  }
-
-  get(key: string): JsonValue | undefined {
-    return this.#entries.get(key)?.value;
-  }
-
-  set(key: string, value: JsonValue, text: string): void {
-    const entry = this.#entries.get(key) ?? { value: undefined, revision: 0, pending: 0 };
-    if (this.#maxKeys > 0 && entry.value === undefined && this.#count(key) >= this.#maxKeys) {
-      throw new Error(`kv: at most ${this.#maxKeys} keys per plugin`);
-    }
-    this.#assign(key, entry, value);
-    this.#persist(key, entry, () => this.#kv?.put(key, encoder.encode(text)));
-  }
-
-  delete(key: string): boolean {
-    const entry = this.#entries.get(key);
-    if (entry?.value === undefined) return false;
-    this.#assign(key, entry, undefined);
-    this.#persist(key, entry, () => this.#kv?.delete(key).then(() => 0));
-    return true;
-  }
-
-  keys(prefix: string): string[] {
-    const out: string[] = [];
-    for (const [key, entry] of this.#entries) if (entry.value !== undefined && key.startsWith(prefix)) out.push(key);
-    return out.sort();
-  }
-
-  async close(): Promise<void> {
-    await this.#stop?.();
-    this.#stop = undefined;
-  }
-
-  #persist(key: string, entry: Entry, write: () => Promise<number> | undefined): void {
-    if (!this.#kv) return;
-    entry.pending++;
-    const settle = (revision: number): void => {
-      entry.pending--;
-      if (revision > entry.revision) entry.revision = revision;
-      if (entry.pending > 0) return;
-      const seen = entry.seen;
-      entry.seen = undefined;
-      if (seen && seen.revision > entry.revision) {
-        entry.revision = seen.revision;
-        this.#assign(key, entry, seen.value);
-      }
-    };
-    Promise.resolve()
-      .then(write)
-      .then(
-        (revision) => settle(revision ?? 0),
-        (err: unknown) => {
-          this.#logger?.warn({ key, err }, 'kv: write not persisted; it stays in this host only');
-          settle(0);
-        },
-      );
-  }
-
-  #remote(event: KvWatchEvent): void {
-    const value = event.value === null ? undefined : (JSON.parse(decoder.decode(event.value)) as JsonValue);
-    let entry = this.#entries.get(event.key);
-    if (!entry) this.#entries.set(event.key, (entry = { value: undefined, revision: 0, pending: 0 }));
-    if (entry.pending > 0) {
-      if (!entry.seen || event.revision > entry.seen.revision) entry.seen = { value, revision: event.revision };
-      return;
-    }
-    if (event.revision <= entry.revision) return;
-    entry.revision = event.revision;
-    this.#assign(event.key, entry, value);
-  }
-
-  #assign(key: string, entry: Entry, value: JsonValue | undefined): void {
-    const plugin = key.slice(0, key.indexOf('.'));
-    if (entry.value === undefined && value !== undefined) this.#counts.set(plugin, this.#count(key) + 1);
-    if (entry.value !== undefined && value === undefined) this.#counts.set(plugin, this.#count(key) - 1);
-    const changed = entry.value !== value;
-    entry.value = value;
-    this.#entries.set(key, entry);
-    if (changed) this.#onChange?.(key, value);
-  }
-
-  #count(key: string): number {
-    return this.#counts.get(key.slice(0, key.indexOf('.'))) ?? 0;
-  }
+/** An in-memory plugin kv, with the same key limit (fixtures, `routr plugin test`). */
+export function scratchPluginKv(): KvMirror {
+  return KvMirror.scratch({ maxKeysPerNamespace: MAX_KV_KEYS_PER_PLUGIN });
 }
 
 function checkKey(key: unknown): string {
@@ -183,7 +46,7 @@ export function kvCapability(mirror: KvMirror): CapabilityProvider {
     name: 'kv',
     description: 'routr.kv.get|set|delete|keys — per-plugin key/value, synchronous reads from a mirror of a bus KV bucket',
     build({ plugin, mode }) {
-      const target = mode === 'fixtures' ? KvMirror.scratch() : mirror;
+      const target = mode === 'fixtures' ? scratchPluginKv() : mirror;
       const prefix = `${plugin}.`;
       return {
         'kv.get': { fn: (key) => target.get(prefix + checkKey(key)) ?? null },

@@ -9,7 +9,8 @@ import { after, before, describe, test } from 'node:test';
 import { MemoryBus } from '../../core/bus/memory.js';
 import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { silentLogger } from '../../core/log.js';
-import { KvMirror, kvCapability } from '../../core/plugins/kv.js';
+import type { KvMirror } from '../../core/bus/kv-mirror.js';
+import { kvCapability, openPluginKv } from '../../core/plugins/kv.js';
 import { ask, reasonOf } from '../helpers/envelopes.js';
 import { fixtureBundle, startTestHost, variant, type TestHost } from '../helpers/plugins.js';
 
@@ -27,7 +28,7 @@ describe('plugins capabilities', () => {
   let mirror: KvMirror;
 
   before(async () => {
-    mirror = await KvMirror.open(bus, silentLogger());
+    mirror = await openPluginKv(bus, silentLogger());
     const capabilities = defaultCapabilities();
     capabilities.register(kvCapability(mirror));
     capabilities.register({

@@ -16,7 +16,7 @@ import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { registerLocalServices } from '../../core/host/services.js';
 import { LocationStore, normaliseAor } from '../../core/location/store.js';
 import { silentLogger } from '../../core/log.js';
-import { KvMirror } from '../../core/plugins/kv.js';
+import { KvMirror } from '../../core/bus/kv-mirror.js';
 import { ResourceSet } from '../../core/resources/set.js';
 import { parseAuth } from '../../core/sip/headers.js';
 import { digestAuthorization, parseChallenge } from '../helpers/digest.js';

@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBus, MemoryHub } from '../../core/bus/memory.js';
 import { silentLogger } from '../../core/log.js';
-import { KvMirror, kvCapability, MAX_KV_KEYS_PER_PLUGIN } from '../../core/plugins/kv.js';
+import type { KvMirror } from '../../core/bus/kv-mirror.js';
+import { kvCapability, MAX_KV_KEYS_PER_PLUGIN, openPluginKv, scratchPluginKv } from '../../core/plugins/kv.js';
 import type { Capability, JsonValue } from '../../sandbox/types.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -26,7 +27,7 @@ function api(mirror: KvMirror, plugin: string, mode?: 'serve' | 'fixtures'): Kv 
 async function twoHosts() {
   const hub = new MemoryHub();
   const buses = [new MemoryBus({ hub }), new MemoryBus({ hub })];
-  const mirrors = [await KvMirror.open(buses[0], silentLogger()), await KvMirror.open(buses[1], silentLogger())];
+  const mirrors = [await openPluginKv(buses[0], silentLogger()), await openPluginKv(buses[1], silentLogger())];
   return {
     mirrors,
     close: async () => {
@@ -73,7 +74,7 @@ test('plugin kv - plugins do not see each other keys', async () => {
 });
 
 test('plugin kv - bad keys, null values and oversized values are refused with a reason', async () => {
-  const mirror = KvMirror.scratch();
+  const mirror = scratchPluginKv();
   const kv = api(mirror, 'p');
   for (const key of ['', '.x', 'x.', 'a..b', 'sp ace', 'x'.repeat(201), 42]) {
     assert.throws(() => kv.set(key as string, 1), /kv: keys are/);
@@ -83,7 +84,7 @@ test('plugin kv - bad keys, null values and oversized values are refused with a 
 });
 
 test(`plugin kv - at most ${MAX_KV_KEYS_PER_PLUGIN} keys per plugin`, () => {
-  const kv = api(KvMirror.scratch(), 'p');
+  const kv = api(scratchPluginKv(), 'p');
   for (let i = 0; i < MAX_KV_KEYS_PER_PLUGIN; i++) kv.set(`k${i}`, i);
   assert.throws(() => kv.set('one-more', 1), /at most 10000 keys per plugin/);
   kv.set('k1', 'overwrite is fine');
