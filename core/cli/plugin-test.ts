@@ -6,7 +6,7 @@
  */
 import { createEngine } from '../../sandbox/index.js';
 import { localCapabilities, runFixtures } from '../plugins/fixtures.js';
-import { loadedFromBundle } from '../host/plugins.js';
+import { loadedFromBundle } from '../plugins/bundle.js';
 import { bundleFromPath } from './tgz.js';
 
 export async function runPluginTest(path: string, options: { json: boolean }): Promise<number> {

@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { dirname, join, normalize, sep } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { readPluginDir, type PluginBundle } from '../host/plugins.js';
+import { readPluginDir, type PluginBundle } from '../plugins/bundle.js';
 
 const MAX_UNPACKED_BYTES = 16 * 1024 * 1024;
 const BLOCK = 512;

@@ -24,7 +24,7 @@ import type { PluginStore } from '../plugins/store.js';
 import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
 import { kindOf } from './instance.js';
 import { SlotLoader, type Pipeline, type SyncOutcome } from './loader.js';
-import type { LoadedPlugin } from './plugins.js';
+import type { LoadedPlugin } from '../plugins/bundle.js';
 import type { Processor } from './processor.js';
 import type { PluginSlot, SlotKind, SlotState } from './slot.js';
 

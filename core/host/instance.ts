@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { Capability, Sandbox, SandboxEngine } from '../../sandbox/types.js';
 import { SandboxError } from '../../sandbox/types.js';
-import type { LoadedPlugin } from './plugins.js';
+import type { LoadedPlugin } from '../plugins/bundle.js';
 
 export interface InstanceOptions {
   /** The processor or middleware entry this instance serves (names it in logs and metrics). */

@@ -22,7 +22,7 @@ import type { CapabilityRegistry } from '../capabilities/index.js';
 import type { HostOptions } from './host.js';
 import type { PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';
-import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from './plugins.js';
+import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from '../plugins/bundle.js';
 import { Processor } from './processor.js';
 import { Router } from './router.js';
 import { PluginSlot, SLOT_STATES, type SlotConfig, type SlotState } from './slot.js';

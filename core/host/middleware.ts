@@ -18,7 +18,7 @@ import { SipError } from '../errors.js';
 import { MatcherSet } from './router.js';
 import { PluginInstance, type InstanceOptions } from './instance.js';
 import { checkDecision } from './processor.js';
-import type { LoadedPlugin } from './plugins.js';
+import type { LoadedPlugin } from '../plugins/bundle.js';
 import type { PluginSlot } from './slot.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 

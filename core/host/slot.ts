@@ -9,7 +9,7 @@
 import type { MiddlewareConfig, ProcessorConfig } from '../config/server.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { isPluginFailure, type PluginInstance } from './instance.js';
-import type { LoadedPlugin } from './plugins.js';
+import type { LoadedPlugin } from '../plugins/bundle.js';
 
 export type SlotKind = 'processor' | 'pre' | 'post';
 export type SlotState = BreakerState | 'disabled';

@@ -18,7 +18,7 @@ import type { SandboxEngine } from '../../sandbox/types.js';
 import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
 import type { PluginInstance } from '../host/instance.js';
 import { Middleware } from '../host/middleware.js';
-import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../host/plugins.js';
+import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from './bundle.js';
 import { Processor } from '../host/processor.js';
 import { kvCapability, scratchPluginKv } from './kv.js';
 import { registerLocalServices } from '../host/services.js';

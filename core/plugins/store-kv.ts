@@ -6,7 +6,7 @@
  */
 import { bucketName } from '../bus/subjects.js';
 import { KvConflictError, type Bus, type KvStore } from '../bus/types.js';
-import { checkBundle, type PluginBundle } from '../host/plugins.js';
+import { checkBundle, type PluginBundle } from './bundle.js';
 import { StoreConflictError, type PluginState, type StoreBackend } from './store.js';
 
 export const PLUGINS_BUCKET = bucketName('plugins');

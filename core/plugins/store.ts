@@ -13,7 +13,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { bundleDigest, checkBundle, type PluginBundle } from '../host/plugins.js';
+import { bundleDigest, checkBundle, type PluginBundle } from './bundle.js';
 
 export interface PluginState {
   ref: string;

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { checkBundle, type PluginBundle } from '../../core/host/plugins.js';
+import { checkBundle, type PluginBundle } from '../../core/plugins/bundle.js';
 import { MAX_VERSIONS, PluginStore, PluginStoreError } from '../../core/plugins/store.js';
 import { unique } from './support.js';
 

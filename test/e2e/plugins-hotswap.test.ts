@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { PluginBundle } from '../../core/host/plugins.js';
+import type { PluginBundle } from '../../core/plugins/bundle.js';
 import { fixtureBundle, testPluginsDir, variant } from '../helpers/plugins.js';
 import { freeSipPort, spawnRoutr, startRoutr, testConfig, type RunningRoutr, type SpawnedRoutr } from '../helpers/routr.js';
 import { runSipp, type SippProcess } from '../helpers/sipp.js';

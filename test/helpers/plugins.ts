@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseServerConfig } from '../../core/config/server.js';
 import { defaultCapabilities, type CapabilityRegistry } from '../../core/capabilities/index.js';
 import { ProcessorHost } from '../../core/host/host.js';
-import { checkBundle, readPluginDir, type PluginBundle } from '../../core/host/plugins.js';
+import { checkBundle, readPluginDir, type PluginBundle } from '../../core/plugins/bundle.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { packagePath } from '../../core/paths.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
-import type { PluginBundle } from '../../core/host/plugins.js';
+import type { PluginBundle } from '../../core/plugins/bundle.js';
 import { isRequest, type SipResponse } from '../../core/sip/types.js';
 import { packagePath } from '../../core/paths.js';
 import { fixtureBundle, testPluginsDir, variant } from '../helpers/plugins.js';

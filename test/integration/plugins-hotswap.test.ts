@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { defaultCapabilities } from '../../core/capabilities/index.js';
-import { loadedFromBundle } from '../../core/host/plugins.js';
+import { loadedFromBundle } from '../../core/plugins/bundle.js';
 import { createEngine, type Sandbox, type SandboxEngine, type SandboxOptions } from '../../sandbox/index.js';
 import { ask, reasonOf, statusOf } from '../helpers/envelopes.js';
 import { fixtureBundle, startTestHost, variant, type TestHost } from '../helpers/plugins.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { bundleFromPath, unpackPlugin } from '../../core/cli/tgz.js';
-import { bundleDigest, checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES, mergedConfig, readPluginDir } from '../../core/host/plugins.js';
+import { bundleDigest, checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES, mergedConfig, readPluginDir } from '../../core/plugins/bundle.js';
 import { fixtureEnvelope } from '../../core/plugins/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'routr-bundle-'));

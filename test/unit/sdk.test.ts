@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Decision, MiddlewareModule, PreVerdict, ProcessorModule, StageVerdict } from 'routr/sdk';
-import { loadPlugin } from '../../core/host/plugins.js';
+import { loadPlugin } from '../../core/plugins/bundle.js';
 import { packagePath } from '../../core/paths.js';
 import { localCapabilities, runFixtures } from '../../core/plugins/fixtures.js';
 import { createEngine } from '../../sandbox/index.js';

@@ -4,7 +4,7 @@
  * API takes and the plugin store keeps) load into the same `LoadedPlugin`; `digest` tells two loads of the same
  * content apart from a new version.
  *
- * Lookup order for a processor's `plugin`: the plugin store (see core/plugins/store.ts, asked by the host), then
+ * Lookup order for a processor's `plugin`: the plugin store (store.ts beside this module, asked by the host), then
  * the configured plugins directory, then routr's built-ins. This module does the two directory steps.
  */
 import { createHash } from 'node:crypto';
