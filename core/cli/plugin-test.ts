@@ -5,7 +5,7 @@
  * reported as such.
  */
 import { createEngine } from '../../sandbox/index.js';
-import { localCapabilities, runFixtures } from '../plugins/fixtures.js';
+import { localCapabilities, runFixtures } from '../host/fixtures.js';
 import { loadedFromBundle } from '../plugins/bundle.js';
 import { bundleFromPath } from './tgz.js';
 

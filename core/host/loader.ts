@@ -16,7 +16,7 @@
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
-import { verifyPlugin } from '../plugins/fixtures.js';
+import { verifyPlugin } from './fixtures.js';
 import { currentVersion, type PluginState, type PluginStore } from '../plugins/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
 import type { HostOptions } from './host.js';

@@ -18,7 +18,6 @@ import { DirectoryBackend, PluginStore } from './store.js';
 import { KvBackend } from './store-kv.js';
 
 export { mountPluginApi, type PluginRow } from './api.js';
-export { runFixtures, verifyPlugin, fixtureEnvelope, type FixtureResult } from './fixtures.js';
 export { kvCapability, openPluginKv, PLUGIN_KV_BUCKET, scratchPluginKv } from './kv.js';
 export { DirectoryBackend, PluginStore, PluginStoreError, type PluginState, type StoreBackend } from './store.js';
 export { KvBackend, PLUGINS_BUCKET } from './store-kv.js';

@@ -12,7 +12,7 @@ import { after, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { bundleFromPath, unpackPlugin } from '../../core/cli/tgz.js';
 import { bundleDigest, checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES, mergedConfig, readPluginDir } from '../../core/plugins/bundle.js';
-import { fixtureEnvelope } from '../../core/plugins/fixtures.js';
+import { fixtureEnvelope } from '../../core/host/fixtures.js';
 
 const root = mkdtempSync(join(tmpdir(), 'routr-bundle-'));
 after(() => rmSync(root, { recursive: true, force: true }));

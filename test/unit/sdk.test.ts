@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import type { Decision, MiddlewareModule, PreVerdict, ProcessorModule, StageVerdict } from 'routr/sdk';
 import { loadPlugin } from '../../core/plugins/bundle.js';
 import { packagePath } from '../../core/paths.js';
-import { localCapabilities, runFixtures } from '../../core/plugins/fixtures.js';
+import { localCapabilities, runFixtures } from '../../core/host/fixtures.js';
 import { createEngine } from '../../sandbox/index.js';
 
 // Compile-time checks: these only have to type-check.

@@ -16,12 +16,12 @@ import { Metrics } from '../metrics.js';
 import { parseMessage } from '../sip/index.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
-import type { PluginInstance } from '../host/instance.js';
-import { Middleware } from '../host/middleware.js';
-import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from './bundle.js';
-import { Processor } from '../host/processor.js';
-import { kvCapability, scratchPluginKv } from './kv.js';
-import { registerLocalServices } from '../host/services.js';
+import type { PluginInstance } from './instance.js';
+import { Middleware } from './middleware.js';
+import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../plugins/bundle.js';
+import { Processor } from './processor.js';
+import { kvCapability, scratchPluginKv } from '../plugins/kv.js';
+import { registerLocalServices } from './services.js';
 import { resourcesCapability } from '../resources/capability.js';
 import { ResourceSet } from '../resources/set.js';
 
