@@ -9,6 +9,7 @@ import type { ServerConfig } from './config/server.js';
 import { Edge } from './edge/edge.js';
 import { defaultCapabilities } from './capabilities/index.js';
 import { ProcessorHost } from './host/host.js';
+import { mountPluginApi } from './host/plugins-api.js';
 import { openHostServices, type HostServices } from './host/services.js';
 import { OpsServer } from './http.js';
 import { createLogger, type Logger } from './log.js';
@@ -93,7 +94,9 @@ export class RoutrServer {
       if (spec.http.enabled) {
         this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness() });
         mountResourcesApi(this.ops, this.resources, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'resources-api' }) });
-        if (this.host && this.plugins) this.plugins.mountApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken) });
+        if (this.host && this.plugins) {
+          mountPluginApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken), store: this.plugins.store, storeProblem: this.plugins.storeProblem });
+        }
         const address = await this.ops.listen();
         this.logger.info({ port: address.port }, 'http listening (/healthz, /readyz, /metrics)');
       }

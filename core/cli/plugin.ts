@@ -13,7 +13,7 @@
  * Exit codes: 0 done, 1 refused or failed (the reason is printed), 2 usage.
  */
 import { parseArgs } from 'node:util';
-import type { PluginRow } from '../plugins/api.js';
+import type { PluginRow } from '../host/plugins-api.js';
 import type { SyncOutcome } from '../host/host.js';
 import { UsageError } from './usage.js';
 

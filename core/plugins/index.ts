@@ -1,6 +1,6 @@
 /**
  * The plugin system around a host: the plugin store (a directory on the embedded bus, a KV bucket on NATS),
- * the `kv` capability's mirror, and the management API. `PluginRuntime.open` is all `RoutrServer` calls; on a
+ * the `kv` capability's mirror (the management API over them is core/host/plugins-api.ts). On a
  * bus without KV (nats-server without JetStream) the host still runs directory and built-in plugins, and
  * install, the store and `kv` are reported unavailable with the reason.
  */
@@ -8,16 +8,12 @@ import { resolve } from 'node:path';
 import type { Bus } from '../bus/types.js';
 import type { ServerConfig } from '../config/server.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
-import type { ProcessorHost } from '../host/host.js';
-import type { OpsServer } from '../http.js';
 import type { Logger } from '../log.js';
-import { mountPluginApi } from './api.js';
 import type { KvMirror } from '../bus/kv-mirror.js';
 import { kvCapability, openPluginKv } from './kv.js';
 import { DirectoryBackend, PluginStore } from './store.js';
 import { KvBackend } from './store-kv.js';
 
-export { mountPluginApi, type PluginRow } from './api.js';
 export { kvCapability, openPluginKv, PLUGIN_KV_BUCKET, scratchPluginKv } from './kv.js';
 export { DirectoryBackend, PluginStore, PluginStoreError, type PluginState, type StoreBackend } from './store.js';
 export { KvBackend, PLUGINS_BUCKET } from './store-kv.js';
@@ -66,11 +62,6 @@ export class PluginRuntime {
       logger.info({ reason: (err as Error).message }, 'kv capability unavailable');
     }
     return new PluginRuntime(store, problem, mirror);
-  }
-
-  /** `/api/v1/plugins` on the ops server, for this host. */
-  mountApi(ops: OpsServer, options: { host: ProcessorHost; token: string | undefined }): void {
-    mountPluginApi(ops, { token: options.token, host: options.host, store: this.store, storeProblem: this.storeProblem });
   }
 
   async close(): Promise<void> {

@@ -16,11 +16,11 @@
  */
 import type http from 'node:http';
 import { ApiError, mountApi, readBody } from '../api/http.js';
-import type { ProcessorHost, SlotStatus, SyncOutcome } from '../host/host.js';
-import { checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES } from './bundle.js';
+import type { ProcessorHost, SlotStatus, SyncOutcome } from './host.js';
+import { checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES } from '../plugins/bundle.js';
 import type { OpsServer } from '../http.js';
 import { json } from '../http.js';
-import { currentVersion, isPluginRef, PluginStoreError, type PluginState, type PluginStore } from './store.js';
+import { currentVersion, isPluginRef, PluginStoreError, type PluginState, type PluginStore } from '../plugins/store.js';
 
 export interface PluginApiOptions {
   token: string | undefined;
