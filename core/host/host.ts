@@ -13,17 +13,14 @@
  */
 import type { Bus, Subscription } from '../bus/types.js';
 import { HOSTS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
-import type { ServerConfig } from '../config/server.js';
 import type { Decision, HostReply } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { SandboxEngine } from '../../sandbox/types.js';
 import { SandboxError } from '../../sandbox/types.js';
-import type { PluginStore } from '../plugins/store.js';
-import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
+import { defaultCapabilities } from '../capabilities/index.js';
 import { kindOf } from './instance.js';
-import { SlotLoader, type Pipeline, type SyncOutcome } from './loader.js';
+import { SlotLoader, type HostOptions, type Pipeline, type SyncOutcome } from './loader.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
 import type { Processor } from './processor.js';
 import type { PluginSlot, SlotKind, SlotState } from './slot.js';
@@ -36,20 +33,7 @@ const decoder = new TextDecoder();
  */
 const RESYNC_MS = 60_000;
 
-export type { SyncOutcome } from './loader.js';
-
-export interface HostOptions {
-  config: ServerConfig['spec']['host'];
-  engine: SandboxEngine;
-  logger: Logger;
-  metrics: Metrics;
-  /** What plugins may call; default: `log` only. */
-  capabilities?: CapabilityRegistry;
-  /** Installed plugins: looked up before the plugins directory, and watched for changes. */
-  store?: PluginStore;
-  /** How often the store is re-read besides the watch (default 60 s). */
-  resyncMs?: number;
-}
+export type { HostOptions, SyncOutcome } from './loader.js';
 
 /** What `routr plugin list` shows per slot. */
 export interface SlotStatus {

@@ -13,13 +13,13 @@
  * default methods or matchFunc, a new pipeline is built first and replaced in the same step; the old one is
  * disposed after a grace period, since a request holding it may still be between two middlewares.
  */
+import type { ServerConfig } from '../config/server.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 import { verifyPlugin } from './fixtures.js';
 import { currentVersion, type PluginState, type PluginStore } from '../plugins/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
-import type { HostOptions } from './host.js';
 import type { PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';
 import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from '../plugins/bundle.js';
@@ -47,6 +47,19 @@ export interface SyncOutcome {
   /** The entry's state after the sync (closed, open, half-open, disabled). */
   state: SlotState;
   reason?: string;
+}
+
+export interface HostOptions {
+  config: ServerConfig['spec']['host'];
+  engine: SandboxEngine;
+  logger: Logger;
+  metrics: Metrics;
+  /** What plugins may call; default: `log` only. */
+  capabilities?: CapabilityRegistry;
+  /** Installed plugins: looked up before the plugins directory, and watched for changes. */
+  store?: PluginStore;
+  /** How often the store is re-read besides the watch (default 60 s). */
+  resyncMs?: number;
 }
 
 type LoaderOptions = HostOptions & { capabilities: CapabilityRegistry };
