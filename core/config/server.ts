@@ -6,10 +6,37 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { load, YAMLException } from 'js-yaml';
-import type { TimerConfig } from '../edge/transactions/timers.js';
-import type { TlsSettings } from '../edge/tls-files.js';
 import type { TransportName } from '../sip/types.js';
 import { schemaProblems, validator, type SchemaProblem } from './schemas.js';
+
+/** RFC 3261 timers, milliseconds. */
+export interface TimerConfig {
+  /** RTT estimate, default 500 ms. */
+  t1: number;
+  /** Cap on non-INVITE and INVITE-response retransmit intervals, default 4 s. */
+  t2: number;
+  /** Longest time a message stays in the network, default 5 s. */
+  t4: number;
+  /** Proxy INVITE timer C (RFC 3261 16.6 step 11): > 3 min; how long to wait for a final answer after a provisional. */
+  timerC: number;
+}
+
+/** The `tls` block of a transport in the server config. Paths are absolute once the config is loaded. */
+export interface TlsSettings {
+  /** PEM certificate (chain) file. */
+  cert: string;
+  /** PEM private key file (unencrypted). */
+  key: string;
+  /** PEM CA bundle: trusted for client certificates, and for outbound connections besides the system roots. */
+  ca?: string;
+  /** Ask inbound clients for a certificate (mutual TLS). */
+  requestClientCert?: boolean;
+  /**
+   * Refuse peers whose certificate does not verify: inbound only when `requestClientCert` is set (a client
+   * without a valid certificate is then refused); outbound always. Default true.
+   */
+  rejectUnauthorized?: boolean;
+}
 
 export interface TransportConfig {
   protocol: TransportName;

@@ -8,24 +8,11 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
+import type { TlsSettings } from '../config/server.js';
 
-/** The `tls` block of a transport in the server config. Paths are absolute once the config is loaded. */
-export interface TlsSettings {
-  /** PEM certificate (chain) file. */
-  cert: string;
-  /** PEM private key file (unencrypted). */
-  key: string;
-  /** PEM CA bundle: trusted for client certificates, and for outbound connections besides the system roots. */
-  ca?: string;
-  /** Ask inbound clients for a certificate (mutual TLS). */
-  requestClientCert?: boolean;
-  /**
-   * Refuse peers whose certificate does not verify: inbound only when `requestClientCert` is set (a client
-   * without a valid certificate is then refused); outbound always. Default true.
-   */
-  rejectUnauthorized?: boolean;
-}
+export type { TlsSettings };
 
+/** A transport's certificate, key and CA, read and checked. */
 export interface TlsMaterial {
   settings: TlsSettings;
   cert: Buffer;

@@ -2,16 +2,9 @@
  * RFC 3261 timer values (17.1.1.1, table 4). T1, T2 and T4 are configurable because links with long
  * round trips (satellite, mobile) need a larger T1; every other timer derives from them.
  */
-export interface TimerConfig {
-  /** RTT estimate, default 500 ms. */
-  t1: number;
-  /** Cap on non-INVITE and INVITE-response retransmit intervals, default 4 s. */
-  t2: number;
-  /** Longest time a message stays in the network, default 5 s. */
-  t4: number;
-  /** Proxy INVITE timer C (RFC 3261 16.6 step 11): > 3 min; how long to wait for a final answer after a provisional. */
-  timerC: number;
-}
+import type { TimerConfig } from '../../config/server.js';
+
+export type { TimerConfig };
 
 export const DEFAULT_TIMERS: TimerConfig = { t1: 500, t2: 4000, t4: 5000, timerC: 180_000 };
 
