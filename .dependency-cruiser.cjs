@@ -1,0 +1,88 @@
+/**
+ * routr's layers, lowest first. A module may import its own layer and the layers below it, never one above:
+ * the rules below fail `npm test` on an upward import, an import cycle, or a Node built-in imported outside the
+ * runtime seam. README.md ("Architecture") explains each layer.
+ *
+ *   0 runtime       core/runtime: everything that differs between Node, Bun and Deno
+ *   1 foundations   core/sip (the codec), core/sdk, core/{errors,log,metrics,envelope,paths}.ts, sandbox/
+ *   2 config        core/config
+ *   3 plumbing      core/bus (with KvMirror), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
+ *   4 resources     core/resources
+ *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability)
+ *   6 roles         core/edge, core/host
+ *   7 process       core/server.ts, core/cli
+ *
+ * Run by test/unit/layers.test.ts (and `npm run check:layers`).
+ */
+const layers = [
+  { name: 'runtime', path: '^core/runtime/' },
+  { name: 'foundations', path: '^(core/(sip|sdk)/|core/(errors|log|metrics|envelope|paths)\\.ts$|sandbox/)' },
+  { name: 'config', path: '^core/config/' },
+  { name: 'plumbing', path: '^(core/(bus|capabilities|api)/|core/http\\.ts$)' },
+  { name: 'resources', path: '^core/resources/' },
+  { name: 'services', path: '^core/(auth|location|plugins)/' },
+  { name: 'roles', path: '^core/(edge|host)/' },
+  { name: 'process', path: '^(core/server\\.ts$|core/cli/)' },
+];
+
+const upward = layers.slice(0, -1).map((layer, i) => ({
+  name: `layer-${layer.name}-imports-upward`,
+  comment: `${layer.name} (layer ${i}) may import only layers 0-${i}; move the shared code down instead`,
+  severity: 'error',
+  from: { path: layer.path },
+  to: { path: layers.slice(i + 1).map((l) => l.path) },
+}));
+
+/** Siblings of one layer stay independent of each other. */
+function siblings(name, dirs) {
+  return dirs.map((dir) => ({
+    name: `${name}-siblings-${dir}`,
+    comment: `core/${dir} does not import its sibling layers (${dirs.filter((d) => d !== dir).join(', ')})`,
+    severity: 'error',
+    from: { path: `^core/${dir}/` },
+    to: { path: `^core/(${dirs.filter((d) => d !== dir).join('|')})/` },
+  }));
+}
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'import cycles hide the layer order; cut the cycle by moving the shared part into its own module',
+      severity: 'error',
+      from: { path: '^(core|sandbox)/' },
+      to: { circular: true },
+    },
+    ...upward,
+    ...siblings('roles', ['edge', 'host']),
+    ...siblings('services', ['auth', 'location', 'plugins']),
+    {
+      name: 'sip-codec-stands-alone',
+      comment: 'core/sip is the codec: it imports nothing of routr but the runtime seam',
+      severity: 'error',
+      from: { path: '^core/sip/' },
+      to: { path: '^(core|sandbox)/', pathNot: '^core/(sip|runtime)/' },
+    },
+    {
+      name: 'sandbox-knows-no-routr',
+      comment: 'sandbox/ runs serialized requests; it knows nothing of the bus, SIP or the host (only the runtime seam)',
+      severity: 'error',
+      from: { path: '^sandbox/' },
+      to: { path: '^core/', pathNot: '^core/runtime/' },
+    },
+    {
+      name: 'node-builtins-only-in-runtime',
+      comment: 'Node built-ins are imported in core/runtime only (sandbox/ keeps its engine-specific ones), so Bun and Deno differ in one place',
+      severity: 'error',
+      from: { path: '^core/', pathNot: '^core/runtime/' },
+      to: { dependencyTypes: ['core'] },
+    },
+  ],
+  options: {
+    parser: 'swc',
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(dist|node_modules)/' },
+  },
+};
