@@ -26,6 +26,13 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'spec.password',
   '*.spec.password',
+  'credentials.password',
+  'spec.credentials.password',
+  '*.spec.credentials.password',
+  'secret',
+  '*.secret',
+  'passphrase',
+  '*.passphrase',
 ];
 
 export interface LogOptions {

@@ -55,7 +55,7 @@ export function digestCapability(digest: DigestAuth, resources: Pick<ResourceSto
             const headers = isObject(message.headers) ? message.headers : {};
             const header = input.header === 'proxy-authorization' ? 'proxy-authorization' : 'authorization';
             const ref = typeof input.credentialsRef === 'string' ? input.credentialsRef : undefined;
-            const credentials = ref === undefined ? undefined : resources.current().get('Credentials', ref)?.spec;
+            const credentials = ref === undefined ? undefined : resources.current().get('Credentials', ref)?.spec.credentials;
             const verdict = auth.verify({ method: String(request.method ?? ''), headers: authHeaders(headers[header]), realm: input.realm, credentials });
             return verdict as unknown as JsonValue;
           },

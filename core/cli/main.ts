@@ -16,7 +16,7 @@ const COMMANDS: Record<string, Command> = {
     run: async (args) => (await import('./start.js')).runStart(args),
   },
   resources: {
-    summary: 'resources validate <path>... | convert <v1 path> -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)',
+    summary: 'resources validate <path>... | convert <v1 path> -o <file> | export <path>... --format routr -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)',
     run: async (args) => (await import('./resources.js')).runResources(args),
   },
   plugin: {

@@ -14,14 +14,15 @@ import { dump } from 'js-yaml';
 import { REQUEST_SOURCE } from '../resources/api.js';
 import { formatProblem, type Problem } from '../resources/problems.js';
 import { KINDS, parseKind, V1_API_VERSION, type Kind } from '../resources/types.js';
+import { toRoutrShapes } from '../resources/export.js';
 import { convertV1 } from '../resources/v1.js';
 import { sortProblems, validateDocuments } from '../resources/validate.js';
 import { listFiles, readResourcePath, type SourceDocument } from '../resources/yaml.js';
 import { UsageError } from './usage.js';
 
-const VERBS: Record<string, (args: string[]) => Promise<number>> = { validate, convert, apply, get, delete: remove };
+const VERBS: Record<string, (args: string[]) => Promise<number>> = { validate, convert, export: exportSet, apply, get, delete: remove };
 
-export const RESOURCES_USAGE = 'resources validate <path>... | convert <v1 path> -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)';
+export const RESOURCES_USAGE = 'resources validate <path>... | convert <v1 path> -o <file> | export <path>... --format routr -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)';
 
 export async function runResources(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
@@ -33,17 +34,23 @@ export async function runResources(args: string[]): Promise<number> {
 const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 
-/** `validate <path>...`: every problem in every file at once; Server documents are checked too. */
-async function validate(args: string[]): Promise<number> {
-  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: {} });
-  if (positionals.length === 0) throw new UsageError('resources validate needs a file or directory');
+/** Every document under every path, and the problems reading them. */
+async function readAll(paths: string[]): Promise<{ documents: SourceDocument[]; problems: Problem[] }> {
   const documents: SourceDocument[] = [];
   const problems: Problem[] = [];
-  for (const path of positionals) {
+  for (const path of paths) {
     const read = await readResourcePath(path);
     documents.push(...read.documents);
     problems.push(...read.problems);
   }
+  return { documents, problems };
+}
+
+/** `validate <path>...`: every problem in every file at once; Server documents are checked too. */
+async function validate(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: {} });
+  if (positionals.length === 0) throw new UsageError('resources validate needs a file or directory');
+  const { documents, problems } = await readAll(positionals);
   const checked = validateDocuments(documents, { servers: 'validate' });
   problems.push(...checked.problems);
   for (const w of checked.warnings) err(`warning: ${formatProblem(w)}`);
@@ -81,6 +88,34 @@ async function convert(args: string[]): Promise<number> {
   const body = documents.map((d) => dump(d.value, { lineWidth: -1 })).join('---\n');
   await writeFile(values.out, header + body, { mode: 0o600 });
   out(`wrote ${documents.length} resources to ${values.out} (${conversion.documents.length} converted from ${V1_API_VERSION})`);
+  return 0;
+}
+
+/**
+ * `export <path>... --format routr -o <file>`: the set (validated whole first) in Routr v2's own shape, one list of
+ * resources; JSON when the file name ends in .json, else YAML. Passwords go with it, so only to a file.
+ */
+async function exportSet(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, force: { type: 'boolean' } } });
+  if (positionals.length === 0) throw new UsageError('resources export needs a file or directory');
+  if (values.format !== 'routr') throw new UsageError('resources export needs --format routr (Routr v2\'s own resource shape)');
+  if (!values.out) throw new UsageError('resources export needs -o <file>: the output carries passwords, so it goes to a file, never to the terminal');
+  if (existsSync(values.out) && !values.force) throw new UsageError(`${values.out} exists: pass --force to overwrite it`);
+  const { documents, problems } = await readAll(positionals);
+  const checked = validateDocuments(documents, { servers: 'skip' });
+  problems.push(...checked.problems);
+  if (problems.length) {
+    for (const p of sortProblems(problems)) err(formatProblem(p));
+    err(`${problems.length} problem${problems.length === 1 ? '' : 's'}: nothing written`);
+    return 1;
+  }
+  const exported = toRoutrShapes(checked.entries.map((e) => e.resource));
+  for (const w of exported.warnings) err(`warning: ${formatProblem(w)}`);
+  const text = values.out.toLowerCase().endsWith('.json')
+    ? `${JSON.stringify(exported.documents, null, 2)}\n`
+    : `# Routr v2 resources, written by routr resources export --format routr from ${positionals.join(' ')}.\n${exported.documents.map((d) => dump([d], { lineWidth: -1 })).join('\n')}`;
+  await writeFile(values.out, text, { mode: 0o600 });
+  out(`wrote ${exported.documents.length} resources in Routr's shape to ${values.out}`);
   return 0;
 }
 

@@ -69,6 +69,7 @@ const PATTERN_MESSAGES: Array<[suffix: string, message: string]> = [
   ['/inbound/properties/uri/pattern', 'must be a host, host:port or sip:host URI'],
   ['/$defs/sipUser/pattern', "must be a SIP user part: 1 to 128 letters, digits or -_.!~*'()&=+$,;?/%"],
   ['/properties/spec/properties/username/pattern', 'must not contain whitespace or double quotes'],
+  ['/properties/credentials/properties/username/pattern', 'must not contain whitespace or double quotes'],
 ];
 
 /** The errors of one validation, each with its JSON pointer and a message for people. */

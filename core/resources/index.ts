@@ -16,6 +16,8 @@ export { aclPermits, inNetwork, normaliseTelUrl, parseNetwork, uriHost } from '.
 export { resourcesCapability } from './capability.js';
 export { mountResourcesApi } from './api.js';
 export { crossCheck } from './checks.js';
+export { toRoutrShapes, type RoutrExport } from './export.js';
+export { normaliseRoutrDocument, type NormalisedDocument } from './routr-shapes.js';
 export { FilesResourceStore, type FilesStoreOptions, type ReloadResult } from './files.js';
 export { KvResourceStore, resourceKey, type KvStoreOptions } from './kv.js';
 export { describeSource, formatProblem, ResourceError, type Problem } from './problems.js';

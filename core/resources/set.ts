@@ -177,8 +177,8 @@ export class ResourceSet {
 /** What may leave the host: Credentials lose `password`; everything else is returned as is. */
 export function redact<R extends Resource>(resource: R): R {
   if (resource.kind !== 'Credentials') return resource;
-  const { password: _password, ...spec } = resource.spec;
-  return { ...resource, spec } as R;
+  const { password: _password, ...credentials } = resource.spec.credentials;
+  return { ...resource, spec: { ...resource.spec, credentials } } as R;
 }
 
 /** JSON with object keys sorted, so equal values give equal text. */

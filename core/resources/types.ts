@@ -40,8 +40,11 @@ export type Agent = Envelope<
   }
 >;
 
-/** Host-side only: the capability and the management API hand out Credentials without `password`. */
-export type Credentials = Envelope<'Credentials', { username: string; password: string }>;
+/**
+ * Routr's shape, `spec.credentials.{username,password}` (the flat form is read and mapped on load). Host-side
+ * only: the capability and the management API hand out Credentials without `password`.
+ */
+export type Credentials = Envelope<'Credentials', { credentials: { username: string; password: string } }>;
 
 export interface EgressPolicy {
   rule: string;
@@ -70,7 +73,7 @@ export type NumberResource = Envelope<
       extraHeaders: Array<{ name: string; value: string }>;
     };
   },
-  { name?: string; geoInfo?: GeoInfo }
+  { name?: string; localFormat?: string; geoInfo?: GeoInfo }
 >;
 
 export interface TrunkUri {
@@ -85,7 +88,8 @@ export type Trunk = Envelope<
   {
     inbound?: { uri: string; accessControlListRef?: string; credentialsRef?: string };
     outbound?: { sendRegister: boolean; credentialsRef?: string; uris: TrunkUri[] };
-  }
+  },
+  { name?: string; region?: string }
 >;
 
 export type Peer = Envelope<

@@ -160,7 +160,7 @@ function resource(kind: string, ref: string, metadata: Record<string, unknown> |
 }
 
 function credentials(ref: string, creds: Credentials1): Record<string, unknown> {
-  return resource('Credentials', ref, undefined, { username: creds.username, password: creds.secret });
+  return resource('Credentials', ref, undefined, { credentials: { username: creds.username, password: creds.secret } });
 }
 
 function domainUriOf(doc: V1): string {

@@ -12,6 +12,7 @@ import { checkServerDocument, deepFreeze } from '../config/server.js';
 import { crossCheck } from './checks.js';
 import { problemAt, type Problem } from './problems.js';
 import { API_VERSION, isKind, KINDS, V1_API_VERSION, type Entry, type Kind, type Resource } from './types.js';
+import { normaliseRoutrDocument, pointerAsWritten } from './routr-shapes.js';
 import { convertV1 } from './v1.js';
 import type { SourceDocument } from './yaml.js';
 
@@ -49,26 +50,35 @@ export function checkDocuments(documents: SourceDocument[], options: CheckOption
   const v1: SourceDocument[] = [];
   const domainRefs = new Map(options.domainRefs ?? []);
   for (const document of documents) {
-    const { value, source } = document;
+    const { value } = document;
+    let source = document.source;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       out.problems.push(problemAt(source, { path: '', message: 'not a resource: expected a mapping with apiVersion, kind, ref and spec' }));
       continue;
     }
-    const doc = value as Record<string, unknown>;
-    const ref = typeof doc.ref === 'string' ? doc.ref : undefined;
-    const kind = typeof doc.kind === 'string' ? doc.kind : undefined;
-    if (doc.apiVersion === V1_API_VERSION) {
+    if ((value as { apiVersion?: unknown }).apiVersion === V1_API_VERSION) {
       v1.push(document);
       continue;
     }
-    if (kind === 'Server') {
+    if ((value as { kind?: unknown }).kind === 'Server') {
       checkServer(document, options.servers ?? 'refuse', out);
       continue;
     }
+    // Routr's own spellings (and its drafts') become the one canonical shape before the schema runs.
+    const normalised = normaliseRoutrDocument(value as Record<string, unknown>);
+    const doc = normalised.value;
+    const ref = typeof doc.ref === 'string' ? doc.ref : undefined;
+    const kind = typeof doc.kind === 'string' ? doc.kind : undefined;
+    if (normalised.moved.length && source.lineOf) {
+      const lineOf = source.lineOf;
+      source = { ...source, lineOf: (pointer) => lineOf(pointerAsWritten(pointer, normalised.moved)) };
+    }
+    if (normalised.notes.length) out.warnings.push({ file: source.file, line: source.line, kind, ref, message: `read from Routr's shapes: ${normalised.notes.join('; ')}` });
+    out.problems.push(...normalised.problems.map((p) => problemAt(source, { kind, ref, ...p })));
     const envelope: Problem[] = [];
     if (doc.apiVersion === undefined) envelope.push(problemAt(source, { kind, ref, path: '', message: 'missing required property "apiVersion"' }));
     else if (doc.apiVersion !== API_VERSION) {
-      envelope.push(problemAt(source, { kind, ref, path: '/apiVersion', message: `unknown apiVersion ${JSON.stringify(doc.apiVersion)}: use ${API_VERSION} (${V1_API_VERSION} files are converted)` }));
+      envelope.push(problemAt(source, { kind, ref, path: '/apiVersion', message: `unknown apiVersion ${JSON.stringify(doc.apiVersion)}: use ${API_VERSION} (v2, v2draft1 and ${V1_API_VERSION} files are read too)` }));
     }
     if (kind === undefined) envelope.push(problemAt(source, { ref, path: '', message: `missing required property "kind" (one of ${KINDS.join(', ')})` }));
     else if (!isKind(kind)) envelope.push(problemAt(source, { kind, ref, path: '/kind', message: `unknown kind ${JSON.stringify(kind)} (known: ${KINDS.join(', ')}, and Server for the server's own config)` }));
@@ -77,8 +87,11 @@ export function checkDocuments(documents: SourceDocument[], options: CheckOption
       continue;
     }
     const checked = checkResource(doc, kind);
-    if ('problems' in checked) {
-      out.problems.push(...checked.problems.map((p) => problemAt(source, { kind, ref, ...p })));
+    if ('problems' in checked || normalised.problems.length) {
+      // A field the mapping already refused is not reported again by the schema.
+      const refused = normalised.problems.map((p) => p.path);
+      const fresh = 'problems' in checked ? checked.problems.filter((p) => !refused.some((r) => p.path === r || p.path.startsWith(`${r}/`))) : [];
+      out.problems.push(...fresh.map((p) => problemAt(source, { kind, ref, ...p })));
       if (ref !== undefined) out.partial.push({ resource: doc as unknown as Resource, source });
       continue;
     }

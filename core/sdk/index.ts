@@ -77,6 +77,21 @@ export interface KvCapability {
   keys(prefix?: string): string[];
 }
 
+/**
+ * The resource kinds as plugins get them: validated, defaults filled, in one canonical shape whatever spelling
+ * the file used (Routr's, its drafts', routr's first Credentials form; README "Routr v2 files").
+ */
+export type { AccessControlList, Agent, Domain, EgressPolicy, GeoInfo, NumberResource, Peer, Trunk, TrunkUri } from '../resources/types.js';
+
+/** Credentials as plugins get them: Routr's nested shape without the password (the host checks digests). */
+export interface PluginCredentials {
+  apiVersion: 'v2beta1';
+  kind: 'Credentials';
+  ref: string;
+  metadata?: { name?: string };
+  spec: { credentials: { username: string } };
+}
+
 /** A resource (Domain, Agent, Number, Trunk, Peer, ...) as the resources subsystem serves it. */
 export interface Resource {
   apiVersion: string;
@@ -88,7 +103,7 @@ export interface Resource {
 
 /**
  * `resources.read`: the current resources, synchronous, read afresh on every call (a reload is visible to the next
- * request). Credentials come back without `password`.
+ * request). Credentials come back as `spec.credentials.{username}`, without `password` (PluginCredentials).
  */
 export interface ResourcesCapability {
   get(kind: string, ref: string): Resource | null;

@@ -71,11 +71,11 @@ export function connectResources(carrier: CarrierPorts): Record<string, unknown>
       },
     }),
     ...Object.entries(AGENTS).flatMap(([name, a]) => [
-      resource('Credentials', `credentials-${name}`, { username: a.username, password: a.password }),
+      resource('Credentials', `credentials-${name}`, { credentials: { username: a.username, password: a.password } }),
       resource('Agent', `agent-${name}`, { username: a.username, domainRef: 'domain-01', credentialsRef: `credentials-${name}` }),
     ]),
     ...Object.values(PEERS).flatMap((p) => [
-      resource('Credentials', `credentials-${p.ref}`, { username: p.username, password: p.password }),
+      resource('Credentials', `credentials-${p.ref}`, { credentials: { username: p.username, password: p.password } }),
       resource('Peer', p.ref, {
         username: p.username,
         aor: p.aor,

@@ -99,3 +99,38 @@ test('cli resources - start --resources on an invalid directory exits 1 listing 
   assert.ok(result.stderr.includes(`${join(invalid, 'agent-dangling-domain.yaml')}:7: Agent agent-dangling /spec/domainRef: Domain "domain-99" does not exist`));
   assert.ok(result.stderr.includes(`${join(invalid, 'yaml-syntax.yaml')}:6:20: YAML syntax error`));
 });
+
+test('cli resources - export --format routr writes the set in Routr v2 shape (YAML or JSON, mode 0600) that loads back unchanged', async () => {
+  const { readResourcePath, validateDocuments, canonicalJson } = await import('../../core/resources/index.js');
+  const source = packagePath('config', 'examples', 'valid');
+  const yamlOut = join(dir, 'routr-export.yaml');
+  const jsonOut = join(dir, 'routr-export.json');
+  const [yaml, json, noFormat] = await Promise.all([
+    routr('resources', 'export', source, '--format', 'routr', '-o', yamlOut),
+    routr('resources', 'export', source, '--format', 'routr', '-o', jsonOut),
+    routr('resources', 'export', source, '-o', join(dir, 'nope.yaml')),
+  ]);
+  assert.equal(yaml.code, 0, yaml.stderr);
+  assert.equal(json.code, 0, json.stderr);
+  assert.equal(noFormat.code, 2);
+  assert.match(yaml.stdout, /wrote 13 resources in Routr's shape/);
+  assert.match(yaml.stderr, /warning: AccessControlList acl-01 \/spec\/accessControlList\/allow\/4: Routr's schema takes entries of 7 to 18 characters; "::1" is kept/);
+  assert.ok(!(yaml.stdout + yaml.stderr).includes('carrier-secret'), 'no password on the terminal');
+  assert.equal((await stat(yamlOut)).mode & 0o777, 0o600);
+  const text = await readFile(yamlOut, 'utf8');
+  assert.match(text, /^- apiVersion: v2beta1\n  kind: Credentials\n  ref: credentials-01\n  metadata:\n    name: John's credentials\n  spec:\n    credentials:\n      username: '1001'\n      password: '1234'$/m);
+  assert.match(text, /countryIsoCode: US/, "Routr's loader reads countryIsoCode");
+  assert.match(text, /name: credentials-03/, 'metadata.name, which Routr requires, is filled with the ref');
+  const exported = JSON.parse(await readFile(jsonOut, 'utf8')) as Array<{ kind: string }>;
+  assert.equal(exported.length, 13);
+  const canonical = async (path: string) => {
+    const checked = validateDocuments((await readResourcePath(path)).documents);
+    assert.deepEqual(checked.problems, []);
+    assert.deepEqual(checked.warnings, [], 'Routr shapes load back with no warning');
+    const strip = (r: { metadata?: { name?: string } }) => ({ ...r, metadata: undefined });
+    return checked.entries.map((e) => canonicalJson(strip(e.resource))).sort();
+  };
+  const original = await canonical(source);
+  assert.deepEqual(await canonical(yamlOut), original);
+  assert.deepEqual(await canonical(jsonOut), original);
+});

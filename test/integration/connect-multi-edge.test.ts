@@ -18,8 +18,8 @@ import { TestUA } from '../helpers/ua.js';
 const DOMAIN = 'sip.test';
 const RESOURCES = `
 - { apiVersion: v2beta1, kind: Domain, ref: d, spec: { context: { domainUri: ${DOMAIN} } } }
-- { apiVersion: v2beta1, kind: Credentials, ref: c1, spec: { username: "1001", password: "pw-1001" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: c2, spec: { username: "1002", password: "pw-1002" } }
+- { apiVersion: v2beta1, kind: Credentials, ref: c1, spec: { credentials: { username: "1001", password: "pw-1001" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: c2, spec: { credentials: { username: "1002", password: "pw-1002" } } }
 - { apiVersion: v2beta1, kind: Agent, ref: a1, spec: { username: "1001", domainRef: d, credentialsRef: c1 } }
 - { apiVersion: v2beta1, kind: Agent, ref: a2, spec: { username: "1002", domainRef: d, credentialsRef: c2 } }
 `;

@@ -29,11 +29,11 @@ const RESOURCES = `
 - { apiVersion: v2beta1, kind: Agent, ref: agent-1004, spec: { username: "1004", domainRef: domain-01, credentialsRef: cred-1004, enabled: false } }
 - { apiVersion: v2beta1, kind: Agent, ref: agent-1005, spec: { username: "1005", domainRef: domain-01, credentialsRef: cred-1005, maxContacts: 2 } }
 - { apiVersion: v2beta1, kind: Agent, ref: agent-1006, spec: { username: "1006", domainRef: domain-01, credentialsRef: cred-1006, expires: 120 } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1001, spec: { username: "1001", password: "secret-1001" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1002, spec: { username: "1002", password: "secret-1002" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1004, spec: { username: "1004", password: "secret-1004" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1005, spec: { username: "1005", password: "secret-1005" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1006, spec: { username: "1006", password: "secret-1006" } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1001, spec: { credentials: { username: "1001", password: "secret-1001" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1002, spec: { credentials: { username: "1002", password: "secret-1002" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1004, spec: { credentials: { username: "1004", password: "secret-1004" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1005, spec: { credentials: { username: "1005", password: "secret-1005" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1006, spec: { credentials: { username: "1006", password: "secret-1006" } } }
 `;
 
 const account = (user: string) => ({ username: user, password: `secret-${user}` });

@@ -21,8 +21,8 @@ const torture = (file: string) => readFileSync(join(dir, file), 'latin1');
 
 const RESOURCES = `
 - { apiVersion: v2beta1, kind: Domain, ref: example, spec: { context: { domainUri: example.com } } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-user, spec: { username: user, password: user-pw } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-watson, spec: { username: watson, password: watson-pw } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-user, spec: { credentials: { username: user, password: user-pw } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-watson, spec: { credentials: { username: watson, password: watson-pw } } }
 - { apiVersion: v2beta1, kind: Agent, ref: user, spec: { username: user, domainRef: example, credentialsRef: cred-user } }
 - { apiVersion: v2beta1, kind: Agent, ref: watson, spec: { username: watson, domainRef: example, credentialsRef: cred-watson } }
 - { apiVersion: v2beta1, kind: Peer, ref: caller, spec: { username: caller, aor: "sip:caller@example.net" } }

@@ -39,11 +39,11 @@ function resources(ports: { carrierA: number; carrierB: number }): string {
 - { apiVersion: v2beta1, kind: Agent, ref: agent-1001, spec: { username: "1001", domainRef: domain-01, credentialsRef: cred-1001 } }
 - { apiVersion: v2beta1, kind: Agent, ref: agent-1002, spec: { username: "1002", domainRef: domain-01, credentialsRef: cred-1002 } }
 - { apiVersion: v2beta1, kind: Agent, ref: agent-1003, spec: { username: "1003", domainRef: domain-01, credentialsRef: cred-1003, privacy: PRIVATE } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1001, spec: { username: "1001", password: "secret-1001" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1002, spec: { username: "1002", password: "secret-1002" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-1003, spec: { username: "1003", password: "secret-1003" } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-voice, spec: { username: voice, password: secret-voice } }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-conf, spec: { username: conf, password: secret-conf } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1001, spec: { credentials: { username: "1001", password: "secret-1001" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1002, spec: { credentials: { username: "1002", password: "secret-1002" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-1003, spec: { credentials: { username: "1003", password: "secret-1003" } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-voice, spec: { credentials: { username: voice, password: secret-voice } } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-conf, spec: { credentials: { username: conf, password: secret-conf } } }
 - apiVersion: v2beta1
   kind: Trunk
   ref: trunk-01
@@ -54,7 +54,7 @@ function resources(ports: { carrierA: number; carrierB: number }): string {
         - { uri: { host: 127.0.0.1, port: 9 }, priority: 1, enabled: false }
         - { uri: { host: 127.0.0.1, port: ${ports.carrierB}, transport: udp }, priority: 20, weight: 10 }
         - { uri: { host: 127.0.0.1, port: ${ports.carrierA} }, priority: 10, weight: 10 }
-- { apiVersion: v2beta1, kind: Credentials, ref: cred-carrier, spec: { username: carrier, password: secret-carrier } }
+- { apiVersion: v2beta1, kind: Credentials, ref: cred-carrier, spec: { credentials: { username: carrier, password: secret-carrier } } }
 - { apiVersion: v2beta1, kind: Trunk, ref: trunk-02, spec: { inbound: { uri: "sip:${TRUNK2_HOST}", credentialsRef: cred-carrier } } }
 - { apiVersion: v2beta1, kind: Number, ref: number-05, spec: { trunkRef: trunk-02, location: { telUrl: "tel:+19103434438", aorLink: "sip:1001@${DOMAIN}" } } }
 - apiVersion: v2beta1

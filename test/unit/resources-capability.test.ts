@@ -37,8 +37,8 @@ test('resources capability - Credentials never carry the password into the sandb
   const { store } = await fakeStore();
   const fns = resourcesCapability(store).build(context);
   const creds = fns['resources.get'].fn('Credentials', 'credentials-01') as { spec: Record<string, unknown> };
-  assert.deepEqual(creds.spec, { username: '1001' });
-  const all = JSON.stringify([fns['resources.list'].fn('Credentials'), fns['resources.find'].fn('Credentials', { username: '1001' })]);
+  assert.deepEqual(creds.spec, { credentials: { username: '1001' } });
+  const all = JSON.stringify([fns['resources.list'].fn('Credentials'), fns['resources.find'].fn('Credentials', { 'credentials.username': '1001' })]);
   assert.ok(!all.includes('password') && !all.includes('1234'), all);
 });
 

@@ -101,10 +101,11 @@ describe('resources set - lookups', () => {
 
   test('resources set - redact drops the password of Credentials and nothing else', () => {
     const creds = set.get('Credentials', 'credentials-01')!;
-    assert.equal(creds.spec.password, '1234', 'host-side code sees it');
+    assert.equal(creds.spec.credentials.password, '1234', 'host-side code sees it');
     const shown = redact(creds);
-    assert.equal('password' in shown.spec, false);
-    assert.equal(shown.spec.username, '1001');
+    assert.equal('password' in shown.spec.credentials, false);
+    assert.equal(shown.spec.credentials.username, '1001');
+    assert.equal(creds.spec.credentials.password, '1234', 'the set itself is untouched');
     const agent = set.get('Agent', 'agent-01')!;
     assert.equal(redact(agent), agent);
   });

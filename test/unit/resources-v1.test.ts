@@ -67,7 +67,7 @@ test('resources v1 - a v1 Agent joins an existing v2 Domain by URI; problems in 
 `),
   );
   assert.deepEqual(checked.problems.map(formatProblem), [
-    'v1.yaml:6: Credentials agent-bad-user-credentials /spec/username: must not contain whitespace or double quotes (in the v2beta1 conversion of v1beta1 Agent "Cy")',
+    'v1.yaml:6: Credentials agent-bad-user-credentials /spec/credentials/username: must not contain whitespace or double quotes (in the v2beta1 conversion of v1beta1 Agent "Cy")',
     `v1.yaml:6: Agent agent-bad-user /spec/username: must be a SIP user part: 1 to 128 letters, digits or -_.!~*'()&=+$,;?/% (in the v2beta1 conversion of v1beta1 Agent "Cy")`,
   ]);
 });
