@@ -78,12 +78,10 @@ export interface KvCapability {
 }
 
 /**
- * The resource kinds as plugins get them: validated, defaults filled, in one canonical shape whatever spelling
- * the file used (Routr's, its drafts', routr's first Credentials form; README "Routr v2 files").
+ * Credentials as plugins get them: Routr's nested shape without the password (the host checks digests). Every
+ * kind reaches plugins validated, defaults filled, in one canonical shape whatever spelling the file used
+ * (Routr's, its drafts', routr's first flat Credentials form; README "Routr v2 files").
  */
-export type { AccessControlList, Agent, Domain, EgressPolicy, GeoInfo, NumberResource, Peer, Trunk, TrunkUri } from '../resources/types.js';
-
-/** Credentials as plugins get them: Routr's nested shape without the password (the host checks digests). */
 export interface PluginCredentials {
   apiVersion: 'v2beta1';
   kind: 'Credentials';
