@@ -6,7 +6,7 @@
  *   0 runtime       core/runtime: everything that differs between Node, Bun and Deno
  *   1 foundations   core/sip (the codec), core/sdk, core/{errors,log,metrics,envelope,paths}.ts, sandbox/
  *   2 config        core/config
- *   3 plumbing      core/bus (with KvMirror), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
+ *   3 plumbing      core/bus (with KvMirror), core/events (events on the bus), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
  *   4 resources     core/resources
  *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability)
  *   6 roles         core/edge, core/host
@@ -18,7 +18,7 @@ const layers = [
   { name: 'runtime', path: '^core/runtime/' },
   { name: 'foundations', path: '^(core/(sip|sdk)/|core/(errors|log|metrics|envelope|paths)\\.ts$|sandbox/)' },
   { name: 'config', path: '^core/config/' },
-  { name: 'plumbing', path: '^(core/(bus|capabilities|api)/|core/http\\.ts$)' },
+  { name: 'plumbing', path: '^(core/(bus|events|capabilities|api)/|core/http\\.ts$)' },
   { name: 'resources', path: '^core/resources/' },
   { name: 'services', path: '^core/(auth|location|plugins)/' },
   { name: 'roles', path: '^core/(edge|host)/' },

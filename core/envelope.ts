@@ -92,7 +92,14 @@ export interface RespondDecision {
 
 export type Decision = ForwardDecision | RespondDecision;
 
+/** A decision and who made it: the processor entry and the host (for events, traces and logs). */
+export interface DecidedReply {
+  decision: Decision;
+  processor?: string;
+  host?: string;
+}
+
 /** The host's reply on the bus. */
 export type HostReply =
-  | { decision: Decision; processor?: string }
+  | DecidedReply
   | { error: { status: number; reason: string; code: string; headers?: Record<string, string | string[]> } };

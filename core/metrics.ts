@@ -45,6 +45,8 @@ export class Metrics {
   readonly processorCalls: Counter<'processor' | 'outcome'>;
   readonly sandboxFailures: Counter<'processor' | 'kind'>;
   readonly pluginState: Gauge<'plugin' | 'processor' | 'state'>;
+  readonly eventsPublished: Counter<'type'>;
+  readonly eventsDropped: Counter<'type'>;
 
   constructor(options: { defaults?: boolean } = {}) {
     const registers = [this.registry];
@@ -106,6 +108,29 @@ export class Metrics {
       labelNames: ['plugin', 'processor', 'state'],
       registers,
     });
+    const eventCounts = this.#eventCounts;
+    this.eventsPublished = new Counter({
+      name: 'routr_events_published_total',
+      help: 'Events written to the bus (routr.v1.events.<type>), by type',
+      labelNames: ['type'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [type, count] of eventCounts) this.inc({ type }, count);
+      },
+    });
+    this.eventsDropped = new Counter({
+      name: 'routr_events_dropped_total',
+      help: 'Events dropped (queue full, bus not connected), by type',
+      labelNames: ['type'],
+      registers,
+    });
+  }
+
+  readonly #eventCounts = new Map<string, number>();
+
+  countEvent(type: string): void {
+    this.#eventCounts.set(type, (this.#eventCounts.get(type) ?? 0) + 1);
   }
 
   // Per-message counts are plain integers, read into the counters when Prometheus scrapes (collect): label

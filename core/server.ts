@@ -8,6 +8,7 @@ import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
 import { Edge } from './edge/edge.js';
 import { defaultCapabilities } from './capabilities/index.js';
+import { EventPublisher } from './events/publisher.js';
 import { ProcessorHost } from './host/host.js';
 import { mountPluginApi } from './host/plugins-api.js';
 import { openHostServices, type HostServices } from './host/services.js';
@@ -46,6 +47,10 @@ export class RoutrServer {
   resources: ResourceStore | undefined;
   /** Location, digest nonces, ACL and token checks behind the Connect capabilities (host role). */
   services: HostServices | undefined;
+  /** Events on the bus (routr.v1.events.<type>): registrations, calls, plugin states. */
+  events: EventPublisher | undefined;
+  /** This process's host name in events and replies (spec.host.ref, else host-<random>). */
+  readonly hostRef: string;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -57,6 +62,7 @@ export class RoutrServer {
     this.role = options.role ?? 'all';
     this.logger = options.logger ?? createLogger({ level: options.config.spec.logging.level });
     this.#onFatal = options.onFatal;
+    this.hostRef = options.config.spec.host.ref ?? `host-${globalThis.crypto.randomUUID().slice(0, 8)}`;
   }
 
   async start(): Promise<void> {
@@ -66,11 +72,18 @@ export class RoutrServer {
     }
     try {
       this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
+      this.events = new EventPublisher({
+        bus: this.bus,
+        edge: this.role === 'host' ? null : spec.edge.ref,
+        host: this.role === 'edge' ? null : this.hostRef,
+        logger: this.logger.child({ component: 'events' }),
+        metrics: this.metrics,
+      });
       // Before the host: plugins asking for resources.read get their capability built when they load.
       this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${process.pid}` });
       this.capabilities.register(resourcesCapability(this.resources));
       if (this.role !== 'edge') {
-        this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }) });
+        this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events });
         this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
         const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.#engine = engine;
@@ -81,6 +94,8 @@ export class RoutrServer {
           metrics: this.metrics,
           capabilities: this.capabilities,
           store: this.plugins.store,
+          events: this.events,
+          name: this.hostRef,
         });
         this.host.start(this.bus);
         // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
@@ -88,7 +103,7 @@ export class RoutrServer {
         this.logger.info({ processors: this.host.processors }, 'processor host serving');
       }
       if (this.role !== 'host') {
-        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics });
+        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events });
         await this.edge.start();
       }
       if (spec.http.enabled) {
@@ -143,6 +158,7 @@ export class RoutrServer {
     await this.services?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
     await this.resources?.close().catch(() => {});
+    this.events?.close();
     await this.bus?.close().catch(() => {});
   }
 }

@@ -34,11 +34,13 @@ export {
 export {
   BUS_PROTOCOL_VERSION,
   HOSTS_QUEUE,
+  EVENTS_SUBJECT,
   PROCESS_SUBJECT,
   anyEdgeSubject,
   assertSubject,
   bucketName,
   edgeSubject,
+  eventSubject,
   fromSubjectToken,
   subjectMatches,
   subjectToken,

@@ -44,13 +44,29 @@ export class MemoryHub {
   /** Round-robin position per queue group (pattern + queue, as NATS groups them). */
   private readonly cursors = new Map<string, number>();
   private readonly buckets = new Map<string, MemoryKvBucket>();
+  /** hasSubscribers answers, per subject, valid until the listeners change. */
+  private readonly interest = new Map<string, boolean>();
 
   add(listener: Listener): void {
     this.listeners.add(listener);
+    this.interest.clear();
+  }
+
+  /** Whether a publish on `subject` would reach anyone; cached, so asking per message is a Map lookup. */
+  hasSubscribers(subject: string): boolean {
+    let known = this.interest.get(subject);
+    if (known === undefined) {
+      known = false;
+      for (const listener of this.listeners) if (subjectMatches(listener.pattern, subject)) known = true;
+      if (this.interest.size > 1024) this.interest.clear();
+      this.interest.set(subject, known);
+    }
+    return known;
   }
 
   remove(listener: Listener): void {
     this.listeners.delete(listener);
+    this.interest.clear();
     const group = groupKey(listener);
     if (group && ![...this.listeners].some((other) => groupKey(other) === group)) this.cursors.delete(group);
   }
@@ -193,6 +209,10 @@ export class MemoryBus implements Bus {
 
   subscribe(subject: string, handler: MessageHandler): Subscription {
     return this.listen(subject, { serve: undefined, listen: handler, queue: undefined });
+  }
+
+  hasSubscribers(subject: string): boolean {
+    return !this.closing && this.hub.hasSubscribers(subject);
   }
 
   async kv(bucket: string, options?: KvOptions): Promise<KvStore> {

@@ -18,6 +18,18 @@ export const PROCESS_SUBJECT = `${ROOT}.process`;
 /** The queue group processor hosts serve `PROCESS_SUBJECT` in: each request reaches exactly one host. */
 export const HOSTS_QUEUE = `${ROOT}.hosts`;
 
+/**
+ * Events (core/events): `routr.v1.events.<type>`, the type being ours (`call.started`, ...). Subscribe to
+ * `EVENTS_SUBJECT` for all of them, or to `eventSubject('call.>')`-style patterns for some.
+ */
+export const EVENTS_SUBJECT = `${ROOT}.events.>`;
+
+export function eventSubject(type: string): string {
+  const subject = `${ROOT}.events.${type}`;
+  assertSubject(subject, { wildcards: true });
+  return subject;
+}
+
 /** Longest user-supplied part we accept; keeps subjects well under the NATS control-line limit. */
 const MAX_TOKEN_INPUT = 128;
 

@@ -90,6 +90,12 @@ export interface Bus {
   /** Fire and forget; throws BusClosedError after close. */
   publish(subject: string, payload: Payload): void;
   subscribe(subject: string, handler: MessageHandler): Subscription;
+  /**
+   * Whether any subscriber on this bus could receive a publish on `subject`, where that is known (the memory
+   * bus knows all of them); absent where remote interest is unknown (NATS). Lets publishers of optional traffic
+   * (events) skip building messages nobody would read.
+   */
+  hasSubscribers?(subject: string): boolean;
   kv(bucket: string, options?: KvOptions): Promise<KvStore>;
   /**
    * Resolves once the server has seen every subscription made on this bus so far, so another node's request

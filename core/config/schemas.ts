@@ -14,14 +14,24 @@ const compiled = new Map<string, ValidateFunction>();
 export function schemaAjv(): Ajv2020 {
   if (ajv) return ajv;
   ajv = new Ajv2020({ strict: true, allErrors: true, useDefaults: true, allowUnionTypes: false });
-  const dir = packagePath('config', 'schemas');
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort()) {
-    ajv.addSchema(JSON.parse(readFileSync(join(dir, file), 'utf8')) as object);
-  }
+  for (const [, file] of schemaFiles()) ajv.addSchema(JSON.parse(readFileSync(file, 'utf8')) as object);
   return ajv;
 }
 
-/** The validator for a schema by its file stem (`server` → config/schemas/server.schema.json). */
+/** Every schema file by name: `server` for server.schema.json, `events/call.started` in a subdirectory. */
+function schemaFiles(): Array<[name: string, file: string]> {
+  const root = packagePath('config', 'schemas');
+  const found: Array<[string, string]> = [];
+  for (const sub of ['', ...readdirSync(root, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort()]) {
+    const dir = join(root, sub);
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json')).sort()) {
+      found.push([(sub ? `${sub}/` : '') + file.replace(/\.schema\.json$/, ''), join(dir, file)]);
+    }
+  }
+  return found;
+}
+
+/** The validator for a schema by its file stem (`server` → config/schemas/server.schema.json, `events/call.ended`). */
 export function validator(name: string): ValidateFunction {
   let fn = compiled.get(name);
   if (!fn) {
@@ -39,11 +49,7 @@ let ids: Map<string, string> | undefined;
 function schemaIds(): Map<string, string> {
   if (!ids) {
     ids = new Map();
-    const dir = packagePath('config', 'schemas');
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
-      const schema = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { $id: string };
-      ids.set(file.replace(/\.schema\.json$/, ''), schema.$id);
-    }
+    for (const [name, file] of schemaFiles()) ids.set(name, (JSON.parse(readFileSync(file, 'utf8')) as { $id: string }).$id);
   }
   return ids;
 }

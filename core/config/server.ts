@@ -90,6 +90,8 @@ export interface ServerConfig {
     };
     bus: { url?: string; name?: string };
     host: {
+      /** This host's name in events and replies; default host-<random>. */
+      ref?: string;
       pluginsDir?: string;
       matchFuncTimeoutMs: number;
       processors: ProcessorConfig[];

@@ -7,10 +7,12 @@ import type { Bus } from '../bus/types.js';
 import { BusHandlerError, BusNoRespondersError, BusTimeoutError } from '../bus/types.js';
 import { PROCESS_SUBJECT } from '../bus/subjects.js';
 import type { ServerConfig } from '../config/server.js';
-import type { Decision, HostReply, MessageEnvelope } from '../envelope.js';
+import type { DecidedReply, HostReply, MessageEnvelope } from '../envelope.js';
+import type { EventPublisher } from '../events/publisher.js';
 import { isErrorCode, SipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { CallEvents } from './calls.js';
 import { EdgeIdentity } from './identity.js';
 import { ProxyCore } from './proxy.js';
 import { TcpTransport } from './tcp.js';
@@ -28,12 +30,15 @@ export interface EdgeOptions {
   bus: Bus;
   logger: Logger;
   metrics: Metrics;
+  /** call.started / answered / ended go here. */
+  events?: EventPublisher;
 }
 
 export class Edge {
   readonly #options: EdgeOptions;
   readonly #transports: TransportSet;
   #proxy: ProxyCore | undefined;
+  #calls: CallEvents | undefined;
   #bound = false;
 
   constructor(options: EdgeOptions) {
@@ -79,12 +84,14 @@ export class Edge {
       advertisedAddrs: config.advertisedAddrs,
       localnets: config.localnets,
     });
+    this.#calls = this.#options.events ? new CallEvents(this.#options.events) : undefined;
     proxy = new ProxyCore({
       edgeRef: config.ref,
       identity,
       transports: this.#transports,
       timers: config.timers,
       decide: (envelope) => this.#decide(envelope),
+      calls: this.#calls,
       retryAfterSeconds: config.retryAfterSeconds,
       fixInvalidContacts: config.fixInvalidContacts,
       logger: logger.child({ edge: config.ref }),
@@ -95,7 +102,7 @@ export class Edge {
     for (const lp of identity.listeningPoints) logger.info({ transport: lp.transport, host: lp.host, port: lp.port }, 'listening');
   }
 
-  async #decide(envelope: MessageEnvelope): Promise<Decision> {
+  async #decide(envelope: MessageEnvelope): Promise<DecidedReply> {
     const { bus, config } = this.#options;
     let reply: HostReply;
     try {
@@ -112,7 +119,7 @@ export class Edge {
       const { code, reason, headers } = reply.error;
       throw new SipError(isErrorCode(code) ? code : 'ROUTR_INTERNAL', `host answered ${code}`, { reason, headers });
     }
-    return reply.decision;
+    return reply;
   }
 
   /** Stop new dialogs, wait for requests in flight (up to drainTimeoutMs), answer what is left, close. */
@@ -132,6 +139,7 @@ export class Edge {
   async close(): Promise<void> {
     this.#bound = false;
     this.#proxy?.close();
+    this.#calls?.close();
     await this.#transports.close();
   }
 }

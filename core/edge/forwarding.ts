@@ -47,7 +47,8 @@ export interface ForwardingDeps {
   untrack(tx: ClientTransaction): void;
   /** Answer upstream with a response the edge generates. */
   respondLocal(server: ServerTransaction, status: number, reason?: string): void;
-  onDone(server: ServerTransaction): void;
+  /** The request got its final answer upstream (`status`), relayed or generated; `cancelled` by the caller. */
+  onDone(server: ServerTransaction, status: number, cancelled: boolean): void;
 }
 
 /**
@@ -323,20 +324,20 @@ export class ProxyContext {
       this.#deps.metrics.countOut('response', response.method, response.status);
       this.#server.relay(response.status, response.spliced);
     }
-    if (response.status >= 200) this.#complete();
+    if (response.status >= 200) this.#complete(response.status);
   }
 
   #finish(status: number, reason?: string): void {
     if (this.#done) return;
     this.#deps.respondLocal(this.#server, status, reason);
-    this.#complete();
+    this.#complete(status);
   }
 
-  #complete(): void {
+  #complete(status: number): void {
     if (this.#done) return;
     this.#done = true;
     this.#timers.clearAll();
-    this.#deps.onDone(this.#server);
+    this.#deps.onDone(this.#server, status, this.#cancelled);
   }
 }
 

@@ -6,10 +6,11 @@
  * server transaction, or forwarding through a `ProxyContext`. Nothing thrown escapes: a bad message is
  * answered or dropped and counted, never a crash, and a request always gets a final answer.
  */
-import { ROUTED_HERE, type Decision, type MessageEnvelope } from '../envelope.js';
+import { ROUTED_HERE, type DecidedReply, type Decision, type MessageEnvelope } from '../envelope.js';
 import { defaultReason, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import type { CallEvents } from './calls.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
 import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived } from './alterations.js';
@@ -30,7 +31,9 @@ export interface ProxyOptions {
   transports: TransportSet;
   timers: TimerConfig;
   /** The bus round trip. Rejects with SipError for answers the edge must give itself (503, 500). */
-  decide(envelope: MessageEnvelope): Promise<Decision>;
+  decide(envelope: MessageEnvelope): Promise<DecidedReply>;
+  /** Told of forwarded requests and how they ended (call events). */
+  calls?: CallEvents;
   /** Seconds in Retry-After when the edge answers 503 itself. */
   retryAfterSeconds: number;
   /** Rewrite `.invalid` Contact hosts of messages arriving over WS/WSS to the flow they came on (RFC 7118). */
@@ -67,7 +70,10 @@ export class ProxyCore {
         }
       },
       respondLocal: (server, status, reason) => this.#respond(server, status, reason),
-      onDone: (server) => this.#contexts.delete(server.key),
+      onDone: (server, status, cancelled) => {
+        this.#contexts.delete(server.key);
+        options.calls?.done(server.request, status, cancelled);
+      },
     };
   }
 
@@ -208,10 +214,10 @@ export class ProxyCore {
   async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound, routedHere: boolean): Promise<void> {
     const { metrics } = this.#options;
     const started = performance.now();
-    let decision: Decision;
+    let reply: DecidedReply;
     try {
-      decision = await this.#options.decide(this.#envelope(request, inbound, routedHere));
-      metrics.decisionSeconds.observe({ outcome: decision.action }, (performance.now() - started) / 1000);
+      reply = await this.#options.decide(this.#envelope(request, inbound, routedHere));
+      metrics.decisionSeconds.observe({ outcome: reply.decision.action }, (performance.now() - started) / 1000);
     } catch (err) {
       const spec = toResponseSpec(err);
       metrics.decisionSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
@@ -220,6 +226,7 @@ export class ProxyCore {
       return;
     }
     if (server.hasFinalResponse) return; // cancelled while the host was deciding
+    const decision = reply.decision;
     if (decision.action === 'respond') {
       this.#respond(server, decision.status, decision.reason, decision.headers, decision.content);
       return;
@@ -227,6 +234,7 @@ export class ProxyCore {
     const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
     this.#contexts.set(server.key, context);
     context.start();
+    this.#options.calls?.forwarded(request, reply, inbound.source);
   }
 
   /** `routedHere`: the request arrived with a Route naming this edge (removed before the host sees it). */
@@ -269,7 +277,7 @@ export class ProxyCore {
     const { identity, transports, logger, metrics } = this.#options;
     try {
       if (request.headers['max-forwards'] === 0) return;
-      const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound, routedHere)));
+      const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound, routedHere))).decision;
       if (decision.action !== 'forward') return;
       const { out, destination } = await retarget(request, { decision, target: decision.targets?.[0] ?? {}, identity, transports });
       // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.

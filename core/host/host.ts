@@ -53,6 +53,7 @@ export class ProcessorHost {
   readonly #loader: SlotLoader;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
+  readonly #name: string | undefined;
   #subscription: Subscription | undefined;
   #stopWatch: (() => Promise<void>) | undefined;
   #resync: NodeJS.Timeout | undefined;
@@ -61,6 +62,7 @@ export class ProcessorHost {
     this.#loader = loader;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
+    this.#name = options.name;
   }
 
   static async create(options: HostOptions): Promise<ProcessorHost> {
@@ -144,7 +146,7 @@ export class ProcessorHost {
         const pre = await chain.runPre(method, json);
         if (typeof pre !== 'string') {
           this.#metrics.processorCalls.inc({ processor: pre.by, outcome: 'respond' });
-          return { decision: pre.answer, processor: pre.by };
+          return { decision: pre.answer, processor: pre.by, host: this.#name };
         }
         json = pre;
         ref = 'router';
@@ -157,7 +159,7 @@ export class ProcessorHost {
         decision = await chain.runPost(method, json, decision);
       }
       this.#metrics.processorCalls.inc({ processor: slot.ref, outcome: decision.action });
-      return { decision, processor: slot.ref };
+      return { decision, processor: slot.ref, host: this.#name };
     } catch (err) {
       const spec = toResponseSpec(err);
       this.#metrics.processorCalls.inc({ processor: ref, outcome: 'error' });

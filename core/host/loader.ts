@@ -14,6 +14,7 @@
  * disposed after a grace period, since a request holding it may still be between two middlewares.
  */
 import type { ServerConfig } from '../config/server.js';
+import type { EventPublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
@@ -60,6 +61,10 @@ export interface HostOptions {
   store?: PluginStore;
   /** How often the store is re-read besides the watch (default 60 s). */
   resyncMs?: number;
+  /** plugin.state events go here. */
+  events?: EventPublisher;
+  /** This host's name in replies and events (HostReply.host). */
+  name?: string;
 }
 
 type LoaderOptions = HostOptions & { capabilities: CapabilityRegistry };
@@ -178,6 +183,7 @@ export class SlotLoader {
       const from = slot.current.version;
       slot.swap(instance);
       outcomes.push(outcome(slot, 'swapped'));
+      this.#announce(slot, { change: 'swapped', reason: `${from} → ${instance.version}` });
       this.#logger.info({ processor: slot.ref, plugin: ref, from, to: instance.version, origin: instance.plugin.origin }, 'plugin version swapped in');
     }
     if (pipeline) this.#replacePipeline(pipeline);
@@ -190,6 +196,7 @@ export class SlotLoader {
     if (this.#refused.size >= 256) this.#refused.clear();
     this.#refused.set(plugin.digest, reason);
     this.#logger.warn({ processor: slot.ref, plugin: plugin.manifest.ref, version: plugin.manifest.metadata.version, reason: (err as Error).message }, 'plugin version refused; the loaded one keeps serving');
+    this.#announce(slot, { change: 'refused', reason, version: plugin.manifest.metadata.version });
     return outcome(slot, 'refused', reason);
   }
 
@@ -334,8 +341,25 @@ export class SlotLoader {
     this.#gauge(slot);
     if (slot.state === previous) return;
     const fields = { processor: slot.ref, plugin: slot.plugin, state: slot.state, previous };
+    this.#announce(slot, { change: 'state', previous });
     if (slot.state === 'open') this.#logger.warn({ ...fields, consecutiveFailures: slot.consecutiveFailures }, 'circuit open: requests skip this plugin until the cool-down ends');
     else this.#logger.info(fields, 'plugin state changed');
+  }
+
+  /** plugin.state on the bus: what the console and other watchers see of this host's entries. */
+  #announce(slot: PluginSlot, what: { change: 'state' | 'swapped' | 'refused'; previous?: SlotState; reason?: string; version?: string }): void {
+    const events = this.#options.events;
+    if (!events?.wants('plugin.state')) return;
+    events.publish('plugin.state', {
+      processor: slot.ref,
+      plugin: slot.plugin,
+      kind: slot.kind,
+      version: what.version ?? slot.current.version,
+      state: slot.state,
+      previous: what.previous ?? null,
+      change: what.change,
+      reason: what.reason ?? null,
+    });
   }
 
   #gauge(slot: PluginSlot): void {

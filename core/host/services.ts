@@ -11,6 +11,7 @@ import { TokenVerifier } from '../auth/tokens.js';
 import { bucketName } from '../bus/subjects.js';
 import { KvConflictError, type Bus } from '../bus/types.js';
 import type { ServerConfig } from '../config/server.js';
+import type { EventPublisher } from '../events/publisher.js';
 import { balancerCapability, locationReadCapability, locationWriteCapability } from '../location/capability.js';
 import { LocationStore } from '../location/store.js';
 import type { Logger } from '../log.js';
@@ -35,6 +36,8 @@ export interface HostServicesOptions {
   logger: Logger;
   /** Default: process.env.ROUTR_NONCE_SECRET. */
   env?: Record<string, string | undefined>;
+  /** Registration events (endpoint.registered / unregistered). */
+  events?: EventPublisher;
 }
 
 /** spec.host.auth.nonceSecret, else ROUTR_NONCE_SECRET: what the operator set, if anything. */
@@ -88,14 +91,14 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
   try {
     secret ??= await clusterSecret(bus);
     counts = await KvMirror.open(bus, logger, { bucket: NONCES_BUCKET, maxKeysPerNamespace: 0 });
-    location = await LocationStore.open(bus, logger, { sessionTtlMs });
+    location = await LocationStore.open(bus, logger, { sessionTtlMs, events: options.events });
   } catch (err) {
     // NATS without JetStream: serve anyway, but each host then has its own bindings and nonces.
     logger.warn({ reason: (err as Error).message }, 'location and nonce state are per-host: the bus has no KV (on NATS, start nats-server with -js)');
     await counts?.close();
     secret ??= randomBytes(32);
     counts = KvMirror.scratch({ maxKeysPerNamespace: 0 });
-    location = LocationStore.scratch({ sessionTtlMs });
+    location = LocationStore.scratch({ sessionTtlMs, events: options.events });
   }
   const nonceSecret = secret;
   const digest = new DigestAuth({ secret: nonceSecret, ttlSeconds, counts });

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import { bucketName } from '../bus/subjects.js';
 import type { Bus } from '../bus/types.js';
+import type { EventPublisher } from '../events/publisher.js';
 import type { Logger } from '../log.js';
 import { KvMirror } from '../bus/kv-mirror.js';
 import type { Binding, BindingInput } from '../sdk/index.js';
@@ -29,6 +30,8 @@ export interface LocationOptions {
   /** A balanced session ends this long after its last request unless released first. Default 1 hour. */
   sessionTtlMs?: number;
   now?: () => number;
+  /** endpoint.registered / endpoint.unregistered go here (the live store only; scratch stores stay quiet). */
+  events?: EventPublisher;
 }
 
 interface Session {
@@ -59,6 +62,7 @@ export class LocationStore {
   readonly #counts = new Map<string, Map<string, number>>();
   readonly #sessionTtlMs: number;
   readonly #now: () => number;
+  readonly #events: EventPublisher | undefined;
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   #kv: KvMirror;
@@ -66,6 +70,7 @@ export class LocationStore {
   private constructor(options: LocationOptions, kv: KvMirror) {
     this.#sessionTtlMs = options.sessionTtlMs ?? 3_600_000;
     this.#now = options.now ?? Date.now;
+    this.#events = options.events;
     this.#kv = kv;
   }
 
@@ -101,11 +106,13 @@ export class LocationStore {
   register(input: BindingInput): Binding[] {
     const aor = normaliseAor(input.aor);
     const key = `b.${hash(aor)}.${hash(input.contact)}`;
+    const now = this.#now();
     if (input.expires <= 0) {
-      this.#kv.delete(key);
+      const gone = this.#bindings.get(aor)?.get(input.contact);
+      if (this.#kv.delete(key) && gone) this.#gone(gone, gone.expiresAt > now ? 'unregistered' : 'expired');
       return this.find(aor);
     }
-    const now = this.#now();
+    const previous = this.#bindings.get(aor)?.get(input.contact);
     const binding: Binding = {
       aor,
       contact: input.contact,
@@ -121,7 +128,23 @@ export class LocationStore {
     if (typeof input.q === 'number') binding.q = input.q;
     if (typeof input.instance === 'string') binding.instance = input.instance;
     this.#kv.set(key, binding as unknown as JsonValue, JSON.stringify(binding));
+    if (this.#events?.wants('endpoint.registered')) {
+      this.#events.publish('endpoint.registered', {
+        edge: binding.edgeRef,
+        callId: binding.callId,
+        aor,
+        contact: binding.contact,
+        expires: binding.expires,
+        sender: binding.sender,
+        refreshed: previous !== undefined && previous.expiresAt > now,
+      });
+    }
     return this.find(aor);
+  }
+
+  #gone(binding: Binding, reason: 'unregistered' | 'expired'): void {
+    if (!this.#events?.wants('endpoint.unregistered')) return;
+    this.#events.publish('endpoint.unregistered', { edge: binding.edgeRef, callId: binding.callId, aor: binding.aor, contact: binding.contact, reason });
   }
 
   /** Remove one contact of `aor`, or all of them; returns how many live ones were removed. */
@@ -131,8 +154,9 @@ export class LocationStore {
     let removed = 0;
     for (const binding of [...(this.#bindings.get(normalised)?.values() ?? [])]) {
       if (contact !== undefined && binding.contact !== contact) continue;
-      this.#kv.delete(`b.${hash(normalised)}.${hash(binding.contact)}`);
-      if (binding.expiresAt > now) removed++;
+      const live = binding.expiresAt > now;
+      if (live) removed++;
+      if (this.#kv.delete(`b.${hash(normalised)}.${hash(binding.contact)}`)) this.#gone(binding, live ? 'unregistered' : 'expired');
     }
     return removed;
   }
@@ -187,7 +211,8 @@ export class LocationStore {
     const now = this.#now();
     for (const [key, owner] of this.#keyOwner) {
       const binding = this.#bindings.get(owner.aor)?.get(owner.contact);
-      if (binding && binding.expiresAt <= now) this.#kv.delete(key);
+      // Every host sweeps; the first to delete reports it (the others' mirrors see the key gone by then).
+      if (binding && binding.expiresAt <= now && this.#kv.delete(key)) this.#gone(binding, 'expired');
     }
     for (const [key, session] of this.#sessions) if (now - session.at >= this.#sessionTtlMs) this.#kv.delete(key);
   }
