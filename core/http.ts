@@ -3,8 +3,8 @@
  * connected, processors loaded: 200 or 503 with the reasons) and `/metrics` (Prometheus text format).
  * Later issues mount the management API here through `route()`.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { http } from './runtime/http.js';
+import type { AddressInfo } from './runtime/net.js';
 import type { Metrics } from './metrics.js';
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;

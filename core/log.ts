@@ -2,7 +2,8 @@
  * The pino root logger. Everything logs through a child of this; credentials are redacted here, once, so a
  * log line can never carry a password or a digest response.
  */
-import { pino, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { env } from './runtime/process.js';
 
 export type { Logger };
 
@@ -38,12 +39,12 @@ export const REDACT_PATHS = [
 export interface LogOptions {
   level?: string;
   /** Write to this destination instead of stdout (tests). */
-  destination?: NodeJS.WritableStream;
+  destination?: DestinationStream;
 }
 
 export function createLogger(options: LogOptions = {}): Logger {
   const config: LoggerOptions = {
-    level: options.level ?? process.env.ROUTR_LOG_LEVEL ?? 'info',
+    level: options.level ?? env('ROUTR_LOG_LEVEL') ?? 'info',
     base: { service: 'routr' },
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,

@@ -2,9 +2,7 @@
  * Where routr's own files live (schemas, built-in plugins, the default config), found from this module's
  * location so it works from a clone, a global install or a container alike.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, dirname, join, fileURLToPath } from './runtime/files.js';
 
 let root: string | undefined;
 

@@ -19,6 +19,7 @@ import { mountResourcesApi, openResourceStore, resourcesCapability, type Resourc
 import { PluginRuntime } from './plugins/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
+import { pid } from './runtime/process.js';
 
 export type Role = 'all' | 'edge' | 'host';
 
@@ -80,7 +81,7 @@ export class RoutrServer {
         metrics: this.metrics,
       });
       // Before the host: plugins asking for resources.read get their capability built when they load.
-      this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${process.pid}` });
+      this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${pid}` });
       this.capabilities.register(resourcesCapability(this.resources));
       if (this.role !== 'edge') {
         this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events });

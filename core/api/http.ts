@@ -4,10 +4,12 @@
  * configured the API is off and answers 403. Bodies are JSON (YAML where a route says so), capped in size.
  * Subsystems (resources, plugins) add their routes with `mountApi`.
  */
-import { timingSafeEqual } from 'node:crypto';
-import type http from 'node:http';
+import { timingSafeEqual } from '../runtime/crypto.js';
+import type { http } from '../runtime/http.js';
 import { json } from '../http.js';
 import type { Handler, OpsServer } from '../http.js';
+import { env } from '../runtime/process.js';
+import { Buffer } from '../runtime/bytes.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -24,7 +26,7 @@ export class ApiError extends Error {
 
 /** The token in force: config first, then the environment; undefined means the API is off. */
 export function apiToken(configured: string | undefined): string | undefined {
-  return configured ?? (process.env.ROUTR_API_TOKEN || undefined);
+  return configured ?? (env('ROUTR_API_TOKEN') || undefined);
 }
 
 /** Constant-time comparison of the request's bearer token with the expected one. */

@@ -10,10 +10,11 @@
  * Written here rather than taken from a library: the maintained digest packages are HTTP-client side (they
  * answer challenges); none mints and verifies server nonces with replay tracking for SIP.
  */
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from '../runtime/crypto.js';
 import type { AuthHeader } from '../sip/types.js';
 import type { DigestVerdict } from '../sdk/index.js';
 import type { KvMirror } from '../bus/kv-mirror.js';
+import { Buffer } from '../runtime/bytes.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 const HASHES: Record<string, { hash: 'md5' | 'sha256'; sess: boolean }> = {

@@ -7,11 +7,12 @@
  * public key, and the time claims are checked here: `exp` required, `nbf`/`iat` honoured, 60 s leeway. Symmetric
  * (HS*) and `none` tokens are refused: the host holds public keys only.
  */
-import { createPublicKey, verify as verifySignature, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { createPublicKey, verify as verifySignature, type KeyObject } from '../runtime/crypto.js';
+import { readFileSync } from '../runtime/files.js';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { TokenVerdict } from '../sdk/index.js';
 import type { JsonValue } from '../../sandbox/types.js';
+import { Buffer } from '../runtime/bytes.js';
 
 export interface TokensConfig {
   /** PEM file with the public key (SPKI or certificate). */

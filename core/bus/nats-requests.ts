@@ -7,6 +7,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { BusClosedError, BusNoRespondersError, BusTimeoutError } from './types.js';
+import { soon } from '../runtime/process.js';
 
 interface Pending {
   resolve(msg: Msg): void;
@@ -36,7 +37,7 @@ export class RequestMux {
       }, timeoutMs);
       this.#pending.set(id, { resolve, reject, timer });
       this.#outbox.push({ subject, payload, reply: prefix + id, id });
-      if (this.#outbox.length === 1) setImmediate(() => this.#publishAll());
+      if (this.#outbox.length === 1) soon(() => this.#publishAll());
     });
   }
 

@@ -5,11 +5,9 @@
  * names every --host (default: localhost, 127.0.0.1, ::1) in subjectAltName, which is what TLS clients check.
  * Not for production: a self-signed certificate is trusted by nobody who was not told to trust it.
  */
-import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync } from 'node:fs';
-import { isIP } from 'node:net';
-import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { spawnSync, parseArgs, env, writeStderr, writeStdout } from '../runtime/process.js';
+import { chmodSync, existsSync, mkdirSync, join, resolve, errorCode } from '../runtime/files.js';
+import { isIP } from '../runtime/net.js';
 import { UsageError } from './usage.js';
 
 const DEFAULT_HOSTS = ['localhost', '127.0.0.1', '::1'];
@@ -39,22 +37,22 @@ export async function runCerts(args: string[]): Promise<number> {
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
   if (!values.force && (existsSync(cert) || existsSync(key))) {
-    process.stderr.write(`routr: ${cert} or ${key} already exists; pass --force to replace them\n`);
+    writeStderr(`routr: ${cert} or ${key} already exists; pass --force to replace them\n`);
     return 1;
   }
   mkdirSync(dir, { recursive: true });
   const san = hosts.map((h) => (isIP(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
   const subject = `/CN=${hosts.find((h) => !isIP(h)) ?? hosts[0]}/O=routr development`;
   const result = spawnSync(
-    process.env.ROUTR_OPENSSL ?? 'openssl',
+    env('ROUTR_OPENSSL') ?? 'openssl',
     ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-sha256', '-days', String(days),
       '-keyout', key, '-out', cert, '-subj', subject, '-addext', `subjectAltName=${san}`,
       '-addext', 'keyUsage=critical,digitalSignature,keyCertSign', '-addext', 'extendedKeyUsage=serverAuth,clientAuth'],
     { encoding: 'utf8' },
   );
   if (result.error) {
-    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
-    process.stderr.write(
+    const missing = errorCode(result.error) === 'ENOENT';
+    writeStderr(
       missing
         ? 'routr: openssl not found: `routr certs dev` runs openssl to make the certificate (Node cannot). Install it (apt-get install openssl, brew install openssl) or set ROUTR_OPENSSL to its path.\n'
         : `routr: cannot run openssl: ${result.error.message}\n`,
@@ -62,11 +60,11 @@ export async function runCerts(args: string[]): Promise<number> {
     return 1;
   }
   if (result.status !== 0) {
-    process.stderr.write(`routr: openssl failed (exit ${result.status}); OpenSSL 1.1.1 or newer is needed:\n${result.stderr}`);
+    writeStderr(`routr: openssl failed (exit ${result.status}); OpenSSL 1.1.1 or newer is needed:\n${result.stderr}`);
     return 1;
   }
   chmodSync(key, 0o600);
-  process.stdout.write(
+  writeStdout(
     [
       `wrote ${cert} and ${key} (self-signed, ${days} days, for ${hosts.join(', ')}); for local use only.`,
       'Use them in spec.edge.transports, e.g.:',

@@ -4,6 +4,7 @@
  * talks to a server should not load the whole server), and has one entry in COMMANDS.
  */
 import { UsageError } from './usage.js';
+import { args, exit, setExitCode, writeStderr, writeStdout } from '../runtime/process.js';
 
 interface Command {
   summary: string;
@@ -37,7 +38,7 @@ function usage(): string {
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
-    process.stdout.write(usage() + '\n');
+    writeStdout(usage() + '\n');
     return name ? 0 : 2;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
@@ -45,14 +46,14 @@ async function main(argv: string[]): Promise<number> {
   return command.run(rest);
 }
 
-main(process.argv.slice(2)).then(
+main(args()).then(
   (code) => {
     // Exit explicitly: a command is done when it says so, not when the last timer or socket lets go.
-    process.exit(code);
+    exit(code);
   },
   (err: unknown) => {
     const isUsage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    process.stderr.write(`routr: ${(err as Error).message}\n${isUsage ? usage() + '\n' : ''}`);
-    process.exitCode = isUsage ? 2 : 1;
+    writeStderr(`routr: ${(err as Error).message}\n${isUsage ? usage() + '\n' : ''}`);
+    setExitCode(isUsage ? 2 : 1);
   },
 );

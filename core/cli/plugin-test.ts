@@ -8,13 +8,14 @@ import { createEngine } from '../../sandbox/index.js';
 import { localCapabilities, runFixtures } from '../host/fixtures.js';
 import { loadedFromBundle } from '../plugins/bundle.js';
 import { bundleFromPath } from './tgz.js';
+import { writeStderr, writeStdout } from '../runtime/process.js';
 
 export async function runPluginTest(path: string, options: { json: boolean }): Promise<number> {
   let plugin;
   try {
     plugin = loadedFromBundle(bundleFromPath(path), { origin: 'directory', location: path });
   } catch (err) {
-    process.stderr.write(`routr: ${(err as Error).message}\n`);
+    writeStderr(`routr: ${(err as Error).message}\n`);
     return 1;
   }
   const { ref } = plugin.manifest;
@@ -23,20 +24,20 @@ export async function runPluginTest(path: string, options: { json: boolean }): P
   try {
     results = await runFixtures(plugin, { engine: createEngine(), capabilities: localCapabilities() });
   } catch (err) {
-    process.stderr.write(`routr: ${ref}@${version} does not load: ${(err as Error).message}\n`);
+    writeStderr(`routr: ${ref}@${version} does not load: ${(err as Error).message}\n`);
     return 1;
   }
   const failed = results.filter((r) => !r.ok).length;
   if (options.json) {
-    process.stdout.write(JSON.stringify({ ref, version, passed: results.length - failed, failed, results }, null, 2) + '\n');
+    writeStdout(JSON.stringify({ ref, version, passed: results.length - failed, failed, results }, null, 2) + '\n');
     return failed ? 1 : 0;
   }
-  process.stdout.write(`${ref}@${version}\n`);
+  writeStdout(`${ref}@${version}\n`);
   for (const r of results) {
     const where = r.file ? `${r.file} ` : '';
-    process.stdout.write(r.ok ? `  ok    ${where}"${r.name}"\n` : `  FAIL  ${where}"${r.name}": ${r.message}\n`);
+    writeStdout(r.ok ? `  ok    ${where}"${r.name}"\n` : `  FAIL  ${where}"${r.name}": ${r.message}\n`);
   }
-  if (results.length === 0) process.stdout.write('  (no fixtures: the plugin compiles and exports what its kind needs)\n');
-  process.stdout.write(`${results.length - failed} passed, ${failed} failed\n`);
+  if (results.length === 0) writeStdout('  (no fixtures: the plugin compiles and exports what its kind needs)\n');
+  writeStdout(`${results.length - failed} passed, ${failed} failed\n`);
   return failed ? 1 : 0;
 }

@@ -12,7 +12,7 @@
  * Options: --url (default http://127.0.0.1:8080, env ROUTR_URL), --token (env ROUTR_API_TOKEN), --json.
  * Exit codes: 0 done, 1 refused or failed (the reason is printed), 2 usage.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs, env, writeStderr, writeStdout } from '../runtime/process.js';
 import type { PluginRow } from '../host/plugins-api.js';
 import type { SyncOutcome } from '../host/host.js';
 import { UsageError } from './usage.js';
@@ -36,8 +36,8 @@ export async function runPlugin(args: string[]): Promise<number> {
   const [verb, target, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   const client: Client = {
-    url: (values.url ?? process.env.ROUTR_URL ?? DEFAULT_URL).replace(/\/+$/, ''),
-    token: values.token ?? (process.env.ROUTR_API_TOKEN || undefined),
+    url: (values.url ?? env('ROUTR_URL') ?? DEFAULT_URL).replace(/\/+$/, ''),
+    token: values.token ?? (env('ROUTR_API_TOKEN') || undefined),
     json: values.json ?? false,
   };
   if (verb === 'list') {
@@ -63,7 +63,7 @@ async function install(client: Client, path: string): Promise<number> {
   if (!answer.ok) return failed(answer.body);
   const body = answer.body as { ref: string; version: string; applied: SyncOutcome[] };
   if (client.json) return print(body);
-  process.stdout.write(`installed ${body.ref}@${body.version}\n`);
+  writeStdout(`installed ${body.ref}@${body.version}\n`);
   return report(body.applied);
 }
 
@@ -74,7 +74,7 @@ async function change(client: Client, verb: string, ref: string): Promise<number
   if (client.json) return print(body);
   const done = { remove: 'removed', rollback: 'rolled back', enable: 'enabled', disable: 'disabled' }[verb];
   const to = verb === 'rollback' && body.state ? ` to ${body.state.history[body.state.history.length - 1]}` : '';
-  process.stdout.write(`${done} ${body.ref}${to}\n`);
+  writeStdout(`${done} ${body.ref}${to}\n`);
   return report(body.applied);
 }
 
@@ -94,9 +94,9 @@ async function list(client: Client): Promise<number> {
     p.entries.map((e) => (e.kind === 'processor' ? e.ref : `${e.ref}(${e.kind})`)).join(',') || '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  for (const row of [header, ...rows]) process.stdout.write(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd() + '\n');
-  for (const p of body.plugins) for (const e of p.entries) if (e.refusal) process.stdout.write(`${e.ref}: last version refused: ${e.refusal}\n`);
-  if (body.store === null) process.stdout.write(`plugin store unavailable: ${body.storeProblem ?? 'unknown'}\n`);
+  for (const row of [header, ...rows]) writeStdout(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd() + '\n');
+  for (const p of body.plugins) for (const e of p.entries) if (e.refusal) writeStdout(`${e.ref}: last version refused: ${e.refusal}\n`);
+  if (body.store === null) writeStdout(`plugin store unavailable: ${body.storeProblem ?? 'unknown'}\n`);
   return 0;
 }
 
@@ -104,8 +104,8 @@ async function list(client: Client): Promise<number> {
 function report(applied: SyncOutcome[]): number {
   let code = 0;
   for (const a of applied) {
-    process.stdout.write(`  ${a.ref}: ${a.outcome}, serving ${a.plugin}@${a.version}, ${a.state}\n`);
-    if (a.reason) process.stdout.write(`    ${a.reason.split('\n').join('\n    ')}\n`);
+    writeStdout(`  ${a.ref}: ${a.outcome}, serving ${a.plugin}@${a.version}, ${a.state}\n`);
+    if (a.reason) writeStdout(`    ${a.reason.split('\n').join('\n    ')}\n`);
     if (a.outcome === 'refused') code = 1;
   }
   return code;
@@ -138,11 +138,11 @@ function failed(body: unknown): number {
 }
 
 function fail(message: string): number {
-  process.stderr.write(`routr: ${message}\n`);
+  writeStderr(`routr: ${message}\n`);
   return 1;
 }
 
 function print(value: unknown): number {
-  process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  writeStdout(JSON.stringify(value, null, 2) + '\n');
   return 0;
 }

@@ -6,10 +6,8 @@
  * lines in that stream, which we map back to the operator's own files before printing. Passwords are never
  * printed: the server omits them, and `convert` writes its output (which must carry them) only to a file.
  */
-import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { existsSync, readFile, writeFile, resolve } from '../runtime/files.js';
+import { parseArgs, env, writeStderr, writeStdout } from '../runtime/process.js';
 import { dump } from 'js-yaml';
 import { REQUEST_SOURCE } from '../resources/api.js';
 import { formatProblem, type Problem } from '../resources/problems.js';
@@ -31,8 +29,8 @@ export async function runResources(args: string[]): Promise<number> {
   return run(rest);
 }
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-const err = (text: string) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+const out = (text: string) => writeStdout(text.endsWith('\n') ? text : `${text}\n`);
+const err = (text: string) => writeStderr(text.endsWith('\n') ? text : `${text}\n`);
 
 /** Every document under every path, and the problems reading them. */
 async function readAll(paths: string[]): Promise<{ documents: SourceDocument[]; problems: Problem[] }> {
@@ -173,8 +171,8 @@ interface Answer {
 }
 
 async function call(values: { url?: string; token?: string }, method: string, path: string, options: { body?: string; contentType?: string } = {}): Promise<Answer> {
-  const base = (values.url ?? process.env.ROUTR_URL ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const token = values.token ?? process.env.ROUTR_API_TOKEN;
+  const base = (values.url ?? env('ROUTR_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
+  const token = values.token ?? env('ROUTR_API_TOKEN');
   if (!token) throw new UsageError('no API token: pass --token or set ROUTR_API_TOKEN (the server\'s spec.http.apiToken)');
   const url = `${base}/api/v1/resources${path}`;
   let res: Response;

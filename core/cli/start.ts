@@ -3,8 +3,8 @@
  * transactions and exit 0. A second signal exits at once. `--resources <dir>` points the files provider at a
  * directory, overriding spec.resources (a quick way to run a given set).
  */
-import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { resolve } from '../runtime/files.js';
+import { parseArgs, abort, exit, onSignal, writeStderr } from '../runtime/process.js';
 import { ConfigError, deepFreeze, loadServerConfigFile, type ServerConfig } from '../config/server.js';
 import { createLogger } from '../log.js';
 import { packagePath } from '../paths.js';
@@ -31,7 +31,7 @@ export async function runStart(args: string[]): Promise<number> {
     if (options.resources) config = withResources(config, resolve(options.resources));
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`routr: ${err.message}\n`);
+      writeStderr(`routr: ${err.message}\n`);
       return 1;
     }
     throw err;
@@ -44,7 +44,7 @@ export async function runStart(args: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof ResourceError) {
       // The problems go to stderr, one per line, as config errors do; the log line just records the outcome.
-      process.stderr.write(`routr: ${err.message}\n`);
+      writeStderr(`routr: ${err.message}\n`);
       logger.fatal({ problems: err.problems.length }, 'cannot start: invalid resources');
       return 1;
     }
@@ -54,8 +54,8 @@ export async function runStart(args: string[]): Promise<number> {
   logger.info({ config: file, role }, 'routr started');
   return new Promise<number>((done) => {
     let stopping = false;
-    const onSignal = (signal: string) => {
-      if (stopping) process.exit(1);
+    const stop = (signal: string) => {
+      if (stopping) exit(1);
       stopping = true;
       logger.info({ signal }, 'shutting down');
       server.stop().then(
@@ -66,14 +66,14 @@ export async function runStart(args: string[]): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    onSignal('SIGTERM', stop);
+    onSignal('SIGINT', stop);
     // A wedged sandbox thread: drain what we can, then exit non-zero so the supervisor restarts us. A lost
     // thread can hang a normal exit, so a watchdog aborts if draining takes too long.
     onFatal = () => {
       if (stopping) return;
       stopping = true;
-      setTimeout(() => process.abort(), config.spec.edge.drainTimeoutMs + 5000).unref();
+      setTimeout(() => abort(), config.spec.edge.drainTimeoutMs + 5000).unref();
       server.stop().finally(() => done(70));
     };
   });

@@ -4,10 +4,8 @@
  * reads ustar, GNU long names and pax `path` records — no dependency for it — and refuses what a plugin never
  * needs: links, devices, absolute paths, `..`, and archives over 16 MiB unpacked.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, normalize, sep } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, tmpdir, dirname, join, normalize, sep } from '../runtime/files.js';
+import { gunzipSync, Buffer } from '../runtime/bytes.js';
 import { readPluginDir, type PluginBundle } from '../plugins/bundle.js';
 
 const MAX_UNPACKED_BYTES = 16 * 1024 * 1024;

@@ -3,8 +3,7 @@
  * `items` is an error, not a silently unchecked array), `allErrors: true` (report every problem at once).
  * Schemas are data in `config/schemas/`, each with a unique `$id`, compiled once on first use.
  */
-import { readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync, readdirSync, join } from '../runtime/files.js';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { packagePath } from '../paths.js';
 

@@ -3,8 +3,7 @@
  * `config/schemas/server.schema.json`, fills defaults and deep-freezes it. Every problem is reported at once,
  * each naming the file, the resource ref and the JSON path.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { readFileSync, dirname, isAbsolute, resolve } from '../runtime/files.js';
 import { load, YAMLException } from 'js-yaml';
 import type { TransportName } from '../sip/types.js';
 import { schemaProblems, validator, type SchemaProblem } from './schemas.js';

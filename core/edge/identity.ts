@@ -4,7 +4,7 @@
  * listening point. With `advertisedAddrs` set (the edge is behind NAT) the first one is advertised to peers
  * outside `localnets`; peers inside `localnets` see the bound address.
  */
-import os from 'node:os';
+import { networkInterfaces } from '../runtime/process.js';
 import ipaddr from 'ipaddr.js';
 import type { ListeningPoint } from '../envelope.js';
 import { parseUri } from '../sip/index.js';
@@ -128,7 +128,7 @@ let cachedAddresses: string[] | undefined;
 function localAddresses(): string[] {
   if (!cachedAddresses) {
     cachedAddresses = [];
-    for (const entries of Object.values(os.networkInterfaces())) {
+    for (const entries of Object.values(networkInterfaces())) {
       for (const entry of entries ?? []) cachedAddresses.push(entry.address.toLowerCase());
     }
   }

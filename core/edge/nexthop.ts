@@ -4,8 +4,8 @@
  * URI's transport parameter (sips implies TLS); a host name is resolved with SRV (when no port is given)
  * and then A/AAAA records.
  */
-import { promises as dns } from 'node:dns';
-import { isIP } from 'node:net';
+import { dns } from '../runtime/dns.js';
+import { isIP } from '../runtime/net.js';
 import { parseUri } from '../sip/index.js';
 import type { SipRequest, TransportName } from '../sip/types.js';
 import { SipError } from '../errors.js';

@@ -3,7 +3,7 @@
  * open connections from one IP address. Sockets are admitted on the server's raw `connection` event, before
  * any TLS handshake or HTTP upgrade, so a source opening connections it never uses hits the limit too.
  */
-import type net from 'node:net';
+import type { net } from '../runtime/net.js';
 import { normaliseAddress } from './transport.js';
 
 export class SourceLimit {

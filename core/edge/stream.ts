@@ -8,11 +8,12 @@
  * connections are limited per source address (counted before any TLS handshake, so a flood of half-open
  * handshakes hits the limit too), and a connection with no traffic either way for `idleTimeoutMs` is closed.
  */
-import net from 'node:net';
+import { net } from '../runtime/net.js';
 import type { ListeningPoint } from '../envelope.js';
 import { StreamFramer } from '../sip/index.js';
 import { SourceLimit } from './source-limit.js';
 import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+import type { Buffer } from '../runtime/bytes.js';
 
 export interface StreamTransportOptions {
   bindAddr: string;

@@ -2,7 +2,7 @@
  * TCP transport: the stream transport over plain `net` sockets (see stream.ts for framing, connection reuse,
  * per-source limits and idle timeouts).
  */
-import net from 'node:net';
+import { net } from '../runtime/net.js';
 import { StreamTransport, type StreamTransportOptions } from './stream.js';
 
 export type { StreamTransportOptions } from './stream.js';

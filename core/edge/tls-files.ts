@@ -5,10 +5,11 @@
  * "error:0480006C:PEM routines::no start line" tells an operator nothing about which of three files is wrong.
  * Problems that do not stop a transport (an expired certificate: some peers do not check) are warnings.
  */
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import tls from 'node:tls';
+import { createPrivateKey, X509Certificate, type KeyObject } from '../runtime/crypto.js';
+import { readFileSync, errorCode } from '../runtime/files.js';
+import { tls } from '../runtime/net.js';
 import type { TlsSettings } from '../config/server.js';
+import type { Buffer } from '../runtime/bytes.js';
 
 export type { TlsSettings };
 
@@ -92,7 +93,7 @@ function readPem(path: string, what: string): Buffer {
   try {
     data = readFileSync(path);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errorCode(err);
     const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
     throw new TlsSetupError(`cannot read ${what} file ${path}: ${reason}`, { cause: err });
   }

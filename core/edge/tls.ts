@@ -5,8 +5,7 @@
  * when the target was a host name) unless `rejectUnauthorized: false`, and present our certificate to peers
  * that ask for one.
  */
-import type net from 'node:net';
-import tls from 'node:tls';
+import { type net, tls } from '../runtime/net.js';
 import { StreamTransport, type StreamTransportOptions } from './stream.js';
 import { clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial, type TlsSettings } from './tls-files.js';
 

@@ -3,7 +3,7 @@
  * inbound bytes with the socket source and sends bytes to a destination or back over a connection.
  * The transaction layer and proxy above never touch sockets.
  */
-import type { Server } from 'node:net';
+import type { Server } from '../runtime/net.js';
 import type { ListeningPoint, Sender } from '../envelope.js';
 import type { TransportName } from '../sip/types.js';
 

@@ -3,8 +3,7 @@
  * codec). Sends go out of the same socket so peers see our listening port as the source, which NAT'd peers
  * and rport (RFC 3581) depend on.
  */
-import dgram from 'node:dgram';
-import { isIP } from 'node:net';
+import { dgram, isIP } from '../runtime/net.js';
 import type { ListeningPoint } from '../envelope.js';
 import { normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
 

@@ -12,11 +12,10 @@
  * by themselves, so they stay connected and reachable however long they are otherwise quiet; dead ones are
  * gone within two intervals. WSS is the same over an HTTPS server with the transport's `tls` settings.
  */
-import { isUtf8 } from 'node:buffer';
-import http from 'node:http';
-import https from 'node:https';
-import type net from 'node:net';
-import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { isUtf8, Buffer } from '../runtime/bytes.js';
+import { http, https } from '../runtime/http.js';
+import type { net } from '../runtime/net.js';
+import { WebSocketServer, type RawData, type WebSocket } from '../runtime/ws.js';
 import type { ListeningPoint } from '../envelope.js';
 import { loadTlsMaterial, serverTlsOptions, type TlsSettings } from './tls-files.js';
 import { SourceLimit } from './source-limit.js';
@@ -63,7 +62,7 @@ export class WsTransport implements Transport {
   readonly #byId = new Map<string, Connection>();
   readonly #byRemote = new Map<string, Connection>();
   readonly #limit: SourceLimit;
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
 
   constructor(options: WsTransportOptions) {
     this.#options = options;

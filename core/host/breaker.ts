@@ -19,7 +19,7 @@ export class CircuitBreaker {
   #consecutive = 0;
   /** Half-open: the one trial request is in flight. */
   #trial = false;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   readonly #options: BreakerOptions;
 
   constructor(options: BreakerOptions) {

@@ -24,6 +24,7 @@ import { kvCapability, scratchPluginKv } from '../plugins/kv.js';
 import { registerLocalServices } from './services.js';
 import { resourcesCapability } from '../resources/capability.js';
 import { ResourceSet } from '../resources/set.js';
+import { Buffer } from '../runtime/bytes.js';
 
 export interface FixtureResult {
   name: string;

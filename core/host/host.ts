@@ -56,7 +56,7 @@ export class ProcessorHost {
   readonly #name: string | undefined;
   #subscription: Subscription | undefined;
   #stopWatch: (() => Promise<void>) | undefined;
-  #resync: NodeJS.Timeout | undefined;
+  #resync: ReturnType<typeof setInterval> | undefined;
 
   private constructor(loader: SlotLoader, options: HostOptions) {
     this.#loader = loader;

@@ -81,7 +81,7 @@ export class SlotLoader {
   readonly #verified = new Set<string>();
   /** Why a digest was refused here: a periodic resync does not try (and log) it again. */
   readonly #refused = new Map<string, string>();
-  readonly #retiring = new Map<Pipeline, NodeJS.Timeout>();
+  readonly #retiring = new Map<Pipeline, ReturnType<typeof setTimeout>>();
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
 

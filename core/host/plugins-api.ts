@@ -14,7 +14,7 @@
  * Every change is then applied to this host before the answer (`applied`); other hosts apply it from their
  * store watch. The store holds the desired state; each host's list shows what it actually runs.
  */
-import type http from 'node:http';
+import type { http } from '../runtime/http.js';
 import { ApiError, mountApi, readBody } from '../api/http.js';
 import type { ProcessorHost, SlotStatus, SyncOutcome } from './host.js';
 import { checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES } from '../plugins/bundle.js';

@@ -4,7 +4,7 @@
  * verification. `openHostServices` opens them on the bus and registers their providers; the host then builds
  * each plugin's set from what its manifest lists.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../runtime/crypto.js';
 import { aclCapability, digestCapability, tokensCapability } from '../auth/capability.js';
 import { DigestAuth } from '../auth/digest.js';
 import { TokenVerifier } from '../auth/tokens.js';
@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import { KvMirror } from '../bus/kv-mirror.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
+import { environment } from '../runtime/process.js';
 
 export const SECRETS_BUCKET = bucketName('secrets');
 export const NONCES_BUCKET = bucketName('nonces');
@@ -42,7 +43,7 @@ export interface HostServicesOptions {
 
 /** spec.host.auth.nonceSecret, else ROUTR_NONCE_SECRET: what the operator set, if anything. */
 function configuredSecret(options: HostServicesOptions): Uint8Array | undefined {
-  const configured = options.config.auth.nonceSecret ?? (options.env ?? process.env).ROUTR_NONCE_SECRET;
+  const configured = options.config.auth.nonceSecret ?? (options.env ?? environment()).ROUTR_NONCE_SECRET;
   if (!configured) return undefined;
   if (configured.length < 16) throw new Error('ROUTR_NONCE_SECRET must be at least 16 characters');
   return new TextEncoder().encode(configured);

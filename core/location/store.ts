@@ -12,7 +12,7 @@
  * Expired bindings are never returned, and every host sweeps what has expired (deleting a key twice is
  * harmless). Sessions end on release (BYE) or after `sessionTtlMs` without a touch.
  */
-import { createHash } from 'node:crypto';
+import { createHash } from '../runtime/crypto.js';
 import { bucketName } from '../bus/subjects.js';
 import type { Bus } from '../bus/types.js';
 import type { EventPublisher } from '../events/publisher.js';

@@ -7,13 +7,13 @@
  * Lookup order for a processor's `plugin`: the plugin store (store.ts beside this module, asked by the host), then
  * the configured plugins directory, then routr's built-ins. This module does the two directory steps.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join, resolve, sep } from 'node:path';
+import { createHash } from '../runtime/crypto.js';
+import { existsSync, readdirSync, readFileSync, join, resolve, sep } from '../runtime/files.js';
 import { load } from 'js-yaml';
 import { describeErrors, schemaAjv, validator } from '../config/schemas.js';
 import { packagePath } from '../paths.js';
 import type { Fixture, PluginManifest } from '../sdk/index.js';
+import { Buffer } from '../runtime/bytes.js';
 
 // The manifest and fixture shapes are part of the plugin SDK (the public contract); the host uses the same types.
 export type { Fixture, PluginKind, PluginManifest } from '../sdk/index.js';

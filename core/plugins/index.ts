@@ -4,7 +4,7 @@
  * bus without KV (nats-server without JetStream) the host still runs directory and built-in plugins, and
  * install, the store and `kv` are reported unavailable with the reason.
  */
-import { resolve } from 'node:path';
+import { resolve } from '../runtime/files.js';
 import type { Bus } from '../bus/types.js';
 import type { ServerConfig } from '../config/server.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';

@@ -15,6 +15,7 @@ import { bucketName } from '../bus/subjects.js';
 import type { Bus } from '../bus/types.js';
 import type { CapabilityProvider } from '../capabilities/index.js';
 import type { Logger } from '../log.js';
+import { Buffer } from '../runtime/bytes.js';
 
 export const PLUGIN_KV_BUCKET = bucketName('plugin_kv');
 export const MAX_KV_VALUE_BYTES = 64 * 1024;

@@ -11,9 +11,9 @@
  *
  * Directory layout: `<path>/<ref>/state.json` and `<path>/<ref>/versions/<version>.json` (one bundle each).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync, join } from '../runtime/files.js';
 import { bundleDigest, checkBundle, type PluginBundle } from './bundle.js';
+import { pid, soon } from '../runtime/process.js';
 
 export interface PluginState {
   ref: string;
@@ -248,7 +248,7 @@ export class DirectoryBackend implements StoreBackend {
 
   // Delivered asynchronously, as a KV watch would, so a writer never runs host code inside its own call.
   #notify(ref: string): void {
-    for (const listener of this.#listeners) setImmediate(() => listener(ref));
+    for (const listener of this.#listeners) soon(() => listener(ref));
   }
 
   #statePath(ref: string): string {
@@ -262,7 +262,7 @@ export class DirectoryBackend implements StoreBackend {
 
 function writeAtomic(file: string, text: string): void {
   mkdirSync(join(file, '..'), { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
+  const temp = `${file}.${pid}.tmp`;
   writeFileSync(temp, text);
   renameSync(temp, file);
 }

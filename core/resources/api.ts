@@ -9,7 +9,7 @@
  * the password). Refusals carry every problem twice: `details` as lines for people, `problems` structured, so
  * the CLI can map lines in what it sent back to the operator's own files.
  */
-import type http from 'node:http';
+import type { http } from '../runtime/http.js';
 import { ApiError, mountApi, readBody } from '../api/http.js';
 import { json, type OpsServer } from '../http.js';
 import type { Logger } from '../log.js';

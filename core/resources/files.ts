@@ -9,9 +9,7 @@
  * others (or converted from v1beta1) is refused with a message naming the file to edit — we never rewrite a
  * hand-written multi-document file and lose its comments.
  */
-import { watch, type FSWatcher } from 'node:fs';
-import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { watch, type FSWatcher, readFile, rename, stat, unlink, writeFile, basename, dirname, join } from '../runtime/files.js';
 import { dump } from 'js-yaml';
 import type { Logger } from '../log.js';
 import { formatProblem, ResourceError, type Problem } from './problems.js';
@@ -20,6 +18,7 @@ import { checkDelete, Listeners, planApply, storedDocuments, type ApplyResult, t
 import type { Entry, Kind } from './types.js';
 import { sortProblems, validateDocuments } from './validate.js';
 import { listFiles, parseYaml, readResourcePath, type SourceDocument } from './yaml.js';
+import { pid } from '../runtime/process.js';
 
 export interface FilesStoreOptions {
   /** The directory; absent: an empty set that cannot be changed through the API. */
@@ -220,7 +219,7 @@ function render(entry: Entry): string {
 }
 
 async function writeAtomically(file: string, text: string): Promise<void> {
-  const temp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
+  const temp = join(dirname(file), `.${basename(file)}.${pid}.tmp`);
   await writeFile(temp, text, { mode: 0o600 });
   await rename(temp, file);
 }

@@ -24,6 +24,7 @@ import { checkDelete, Listeners, planApply, type ApplyResult, type ChangeListene
 import { isKind, type Kind } from './types.js';
 import { checkDocuments, validateDocuments } from './validate.js';
 import type { SourceDocument } from './yaml.js';
+import { pid } from '../runtime/process.js';
 
 /** Keys of routr's own bookkeeping; resource keys start with a kind name, so they never collide. */
 const META_PREFIX = '_meta.';
@@ -86,7 +87,7 @@ export class KvResourceStore implements ResourceStore {
   private constructor(kv: KvStore, options: KvStoreOptions) {
     this.#kv = kv;
     this.#logger = options.logger;
-    this.#node = options.node ?? `pid-${process.pid}`;
+    this.#node = options.node ?? `pid-${pid}`;
     this.#lockWaitMs = options.lockWaitMs ?? LOCK_WAIT_MS;
   }
 

@@ -7,7 +7,7 @@
  * Resources are deep-frozen. Credentials keep their password here (host-side digest checks need it); anything
  * that leaves the host — the plugin capability, the management API — goes through `redact()`.
  */
-import { createHash } from 'node:crypto';
+import { createHash } from '../runtime/crypto.js';
 import { normaliseTelUrl, parseNetwork, inNetwork, uriHost, type Network } from './addresses.js';
 import { KINDS, referencesOf, type Agent, type Domain, type Entry, type Kind, type NumberResource, type Peer, type Reference, type Resource, type ResourceOf, type Source, type Trunk } from './types.js';
 

@@ -7,8 +7,7 @@
  * We parse to events first and build the values from them, so each value's line is known: an error about
  * `/spec/domainRef` points at the line of `domainRef`, not just the document's first line.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { extname, join } from 'node:path';
+import { readdir, readFile, stat, extname, join } from '../runtime/files.js';
 import { constructFromEvents, EVENT_ID, getScalarValue, parseEvents, YAMLException, type Event } from 'js-yaml';
 import type { Problem } from './problems.js';
 import type { Source } from './types.js';

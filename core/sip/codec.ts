@@ -15,7 +15,7 @@
  * the compact form `e` maps to the wrong header; stringify counts Content-Length in characters. `sip` remains
  * a test oracle (test/unit/sip-differential.test.ts): on valid messages both must agree on what routing reads.
  */
-import { Buffer } from 'node:buffer';
+import { Buffer } from '../runtime/bytes.js';
 import { type StartLine, messageProblems, parseStartLine } from './checks.js';
 import { SipCodecError } from './codec-error.js';
 import { setHeader } from './edit.js';

@@ -10,7 +10,7 @@
  * Bytes are kept in one growable buffer with a read and a write offset, so many small chunks cost amortised
  * linear time, and the search for the end of the headers resumes where the last one stopped.
  */
-import { Buffer } from 'node:buffer';
+import { Buffer } from '../runtime/bytes.js';
 
 export type FrameEvent =
   | { type: 'message'; data: Uint8Array }

@@ -9,7 +9,7 @@
  * caller takes the full parse, with all its sanity checks. Only a response matching a client transaction we
  * created (by its random branch) is relayed this way; everything else is parsed as before.
  */
-import { Buffer } from 'node:buffer';
+import { Buffer } from '../runtime/bytes.js';
 
 export interface SplicedResponse {
   status: number;
