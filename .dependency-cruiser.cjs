@@ -12,7 +12,8 @@
  *   6 roles         core/edge, core/host
  *   7 process       core/server.ts, core/cli
  *
- * Run by test/unit/layers.test.ts (and `npm run check:layers`).
+ * Run by test/unit/layers.test.ts (and `npm run check:layers`), which also checks that no Node global (`process`,
+ * `Buffer`, `setImmediate`, ...) is used in core/ outside core/runtime.
  */
 const layers = [
   { name: 'runtime', path: '^core/runtime/' },
@@ -77,12 +78,19 @@ module.exports = {
       from: { path: '^core/', pathNot: '^core/runtime/' },
       to: { dependencyTypes: ['core'] },
     },
+    {
+      name: 'runtime-packages-only-in-runtime',
+      comment: 'packages that stand in for runtime features (the ws WebSocket server) are imported in core/runtime only',
+      severity: 'error',
+      from: { path: '^core/', pathNot: '^core/runtime/' },
+      to: { path: '^node_modules/ws/' },
+    },
   ],
   options: {
     parser: 'swc',
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|node_modules)/' },
+    exclude: { path: '^dist/' },
   },
 };

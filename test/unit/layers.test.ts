@@ -1,10 +1,11 @@
 /**
  * The layer order of .dependency-cruiser.cjs (README, "Architecture") holds on the real tree, and the rules
  * catch what they exist for: an upward import, a cycle, a sibling import and a Node built-in outside the runtime
- * seam, each planted in a scratch tree, so a rule that stopped matching fails here too.
+ * seam, each planted in a scratch tree, so a rule that stopped matching fails here too. Node globals, which no
+ * import shows, are checked by scanning core/ outside core/runtime (test/support/node-globals.ts).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test from 'node:test';
@@ -12,6 +13,7 @@ import { cruise, type ICruiseOptions, type ICruiseResult, type IViolation } from
 import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcruise-options';
 import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 import { packagePath } from '../../core/paths.js';
+import { nodeGlobalsIn } from '../support/node-globals.js';
 
 const root = packagePath();
 
@@ -29,12 +31,10 @@ function describe(violations: IViolation[]): string {
 
 test('layers - core and sandbox import only downwards, with no cycle and no Node built-in outside core/runtime', async () => {
   const options = await rules();
-  const known = join(root, '.dependency-cruiser-known-violations.json');
-  const knownViolations = existsSync(known) ? JSON.parse(readFileSync(known, 'utf8')) : undefined;
   const previous = process.cwd();
   process.chdir(root);
   try {
-    const result = await cruise(['core', 'sandbox'], { ...options, knownViolations, outputType: 'json' }, undefined, { tsConfig: extractTSConfig(join(root, 'tsconfig.json')) });
+    const result = await cruise(['core', 'sandbox'], { ...options, outputType: 'json' }, undefined, { tsConfig: extractTSConfig(join(root, 'tsconfig.json')) });
     const violations = violationsOf(JSON.parse(result.output as string)).filter((v) => v.rule.severity !== 'ignore');
     assert.equal(violations.length, 0, `layer rules broken:\n${describe(violations)}`);
   } finally {
@@ -69,4 +69,34 @@ test('layers - the rules fail on an upward import, a cycle, a sibling import and
   } finally {
     rmSync(base, { recursive: true, force: true });
   }
+});
+
+function sources(dir: string): string[] {
+  return readdirSync(join(root, dir), { withFileTypes: true }).flatMap((entry) => {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory()) return path === 'core/runtime' ? [] : sources(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+test('layers - core uses no Node global (process, Buffer, NodeJS.*, setImmediate, require) outside core/runtime', () => {
+  const uses = sources('core').flatMap((file) => nodeGlobalsIn(readFileSync(join(root, file), 'utf8')).map((use) => `${file}:${use.line} ${use.name}`));
+  assert.deepEqual(uses, [], 'use core/runtime (process.ts, bytes.ts, ...) instead');
+});
+
+test('layers - the globals scan finds process, Buffer, NodeJS.*, setImmediate and require, not comments, strings or look-alikes', () => {
+  const source = [
+    "import { env } from '../runtime/process.js';",
+    '// process.env in a comment, Buffer too',
+    "const a = 'process.exit() in a string';",
+    'const b = `${process.pid} and the process text`;',
+    'let t: NodeJS.Timeout;',
+    'const c = Buffer.from(a);',
+    'setImmediate(() => {});',
+    "const d = require('x');",
+    'class P { async process(json: string) { return ipaddr.process(json) + PROCESS_SUBJECT; } }',
+    'declare global { const routr: unknown }',
+  ].join('\n');
+  assert.deepEqual(nodeGlobalsIn(source).map((u) => `${u.line} ${u.name}`), ['4 process', '5 NodeJS.*', '6 Buffer', '7 setImmediate', '8 require']);
+  assert.deepEqual(nodeGlobalsIn("import { Buffer } from '../runtime/bytes.js';\nconst c = Buffer.from('x');"), []);
 });
