@@ -81,5 +81,5 @@ export async function runStart(args: string[]): Promise<number> {
 
 /** The config with the files provider pointed at `dir` (the loaded config is frozen, so this is a new one). */
 function withResources(config: ServerConfig, dir: string): ServerConfig {
-  return deepFreeze({ ...config, spec: { ...config.spec, resources: { provider: 'files', path: dir } } });
+  return deepFreeze({ ...config, spec: { ...config.spec, resources: { ...config.spec.resources, provider: 'files', path: dir } } });
 }

@@ -104,7 +104,12 @@ export interface ServerConfig {
     http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
     logging: { level: string };
     /** Where resources live (core/resources); `path` is absolute once loaded from a file. */
-    resources: { provider: 'files' | 'nats'; path?: string };
+    resources: {
+      provider: 'files' | 'nats' | 'redis' | 'restful';
+      path?: string;
+      redis: { host: string; port: number; secret?: string; username?: string; db: number; prefix: string; keyspaceNotifications: boolean; pollSeconds: number };
+      restful?: { baseUrl: string; username?: string; secret?: string; pollSeconds: number; timeoutMs: number };
+    };
   };
 }
 
@@ -186,8 +191,11 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
   if (resources.provider === 'nats' && !config.spec.bus.url) {
     problems.push({ path: '/spec/resources/provider', message: 'the nats provider needs a NATS bus: set spec.bus.url' });
   }
-  if (resources.provider === 'nats' && resources.path !== undefined) {
-    problems.push({ path: '/spec/resources/path', message: 'path is for the files provider; the nats provider keeps resources in a KV bucket' });
+  if (resources.provider !== 'files' && resources.path !== undefined) {
+    problems.push({ path: '/spec/resources/path', message: `path is for the files provider; the ${resources.provider} provider does not read a directory` });
+  }
+  if (resources.provider === 'restful' && !resources.restful) {
+    problems.push({ path: '/spec/resources', message: 'the restful provider needs restful: { baseUrl, username, secret }' });
   }
   return problems;
 }

@@ -32,7 +32,7 @@ export type DeleteResult = { ok: true } | { ok: false; status: 'not-found' | 're
 export type ChangeListener = (set: ResourceSet, previous: ResourceSet) => void;
 
 export interface ResourceStore {
-  readonly provider: 'files' | 'nats';
+  readonly provider: 'files' | 'nats' | 'redis' | 'restful';
   /** The running set: valid, immutable, answered from memory. */
   current(): ResourceSet;
   /** Called after each swap to a new set (not for reloads that change nothing); returns the unsubscribe function. */

@@ -51,7 +51,7 @@ export function convertV1(documents: SourceDocument[], options: ConvertOptions =
   const domainRefs = new Map(options.domainRefs ?? []);
   // Domains first: Agents name theirs by URI.
   for (const { doc } of valid) {
-    if (doc.kind === 'Domain') domainRefs.set(domainUriOf(doc).toLowerCase(), `domain-${slug(domainUriOf(doc))}`);
+    if (doc.kind === 'Domain') domainRefs.set(domainUriOf(doc).toLowerCase(), ownRef(doc) ?? `domain-${slug(domainUriOf(doc))}`);
   }
   for (const { doc, source } of valid) {
     const made: Array<Record<string, unknown>> = [];
@@ -83,7 +83,7 @@ function convertOne(doc: V1, context: Context): void {
       return;
     case 'Agent': {
       const creds = spec.credentials as Credentials1;
-      const ref = `agent-${slug(creds.username)}`;
+      const ref = ownRef(doc) ?? `agent-${slug(creds.username)}`;
       const domains = spec.domains as string[];
       if (domains.length > 1) notes.push(`a v2 Agent belongs to one Domain: kept ${domains[0]}, dropped ${domains.slice(1).join(', ')}`);
       made.push(credentials(`${ref}-credentials`, creds));
@@ -127,7 +127,7 @@ function convertOne(doc: V1, context: Context): void {
     }
     case 'Peer': {
       const creds = spec.credentials as Credentials1;
-      const ref = `peer-${slug(creds.username)}`;
+      const ref = ownRef(doc) ?? `peer-${slug(creds.username)}`;
       const device = spec.device as string | undefined;
       if (!device) notes.push(`no device: aor set to backend:${creds.username}`);
       made.push(credentials(`${ref}-credentials`, creds));
@@ -161,6 +161,11 @@ function resource(kind: string, ref: string, metadata: Record<string, unknown> |
 
 function credentials(ref: string, creds: Credentials1): Record<string, unknown> {
   return resource('Credentials', ref, undefined, { credentials: { username: creds.username, password: creds.secret } });
+}
+
+/** The ref Routr v1's API gave a resource it stored (metadata.ref), when there is one. */
+function ownRef(doc: V1): string | undefined {
+  return typeof doc.metadata.ref === 'string' && (doc.kind === 'Agent' || doc.kind === 'Peer' || doc.kind === 'Domain') ? slug(doc.metadata.ref) : undefined;
 }
 
 function domainUriOf(doc: V1): string {
