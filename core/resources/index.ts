@@ -8,6 +8,7 @@
 import type { Bus } from '../bus/types.js';
 import type { ServerConfig } from '../config/server.js';
 import type { Logger } from '../log.js';
+import { env } from '../runtime/process.js';
 import { FilesResourceStore } from './files.js';
 import { KvResourceStore } from './kv.js';
 import { RedisResourceStore } from './redis.js';
@@ -49,11 +50,11 @@ export async function openResourceStore(config: ServerConfig['spec']['resources'
   }
   if (config.provider === 'redis') {
     const { pollSeconds, secret, ...redis } = config.redis;
-    return RedisResourceStore.open({ ...redis, secret: secret ?? process.env.ROUTR_REDIS_SECRET, pollMs: pollSeconds * 1000, logger, node: options.node });
+    return RedisResourceStore.open({ ...redis, secret: secret ?? env('ROUTR_REDIS_SECRET'), pollMs: pollSeconds * 1000, logger, node: options.node });
   }
   if (config.provider === 'restful') {
     const restful = config.restful!;
-    return RestfulResourceStore.open({ ...restful, secret: restful.secret ?? process.env.ROUTR_RESTFUL_SECRET, logger });
+    return RestfulResourceStore.open({ ...restful, secret: restful.secret ?? env('ROUTR_RESTFUL_SECRET'), logger });
   }
   return FilesResourceStore.open({ path: config.path, logger });
 }

@@ -18,6 +18,7 @@
  */
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
+import { pid } from '../runtime/process.js';
 import { formatProblem, ResourceError, type Problem } from './problems.js';
 import { ResourceSet } from './set.js';
 import { checkDelete, Listeners, planApply, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
@@ -73,7 +74,7 @@ export class RedisResourceStore implements ResourceStore {
     this.#options = options;
     this.prefix = options.prefix ?? REDIS_DEFAULT_PREFIX;
     this.#logger = options.logger;
-    this.#node = options.node ?? `pid-${process.pid}`;
+    this.#node = options.node ?? `pid-${pid}`;
     const connection = {
       host: options.host ?? 'localhost',
       port: options.port ?? 6379,
