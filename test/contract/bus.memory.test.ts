@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { createBus, MemoryBus, MemoryHub, type Bus } from '../../core/bus/index.js';
 import { busContract } from './bus.case.js';
 import { bytes, text } from './support.js';
+import { evalModule } from '../helpers/runtime.js';
 
 busContract('memory', async () => {
   const hub = new MemoryHub();
@@ -53,7 +54,8 @@ describe('memory bus', () => {
       const kv = await new MemoryBus().kv('sweep', { ttlMs: 60000 });
       await kv.put('k', new Uint8Array([1]));
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+    const [command, args] = evalModule(script);
+    const child = spawn(command, args, { stdio: 'inherit' });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     const code = await exited;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { packagePath } from '../../core/paths.js';
+import { cliCommand } from './runtime.js';
 
 export interface DevCertificate {
   certPath: string;
@@ -19,7 +19,8 @@ export interface DevCertificate {
 let made: DevCertificate | undefined;
 
 export function routrCli(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  return spawnSync(process.execPath, ['--no-node-snapshot', packagePath('dist', 'core', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 20000, env });
+  const [command, argv] = cliCommand(args, { nodeFlags: [] });
+  return spawnSync(command, argv, { encoding: 'utf8', timeout: 20000, env });
 }
 
 /** cert.pem and key.pem for 127.0.0.1 and localhost, removed when the process exits. */

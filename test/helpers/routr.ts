@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { parseServerConfig, type ServerConfig, type TransportConfig } from '../../core/config/server.js';
 import { silentLogger, type Logger } from '../../core/log.js';
-import { packagePath } from '../../core/paths.js';
 import { RoutrServer, type Role } from '../../core/server.js';
+import { cliCommand } from './runtime.js';
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unknown[] ? T[K] : DeepPartial<T[K]>) : T[K] };
 export type SpecOverrides = DeepPartial<ServerConfig['spec']>;
@@ -133,7 +133,8 @@ export async function spawnRoutr(test: TestConfig, options: { role?: Role; waitR
   const dir = mkdtempSync(join(tmpdir(), 'routr-test-'));
   const file = join(dir, 'routr.yaml');
   writeFileSync(file, dump(test.document));
-  const child = spawn(process.execPath, ['--no-node-snapshot', '--enable-source-maps', packagePath('dist', 'core', 'cli', 'main.js'), 'start', '--config', file, '--role', options.role ?? 'all', ...(options.args ?? [])], {
+  const [command, args] = cliCommand(['start', '--config', file, '--role', options.role ?? 'all', ...(options.args ?? [])]);
+  const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import { packagePath } from '../../core/paths.js';
+import { cliCommand } from '../helpers/runtime.js';
 
 const run = promisify(execFile);
 let dir: string;
@@ -22,7 +23,8 @@ after(() => rm(dir, { recursive: true, force: true }));
 
 async function routr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--no-node-snapshot', packagePath('dist', 'core', 'cli', 'main.js'), ...args], { timeout: 20000 });
+    const [command, argv] = cliCommand(args, { nodeFlags: [] });
+    const { stdout, stderr } = await run(command, argv, { timeout: 20000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

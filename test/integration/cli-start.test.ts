@@ -4,13 +4,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { packagePath } from '../../core/paths.js';
+import { cliCommand } from '../helpers/runtime.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'routr-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function routr(...args: string[]) {
-  return spawnSync(process.execPath, ['--no-node-snapshot', packagePath('dist', 'core', 'cli', 'main.js'), ...args], { encoding: 'utf8', timeout: 20000 });
+  const [command, argv] = cliCommand(args, { nodeFlags: [] });
+  return spawnSync(command, argv, { encoding: 'utf8', timeout: 20000 });
 }
 
 function file(name: string, text: string): string {

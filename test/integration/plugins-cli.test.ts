@@ -14,10 +14,10 @@ import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
 import type { PluginBundle } from '../../core/plugins/bundle.js';
 import { isRequest, type SipResponse } from '../../core/sip/types.js';
-import { packagePath } from '../../core/paths.js';
 import { fixtureBundle, testPluginsDir, variant } from '../helpers/plugins.js';
 import { spawnRoutr, testConfig, type SpawnedRoutr } from '../helpers/routr.js';
 import { requestText, TestUA } from '../helpers/ua.js';
+import { cliCommand } from '../helpers/runtime.js';
 
 const TOKEN = 'cli-test-token-0123456789';
 const work = mkdtempSync(join(tmpdir(), 'routr-plugin-cli-'));
@@ -31,7 +31,8 @@ interface Run {
 
 function routr(args: string[], env: Record<string, string> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--no-node-snapshot', packagePath('dist', 'core', 'cli', 'main.js'), ...args], { env: { ...process.env, ...env } });
+    const [command, argv] = cliCommand(args, { nodeFlags: [] });
+    const child = spawn(command, argv, { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -15,6 +15,7 @@ import { packagePath } from '../../core/paths.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { spawnRoutr, testConfig, type SpawnedRoutr } from '../helpers/routr.js';
 import { waitFor } from '../helpers/wait.js';
+import { cliCommand } from '../helpers/runtime.js';
 
 const TOKEN = 'test-token-0123456789abcdef';
 const PASSWORDS = ['1234', '5678', 'carrier-secret', 'voice-secret'];
@@ -23,7 +24,8 @@ const run = promisify(execFile);
 /** `routr <args>` as a child process: exit code and output (never throws on a non-zero exit). */
 async function routr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--no-node-snapshot', packagePath('dist', 'core', 'cli', 'main.js'), ...args], { timeout: 20000, env: { ...process.env, ROUTR_API_TOKEN: '' } });
+    const [command, argv] = cliCommand(args, { nodeFlags: [] });
+    const { stdout, stderr } = await run(command, argv, { timeout: 20000, env: { ...process.env, ROUTR_API_TOKEN: '' } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };

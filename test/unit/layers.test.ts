@@ -14,6 +14,10 @@ import extractDepcruiseOptions from 'dependency-cruiser/config-utl/extract-depcr
 import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
 import { packagePath } from '../../core/paths.js';
 import { nodeGlobalsIn } from '../support/node-globals.js';
+import { onlyOn } from '../helpers/runtime.js';
+
+/** The rules read the sources, so one runtime suffices; dependency-cruiser's swc visitor fails to load under Bun. */
+const cruiser = onlyOn(['node', 'deno'], "dependency-cruiser's swc visitor does not load under Bun");
 
 const root = packagePath();
 
@@ -29,7 +33,7 @@ function describe(violations: IViolation[]): string {
   return violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).join('\n');
 }
 
-test('layers - core and sandbox import only downwards, with no cycle and no Node built-in outside core/runtime', async () => {
+test('layers - core and sandbox import only downwards, with no cycle and no Node built-in outside core/runtime', cruiser, async () => {
   const options = await rules();
   const previous = process.cwd();
   process.chdir(root);
@@ -42,7 +46,7 @@ test('layers - core and sandbox import only downwards, with no cycle and no Node
   }
 });
 
-test('layers - the rules fail on an upward import, a cycle, a sibling import and node:fs outside core/runtime', async () => {
+test('layers - the rules fail on an upward import, a cycle, a sibling import and node:fs outside core/runtime', cruiser, async () => {
   const base = mkdtempSync(join(tmpdir(), 'routr-layers-'));
   const files: Record<string, string> = {
     'core/runtime/files.js': "import { readFileSync } from 'node:fs';\nexport const read = readFileSync;\n",
