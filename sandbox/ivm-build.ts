@@ -12,25 +12,18 @@ import {
   READY_SPECIFIER,
   readyModuleSource,
   rootModuleSource,
-  type capabilityHost,
   type DispatchFailure,
 } from './ivm-bootstrap.js';
+import { at, locateSpecifier, locationInStack } from './source-location.js';
+import type { SandboxSpec } from './spec.js';
 import { SandboxCompileError, type SourceLocation } from './types.js';
 
 export type Ivm = typeof IVM;
 export type DispatchResult = string | DispatchFailure;
 type Dispatcher = (name: string, argJson: string, isAsync: boolean) => DispatchResult | Promise<DispatchResult>;
 
-export interface BuildSpec {
+export interface BuildSpec extends SandboxSpec {
   ivm: Ivm;
-  name: string;
-  filename: string;
-  source: string;
-  modules: Record<string, string>;
-  timeoutMs: number;
-  memoryMb: number;
-  maxResultBytes: number;
-  host: ReturnType<typeof capabilityHost>;
   onCatastrophicError: (message: string) => void;
 }
 
@@ -218,29 +211,4 @@ function compileFailure(spec: BuildSpec, e: unknown, context: FailureContext): S
   }
   const name = e instanceof Error && e.name !== 'Error' ? `${e.name}: ` : '';
   return new SandboxCompileError(`${spec.name}: ${context.prefix}: ${name}${text}${at(location)}`, { cause: e, location });
-}
-
-function at(location: SourceLocation | undefined): string {
-  return location ? ` (${location.file}:${location.line}:${location.column})` : '';
-}
-
-/** The first stack frame in one of our files: "    at f (entry.js:2:21)" or "    at entry.js:3:1". */
-export function locationInStack(stack: string, files: ReadonlySet<string>): SourceLocation | undefined {
-  for (const line of stack.split('\n')) {
-    const m = /^\s+at (?:.*\()?(.+):(\d+):(\d+)\)?$/.exec(line);
-    if (m && files.has(m[1] ?? '')) return { file: m[1] ?? '', line: Number(m[2]), column: Number(m[3]) };
-  }
-  return undefined;
-}
-
-/** isolated-vm does not say where a failed import is; the quoted specifier in the source is a good guess. */
-function locateSpecifier(from: { filename: string; source: string }, specifier: string): SourceLocation | undefined {
-  for (const quote of ["'", '"', '`']) {
-    const index = from.source.indexOf(quote + specifier + quote);
-    if (index < 0) continue;
-    const before = from.source.slice(0, index);
-    const line = before.split('\n').length;
-    return { file: from.filename, line, column: index - before.lastIndexOf('\n') };
-  }
-  return undefined;
 }

@@ -9,9 +9,11 @@
  * the isolate gets a short grace for isolated-vm's timeout to land, and is disposed if the call is still running.
  */
 import { createRequire } from 'node:module';
-import { capabilityHost, FAILURE_RESULT } from './ivm-bootstrap.js';
+import { FAILURE_RESULT } from './ivm-bootstrap.js';
 import { buildGeneration, limitHit, runAsync, runSync, type BuildSpec, type DispatchResult, type Generation, type Ivm } from './ivm-build.js';
 import { nodeSnapshotProblem } from './runtime.js';
+import { withoutEngineFrames } from './source-location.js';
+import { checkedSpec, overByteLimit } from './spec.js';
 import {
   SandboxAbortedError,
   SandboxDisposedError,
@@ -28,7 +30,6 @@ import {
   type SandboxStats,
 } from './types.js';
 
-const DEFAULT_MAX_RESULT_BYTES = 1024 * 1024;
 /** After a forced disposal, an isolate whose calls have not returned by then holds a wedged thread. */
 const STUCK_AFTER_MS = 5000;
 
@@ -121,24 +122,7 @@ export class IsolatedVmEngine implements SandboxEngine {
 }
 
 function specFrom(ivm: Ivm, options: SandboxOptions): Omit<BuildSpec, 'onCatastrophicError'> {
-  const { name, source, limits } = options;
-  if (typeof name !== 'string' || name === '') throw new TypeError('sandbox name must be a non-empty string');
-  if (typeof source !== 'string') throw new TypeError(`${name}: source must be a string`);
-  if (!(Number.isFinite(limits?.timeoutMs) && limits.timeoutMs > 0)) throw new TypeError(`${name}: limits.timeoutMs must be > 0`);
-  if (!(Number.isFinite(limits.memoryMb) && limits.memoryMb >= 8)) throw new TypeError(`${name}: limits.memoryMb must be >= 8`);
-  const maxResultBytes = options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
-  if (!(Number.isInteger(maxResultBytes) && maxResultBytes > 0)) throw new TypeError(`${name}: maxResultBytes must be a positive integer`);
-  return {
-    ivm,
-    name,
-    source,
-    filename: options.filename ?? `${name}.js`,
-    modules: { ...options.modules },
-    timeoutMs: limits.timeoutMs,
-    memoryMb: limits.memoryMb,
-    maxResultBytes,
-    host: capabilityHost(options.capabilities ?? {}),
-  };
+  return { ivm, ...checkedSpec(options) };
 }
 
 export class IsolatedVmSandbox implements Sandbox {
@@ -388,7 +372,7 @@ export class IsolatedVmSandbox implements Sandbox {
   #decode(result: DispatchResult, exportName: string): string {
     if (typeof result === 'string') {
       const max = this.#spec.maxResultBytes;
-      if (result.length * 3 > max && Buffer.byteLength(result) > max) {
+      if (overByteLimit(result, max)) {
         throw new SandboxResultError(`${this.name}: ${exportName}(): the result is larger than ${max} bytes`);
       }
       return result;
@@ -398,12 +382,4 @@ export class IsolatedVmSandbox implements Sandbox {
     if (kind === FAILURE_RESULT) throw new SandboxResultError(text);
     throw new SandboxScriptError(text, { sandboxStack: withoutEngineFrames(stack) });
   }
-}
-
-/** The dispatcher's own frames say nothing to the plugin author. */
-function withoutEngineFrames(stack: string): string {
-  return stack
-    .split('\n')
-    .filter((line) => !/\(?routr:(bootstrap|root|ready):\d+/.test(line))
-    .join('\n');
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Capability, SandboxEngine } from '../../sandbox/types.js';
+import type { Capability, SandboxEngine, SourceLocation } from '../../sandbox/types.js';
 import { LIMITS, sleep, withSandbox } from './sandbox-support.js';
 
 export function sandboxContract(engine: SandboxEngine): void {
@@ -128,10 +128,13 @@ function moduleCases(engine: SandboxEngine): void {
   });
 
   it('modules - a syntax error is a SandboxCompileError with file, line and column', async () => {
-    await assert.rejects(engine.create({ name: 'syntax', filename: 'broken.js', source: 'export const a = 1;\n\nlet b = ;\n', limits: LIMITS }), (e: Error & { location?: unknown }) => {
+    // Engines agree on file and line; the column is where each parser noticed (V8: the token, 9; QuickJS: 1).
+    await assert.rejects(engine.create({ name: 'syntax', filename: 'broken.js', source: 'export const a = 1;\n\nlet b = ;\n', limits: LIMITS }), (e: Error & { location?: SourceLocation }) => {
       assert.equal(e.name, 'SandboxCompileError');
-      assert.deepEqual(e.location, { file: 'broken.js', line: 3, column: 9 });
-      assert.match(e.message, /broken\.js:3:9/);
+      assert.equal(e.location?.file, 'broken.js');
+      assert.equal(e.location?.line, 3);
+      assert.ok(Number.isInteger(e.location?.column) && (e.location?.column ?? 0) >= 1 && (e.location?.column ?? 0) <= 10);
+      assert.match(e.message, /broken\.js:3:\d+/);
       return true;
     });
     await assert.rejects(
@@ -329,11 +332,16 @@ function concurrencyCases(engine: SandboxEngine): void {
       assert.equal(sandbox.stats.recreations, 1);
     }));
 
+  // A call() that finishes within its first turn may already be done (an engine on the host's thread runs its
+  // microtasks at once); one that waits on a promise that never settles is in flight on every engine.
   it('concurrency - callSync is refused while call()s are in flight', () =>
-    withSandbox(engine, { source: 'export async function later() { await null; return 1; }\nexport const now = () => 2;' }, async (sandbox) => {
-      const pending = sandbox.call('later', 'null');
+    withSandbox(engine, { source: 'export async function later() { await null; return 1; }\nexport const never = () => new Promise(() => {});\nexport const now = () => 2;' }, async (sandbox) => {
+      const later = sandbox.call('later', 'null');
+      const pending = sandbox.call('never', 'null');
       assert.throws(() => sandbox.callSync('now', 'null'), { name: 'SandboxUsageError' });
-      assert.equal(await pending, '1');
+      assert.equal(await later, '1');
+      await assert.rejects(pending, { name: 'SandboxTimeoutError' });
+      assert.equal(await sandbox.call('now', 'null'), '2');
       assert.equal(sandbox.callSync('now', 'null'), '2');
     }));
 

@@ -1,0 +1,66 @@
+/**
+ * What runs inside every QuickJS context before user code. It is a function expression the host calls once
+ * with its three host functions and the config, so the host functions live only in the bootstrap's closure:
+ * nothing reachable from user code leads back to the host. The shared guest pieces (captured intrinsics, the
+ * frozen `routr` global, result and failure encoding) come from guest-source.ts, as for isolated-vm.
+ *
+ * Host functions: `hostSync(index, argsJson)` answers in the capability wire format at once; `hostAsync(index,
+ * argsJson)` returns a QuickJS promise the host settles with such a reply later; `hostDone(id, text)` receives
+ * the outcome of async call `id` — and of loading (id 0), as the export names' JSON or a failure.
+ *
+ * Answers: JSON text for a result, or FAILURE_MARK followed by the JSON of `[kind, message, stack]` (JSON text
+ * never starts with `!`). An async call() returns its id (a number) and answers through hostDone.
+ */
+import { CAPTURES, ENTRY_SPECIFIER, READY_GLOBAL, READY_SPECIFIER, RESULTS, ROUTR_GLOBAL } from './guest-source.js';
+
+/** QuickJS strings cross as C strings (a NUL would cut them), so the mark is a printable character. */
+export const FAILURE_MARK = '!';
+export const BOOTSTRAP_FILE = 'routr:bootstrap';
+/** The root module: only the bootstrap may import it, and only it may import the ready hook and the entry. */
+export const ROOT_MODULE = 'routr:root';
+export { ENTRY_SPECIFIER, READY_SPECIFIER };
+export { readyModuleSource, rootModuleSource } from './guest-source.js';
+
+export const BOOTSTRAP_SOURCE = String.raw`(function (hostSync, hostAsync, hostDone, configJson) {
+'use strict';
+const config = JSON.parse(configJson);
+${CAPTURES}
+// QuickJS-ng globals a V8 context does not have (a microtask hook and a clock): the sandbox offers neither.
+delete globalThis.queueMicrotask;
+delete globalThis.performance;
+
+function capability(index, name, isAsync) {
+  const fn = isAsync
+    ? { async [name](...args) { return decode(await hostAsync(index, stringify(args))); } }
+    : { [name](...args) { return decode(hostSync(index, stringify(args))); } };
+  return fn[name];
+}
+${ROUTR_GLOBAL}
+let ns = null;
+defineProperty(globalThis, '${READY_GLOBAL}', { value: (namespace) => { if (ns === null) { ns = namespace; hostDone(0, stringify(keys(ns))); } }, configurable: true });
+
+const encodeFailure = (kind, message, stack) => '${FAILURE_MARK}' + stringify([kind, message, stack]);
+${RESULTS}
+let lastId = 0;
+function call(name, argJson, isAsync) {
+  let out;
+  try {
+    const fn = ns === null ? undefined : ns[name];
+    if (typeof fn !== 'function') return fail('script', '"' + clip(name, 200) + '" is not an exported function');
+    out = apply(fn, undefined, [parse(argJson)]);
+    if (isAsync) {
+      const id = ++lastId;
+      apply(promiseThen, apply(promiseResolve, PromiseCtor, [out]), [(v) => hostDone(id, finish(v)), (e) => hostDone(id, rejected(e))]);
+      return id;
+    }
+    if (isThenable(out)) return fail('result', 'the export returned a Promise; use call() for async exports');
+  } catch (e) {
+    return failure('script', e);
+  }
+  return finish(out);
+}
+function load() {
+  apply(promiseThen, import('${ROOT_MODULE}'), [undefined, (e) => hostDone(0, failure('script', e))]);
+}
+return { call, load };
+})`;

@@ -1,0 +1,93 @@
+/**
+ * The QuickJS-ng WebAssembly module, compiled once per process and instantiated once per sandbox generation
+ * that needs a fresh one. Every instance gets its own `WebAssembly.Memory` with a hard maximum: QuickJS's own
+ * malloc limit sits below it, and the maximum is what holds when that limit alone would not (measured: without
+ * it a memory bomb grew the heap to 2 GiB). One instance per sandbox means one plugin's heap can never starve
+ * another's.
+ *
+ * The module is read through `createRequire` and `node:fs`, which Node, Bun and Deno all provide. The WebAssembly
+ * types are declared here rather than taken from a DOM lib, which this project does not compile against.
+ */
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import variant from '@jitl/quickjs-ng-wasmfile-release-sync';
+import { newQuickJSWASMModuleFromVariant, newVariant, type QuickJSSyncVariant, type QuickJSWASMModule } from 'quickjs-emscripten-core';
+
+const WASM_FILE = '@jitl/quickjs-ng-wasmfile-release-sync/wasm';
+const MIB = 1024 * 1024;
+const PAGE_BYTES = 64 * 1024;
+/** The module declares 256 pages as its minimum: a 5 MiB C stack, static data, and the start of the heap. */
+const BASE_PAGES = 256;
+/** Below the heap: the module's data and its 5 MiB C stack (the heap starts a little past 5 MiB). */
+const BELOW_HEAP_MIB = 6;
+
+export interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmApi {
+  compile(bytes: Uint8Array): Promise<object>;
+  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+}
+// The package's types describe its CommonJS face (the variant under `.default`); the ESM import is the variant.
+const ngVariant = variant as unknown as QuickJSSyncVariant;
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+let compiled: Promise<object> | undefined;
+
+/** Exercises the parser, the interpreter, JSON, closures, classes and promises once. */
+const WARM_UP = `
+class Point { constructor(x, y) { this.x = x; this.y = y; } get sum() { return this.x + this.y; } }
+const list = Array.from({ length: 200 }, (_, i) => new Point(i, i * 2));
+const text = JSON.stringify({ list, map: [...new Map([[1, 'a']])], re: /a(b+)c/.exec('xabbc') });
+export const out = JSON.parse(text).list.filter((p) => p.x % 2).map(({ x, y }) => \`\${x}:\${y}\`).join(',');
+export const later = (async () => { await null; return out.length; })();
+`;
+
+/**
+ * Read and compile the .wasm once, and run it once: V8 and JSC compile WebAssembly functions lazily, so the first
+ * sandbox would otherwise pay for compiling the parser and the interpreter inside its own time limit. A failure
+ * is not cached, so a later create() may try again.
+ */
+function compiledModule(): Promise<object> {
+  compiled ??= readFile(createRequire(import.meta.url).resolve(WASM_FILE))
+    .then((bytes) => wasm.compile(bytes))
+    .then(async (module) => {
+      const warm = await newQuickJSWASMModuleFromVariant(newVariant(ngVariant, { wasmModule: module as never }));
+      const context = warm.newContext();
+      const result = context.evalCode(WARM_UP, 'warm-up.js', { type: 'module' });
+      (result.error ?? result.value).dispose();
+      context.runtime.executePendingJobs();
+      context.dispose();
+      return module;
+    })
+    .catch((e: unknown) => {
+      compiled = undefined;
+      throw e;
+    });
+  return compiled;
+}
+
+export interface WasmInstance {
+  quickjs: QuickJSWASMModule;
+  memory: WasmMemory;
+  /** The hard ceiling of this instance's memory, in bytes. */
+  maxBytes: number;
+}
+
+/**
+ * The ceiling for a sandbox whose heap is capped at `memoryMb`: what lies below the heap, then the cap and a
+ * tenth more for malloc's own bookkeeping; always above the module's minimum, so that growing to the ceiling
+ * (how a breach shows) can be told from a fresh instance.
+ */
+export function ceilingPages(memoryMb: number): number {
+  const bytes = (BELOW_HEAP_MIB + memoryMb * 1.1) * MIB;
+  return Math.max(BASE_PAGES + 16, Math.ceil(bytes / PAGE_BYTES));
+}
+
+export async function instantiate(memoryMb: number): Promise<WasmInstance> {
+  const wasmModule = await compiledModule();
+  const maximum = ceilingPages(memoryMb);
+  const memory = new wasm.Memory({ initial: BASE_PAGES, maximum });
+  const quickjs = await newQuickJSWASMModuleFromVariant(newVariant(ngVariant, { wasmMemory: memory as never, wasmModule: wasmModule as never }));
+  return { quickjs, memory, maxBytes: maximum * PAGE_BYTES };
+}

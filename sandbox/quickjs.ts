@@ -1,0 +1,515 @@
+/**
+ * The QuickJS-ng sandbox engine: QuickJS compiled to WebAssembly, so it runs wherever WebAssembly does (Node,
+ * Bun, Deno) with no native build. Each sandbox has its own WebAssembly instance (its own memory, with a hard
+ * ceiling) and on it one generation at a time (quickjs-build.ts). QuickJS runs on the host's thread: a call
+ * enters it synchronously, bounded by an interrupt deadline, and async exports resume when the host hands in a
+ * capability's reply and runs the pending jobs, each time under the earliest deadline of the calls in flight.
+ *
+ * What stops a generation, as for isolated-vm: a memory breach (QuickJS's malloc limit, or the instance's
+ * ceiling), a timeout in call() (a loop the interrupt stopped, or a host timer for a promise that never
+ * settles), dispose(). Every call in flight on it fails (the one over its deadline with SandboxTimeoutError, the
+ * others with SandboxAbortedError; after a breach in pending jobs, where the culprit cannot be told, all with
+ * SandboxMemoryError) and the next call builds a new generation — on a fresh instance in call(), which gives the
+ * memory back, and on the same instance in callSync(), which must not wait. A timeout in callSync() leaves the
+ * generation as it is, as isolated-vm's timeout leaves the isolate.
+ *
+ * There is no thread to lose, so onCatastrophicError means one thing here: an entry into QuickJS that returned
+ * long after its deadline (native work the interrupt does not reach held the host's thread). That sandbox is
+ * quarantined, and the host is told it should restart: its event loop was blocked for that long.
+ */
+import { FAILURE_MARK } from './quickjs-bootstrap.js';
+import { failureOf, loadFailure, QuickJSGeneration, type Limit, type Outcome } from './quickjs-build.js';
+import { instantiate, type WasmInstance } from './quickjs-wasm.js';
+import { withoutEngineFrames } from './source-location.js';
+import { checkedSpec, overByteLimit, type SandboxSpec } from './spec.js';
+import {
+  SandboxAbortedError,
+  SandboxCompileError,
+  SandboxDisposedError,
+  SandboxMemoryError,
+  SandboxResultError,
+  SandboxScriptError,
+  SandboxTimeoutError,
+  SandboxUsageError,
+  type Sandbox,
+  type SandboxEngine,
+  type SandboxEngineOptions,
+  type SandboxOptions,
+  type SandboxStats,
+} from './types.js';
+
+/** An entry that returns this long after its deadline held the host's thread: quarantine (see above). */
+const OVERRUN_MS = 5000;
+const OUT_OF_MEMORY = /^InternalError: out of memory$/;
+/** The longest the bootstrap may take (a cold engine compiles its WebAssembly functions on first use). */
+const SETUP_MS = 1000;
+
+export class QuickJSEngine implements SandboxEngine {
+  readonly name = 'quickjs';
+  readonly #options: SandboxEngineOptions;
+  readonly #live = new Set<QuickJSSandbox>();
+
+  constructor(options: SandboxEngineOptions = {}) {
+    this.#options = options;
+  }
+
+  async create(options: SandboxOptions): Promise<Sandbox> {
+    const sandbox = new QuickJSSandbox(checkedSpec(options), this.#options);
+    this.#live.add(sandbox);
+    sandbox.onDisposed = () => this.#live.delete(sandbox);
+    try {
+      await sandbox.start();
+    } catch (err) {
+      sandbox.dispose();
+      throw err;
+    }
+    return sandbox;
+  }
+
+  disposeAll(): void {
+    for (const sandbox of [...this.#live]) sandbox.dispose();
+  }
+}
+
+interface InFlight {
+  exportName: string;
+  deadline: number;
+  /** The guest's id for the call once the dispatcher returned it. */
+  id: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  resolve(json: string): void;
+  reject(error: Error): void;
+}
+
+/** A generation being loaded: its exports arrive through hostDone(0, ...). */
+interface Loading {
+  deadline: number;
+  text: string | undefined;
+  wake: (() => void) | undefined;
+}
+
+type StopReason = { limit: Limit; culprit?: InFlight } | { limit: 'host-timeout'; culprit: InFlight } | { limit: 'disposed' };
+
+export class QuickJSSandbox implements Sandbox {
+  readonly #spec: SandboxSpec;
+  readonly #engineOptions: SandboxEngineOptions;
+  readonly #stats: SandboxStats = { calls: 0, failures: 0, recreations: 0 };
+  #exports: readonly string[] = [];
+  /** The instance the next callSync() rebuild may reuse; undefined once it trapped. */
+  #instance: WasmInstance | undefined;
+  #gen: QuickJSGeneration | undefined;
+  #building: Promise<void> | undefined;
+  readonly #inflight = new Set<InFlight>();
+  readonly #byId = new Map<number, InFlight>();
+  #loading = new Map<QuickJSGeneration, Loading>();
+  /** The call whose answer was a memory breach, seen inside an entry: the generation stops once it returned. */
+  #breachedBy: InFlight | undefined;
+  #closed: { message: string } | undefined;
+
+  constructor(spec: SandboxSpec, engineOptions: SandboxEngineOptions) {
+    this.#spec = spec;
+    this.#engineOptions = engineOptions;
+  }
+
+  get name(): string {
+    return this.#spec.name;
+  }
+  get exports(): readonly string[] {
+    return this.#exports;
+  }
+  get stats(): SandboxStats {
+    return { ...this.#stats };
+  }
+
+  /** Set by the engine, which keeps track of the sandboxes still alive. */
+  onDisposed: (() => void) | undefined;
+
+  /** The first build: its failure is create()'s, and it is not a recreation. */
+  async start(): Promise<void> {
+    await this.#rebuild(false);
+    this.#exports = Object.freeze([...this.#exportNames]);
+  }
+
+  call(exportName: string, argJson: string): Promise<string> {
+    this.#stats.calls++;
+    const gen = this.#gen;
+    const running =
+      this.#closed === undefined && gen !== undefined && this.#building === undefined
+        ? this.#run(gen, exportName, argJson)
+        : this.#liveAsync().then((ready) => this.#run(ready, exportName, argJson));
+    return running.catch((e: unknown) => {
+      this.#stats.failures++;
+      throw e;
+    });
+  }
+
+  callSync(exportName: string, argJson: string): string {
+    this.#stats.calls++;
+    try {
+      const gen = this.#liveSync();
+      const deadline = performance.now() + this.#spec.timeoutMs;
+      let outcome = this.#watch(deadline, () => gen.dispatch(exportName, argJson, false, deadline));
+      // Microtasks the call queued run before it returns, under the same deadline, as V8 drains them.
+      if (outcome.ok) {
+        const drained = this.#watch(deadline, () => gen.runJobs(deadline));
+        if (!drained.ok) outcome = drained;
+      }
+      if (!outcome.ok) {
+        if (outcome.limit === 'timeout' && !gen.instanceDead) throw this.#timeoutError(exportName);
+        this.#stop(gen, { limit: outcome.limit });
+        throw this.#limitError(outcome, exportName);
+      }
+      return this.#decode(gen, String(outcome.value), exportName);
+    } catch (e) {
+      this.#stats.failures++;
+      throw e;
+    }
+  }
+
+  dispose(): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = { message: `${this.name}: the sandbox was disposed` };
+    this.#shutDown();
+    this.onDisposed?.();
+  }
+
+  #shutDown(): void {
+    if (this.#gen !== undefined) this.#stop(this.#gen, { limit: 'disposed' });
+    for (const gen of this.#loading.keys()) gen.dispose();
+    this.#loading.clear();
+    this.#instance = undefined;
+  }
+
+  #run(gen: QuickJSGeneration, exportName: string, argJson: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const deadline = performance.now() + this.#spec.timeoutMs;
+      const call: InFlight = { exportName, deadline, id: 0, timer: undefined, resolve, reject };
+      this.#inflight.add(call);
+      const outcome = this.#watch(deadline, () => gen.dispatch(exportName, argJson, true, this.#earliestDeadline(), this.#expire));
+      if (!outcome.ok) {
+        this.#stop(gen, { limit: outcome.limit, culprit: call });
+        return;
+      }
+      if (typeof outcome.value === 'string') {
+        this.#inflight.delete(call);
+        this.#settle(gen, call, outcome.value);
+        this.#afterEntry(gen);
+        return;
+      }
+      if (!this.#inflight.has(call)) {
+        this.#afterEntry(gen);
+        return;
+      }
+      call.id = outcome.value;
+      this.#byId.set(call.id, call);
+      call.timer = setTimeout(() => this.#stop(gen, { limit: 'host-timeout', culprit: call }), Math.max(0, deadline - performance.now()));
+      if (this.#afterEntry(gen)) this.#runJobs(gen);
+    });
+  }
+
+  /** Run the generation's pending jobs under the earliest deadline in flight, then act on what happened. */
+  #runJobs(gen: QuickJSGeneration): void {
+    if (gen.disposed) return;
+    const loading = this.#loading.get(gen);
+    const deadline = loading?.deadline ?? this.#earliestDeadline();
+    const outcome = this.#watch(deadline, () => gen.runJobs(deadline, loading === undefined ? this.#expire : undefined));
+    if (loading !== undefined) {
+      if (!outcome.ok) loading.text = `${FAILURE_MARK}${JSON.stringify(['limit', outcome.limit, ''])}`;
+      if (loading.text !== undefined) loading.wake?.();
+      return;
+    }
+    if (!outcome.ok) this.#stop(gen, { limit: outcome.limit });
+    else this.#afterEntry(gen);
+  }
+
+  /**
+   * After an async entry returned: a call that breached the memory cap, or calls that ran out of time during it,
+   * stop the generation (their state is still inside it). True when the generation is still live.
+   */
+  #afterEntry(gen: QuickJSGeneration): boolean {
+    const culprit = this.#breachedBy;
+    if (culprit !== undefined) this.#stop(gen, { limit: 'memory', culprit });
+    else if (this.#expired) this.#stop(gen, { limit: 'timeout' });
+    return gen === this.#gen;
+  }
+
+  /** Some call timed out during the current entry (see #expire). */
+  #expired = false;
+
+  /**
+   * The interrupt handler's hand-off: calls past their deadline fail now with SandboxTimeoutError, and the entry
+   * runs on to the next deadline in flight, so the call whose code loops is the one reported as timed out (as
+   * isolated-vm's per-call timers do); with none left, the entry stops.
+   */
+  readonly #expire = (now: number): number => {
+    let next = now;
+    for (const call of [...this.#inflight]) {
+      if (call.deadline > now) {
+        next = next === now ? call.deadline : Math.min(next, call.deadline);
+        continue;
+      }
+      this.#inflight.delete(call);
+      this.#byId.delete(call.id);
+      clearTimeout(call.timer);
+      this.#expired = true;
+      call.reject(this.#timeoutError(call.exportName));
+    }
+    return next;
+  };
+
+  #earliestDeadline(): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const call of this.#inflight) if (call.deadline < earliest) earliest = call.deadline;
+    return earliest;
+  }
+
+  /** hostDone(id, text) from the guest, inside an entry: settle that call (stopping waits for the entry's end). */
+  #complete(gen: QuickJSGeneration, id: number, text: string): void {
+    const call = this.#byId.get(id);
+    if (call === undefined || gen !== this.#gen) return;
+    this.#byId.delete(id);
+    this.#inflight.delete(call);
+    clearTimeout(call.timer);
+    this.#settle(gen, call, text);
+  }
+
+  #settle(gen: QuickJSGeneration, call: InFlight, text: string): void {
+    try {
+      call.resolve(this.#decode(gen, text, call.exportName, call));
+    } catch (e) {
+      call.reject(e as Error);
+    }
+  }
+
+  /** The generation to run on: the live one, or one (re)built once for all the calls waiting. */
+  async #liveAsync(): Promise<QuickJSGeneration> {
+    for (;;) {
+      this.#assertOpen();
+      if (this.#gen !== undefined && this.#building === undefined) return this.#gen;
+      this.#building ??= this.#rebuild(true).finally(() => {
+        this.#building = undefined;
+      });
+      await this.#building;
+    }
+  }
+
+  #liveSync(): QuickJSGeneration {
+    this.#assertOpen();
+    if (this.#spec.host.hasAsync) {
+      throw new SandboxUsageError(`${this.name}: callSync() is not available on a sandbox with async capabilities; use call()`);
+    }
+    if (this.#building !== undefined || this.#inflight.size > 0) {
+      throw new SandboxUsageError(`${this.name}: callSync() would block behind call()s in flight on this sandbox; use call()`);
+    }
+    if (this.#gen !== undefined) return this.#gen;
+    const instance = this.#instance;
+    if (instance === undefined) {
+      // The instance trapped: a fresh one can only be made asynchronously. This call fails; later ones find it.
+      this.#building = this.#rebuild(true)
+        .catch(() => undefined)
+        .finally(() => {
+          this.#building = undefined;
+        });
+      throw new SandboxAbortedError(`${this.name}: the sandbox is being rebuilt on a fresh instance; try again`);
+    }
+    const { gen, text } = this.#open(instance);
+    if (text === undefined) {
+      this.#loading.delete(gen);
+      gen.dispose();
+      throw new SandboxCompileError(`${this.name}: top-level await in ${this.#spec.filename} did not settle synchronously`);
+    }
+    this.#adopt(gen, this.#loaded(gen, text), true);
+    return gen;
+  }
+
+  #exportNames: string[] = [];
+
+  /** Build a generation on a fresh instance, waiting for top-level await within the time limit. */
+  async #rebuild(isRebuild: boolean): Promise<void> {
+    const instance = await instantiate(this.#spec.memoryMb);
+    this.#assertOpen();
+    this.#instance = instance;
+    const { gen, text } = this.#open(instance);
+    const names = this.#loaded(gen, text ?? (await this.#awaitLoad(gen)));
+    this.#adopt(gen, names, isRebuild);
+  }
+
+  #adopt(gen: QuickJSGeneration, names: string[], isRebuild: boolean): void {
+    this.#loading.delete(gen);
+    if (this.#closed !== undefined) {
+      gen.dispose();
+      throw this.#closedError();
+    }
+    gen.cacheNames(names);
+    this.#exportNames = names;
+    this.#gen = gen;
+    if (isRebuild) this.#stats.recreations++;
+  }
+
+  /** Bootstrap and start loading; `text` is the load's outcome when it finished without waiting for the host. */
+  #open(instance: WasmInstance): { gen: QuickJSGeneration; text: string | undefined } {
+    const spec = this.#spec;
+    const loading: Loading = { deadline: performance.now() + spec.timeoutMs, text: undefined, wake: undefined };
+    let gen: QuickJSGeneration | undefined;
+    try {
+      gen = new QuickJSGeneration(instance, spec, {
+        done: (id, text) => {
+          if (id === 0) loading.text ??= text;
+          else if (gen !== undefined) this.#complete(gen, id, text);
+        },
+        settled: () => {
+          if (gen !== undefined) this.#runJobs(gen);
+        },
+      });
+      const opened = gen;
+      this.#loading.set(opened, loading);
+      // The bootstrap is ours, not the user's: it gets its own deadline, and the user's code the whole limit.
+      const setupDeadline = performance.now() + Math.max(SETUP_MS, spec.timeoutMs);
+      const booted = this.#watch(setupDeadline, () => opened.bootstrap(spec, spec.host, setupDeadline));
+      if (!booted.ok) throw this.#compileLimit('setup failed', booted.limit);
+      loading.deadline = performance.now() + spec.timeoutMs;
+      const loaded = this.#watch(loading.deadline, () => opened.load(loading.deadline));
+      if (!loaded.ok) throw opened.linkError ?? this.#compileLimit('top-level code failed', loaded.limit);
+      return { gen: opened, text: loading.text };
+    } catch (e) {
+      if (gen !== undefined) {
+        this.#loading.delete(gen);
+        if (gen.instanceDead) this.#instance = undefined;
+        gen.dispose();
+      }
+      if (e instanceof SandboxCompileError) throw e;
+      throw new SandboxCompileError(`${spec.name}: setup failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+  }
+
+  /** Top-level await on a host capability finishes after load() returns; wait for it, within the time limit. */
+  #awaitLoad(gen: QuickJSGeneration): Promise<string> {
+    const loading = this.#loading.get(gen) as Loading;
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#loading.delete(gen);
+        gen.dispose();
+        reject(new SandboxCompileError(`${this.name}: top-level await in ${this.#spec.filename} did not settle within ${this.#spec.timeoutMs} ms`));
+      }, Math.max(0, loading.deadline - performance.now()));
+      loading.wake = () => {
+        clearTimeout(timer);
+        resolve(loading.text as string);
+      };
+    });
+  }
+
+  /** The load's outcome: the export names, or the SandboxCompileError it amounts to (the generation is freed). */
+  #loaded(gen: QuickJSGeneration, text: string): string[] {
+    const failure = failureOf(text);
+    if (failure === undefined) return JSON.parse(text) as string[];
+    this.#loading.delete(gen);
+    gen.dispose();
+    const [kind, message] = failure;
+    if (kind === 'limit') throw gen.linkError ?? this.#compileLimit('top-level code failed', message as Limit);
+    if (OUT_OF_MEMORY.test(message)) throw this.#compileLimit('top-level code failed', 'memory');
+    throw gen.linkError ?? loadFailure(this.#spec, failure);
+  }
+
+  #compileLimit(prefix: string, limit: Limit): SandboxCompileError {
+    const what = limit === 'memory' ? `exceeded the ${this.#spec.memoryMb} MiB memory cap` : `ran longer than ${this.#spec.timeoutMs} ms`;
+    return new SandboxCompileError(`${this.name}: ${prefix}: ${what}`);
+  }
+
+  /**
+   * Stop a generation: free it and fail every call in flight on it. The culprit of a limit gets the limit's
+   * error; the others SandboxAbortedError, or SandboxMemoryError when a breach in pending jobs names no culprit.
+   */
+  #stop(gen: QuickJSGeneration, reason: StopReason): void {
+    if (gen !== this.#gen) {
+      gen.dispose();
+      return;
+    }
+    this.#gen = undefined;
+    if (gen.instanceDead) this.#instance = undefined;
+    this.#breachedBy = undefined;
+    this.#expired = false;
+    const now = performance.now();
+    const victims = [...this.#inflight];
+    this.#inflight.clear();
+    this.#byId.clear();
+    gen.dispose();
+    for (const call of victims) {
+      clearTimeout(call.timer);
+      call.reject(this.#victimError(call, reason, now));
+    }
+  }
+
+  #victimError(call: InFlight, reason: StopReason, now: number): Error {
+    if (reason.limit === 'disposed') return this.#closedError();
+    const isCulprit = 'culprit' in reason && reason.culprit === call;
+    if (reason.limit === 'host-timeout') return isCulprit ? this.#timeoutError(call.exportName) : this.#abortedError('timed out');
+    // The interrupt fires at the earliest deadline in flight: whoever is past theirs timed out.
+    if (reason.limit === 'timeout') return call.deadline <= now ? this.#timeoutError(call.exportName) : this.#abortedError('timed out');
+    if (isCulprit || !('culprit' in reason) || reason.culprit === undefined) return this.#memoryError(call.exportName);
+    return this.#abortedError('exceeded the memory cap');
+  }
+
+  /**
+   * Run one entry and watch how long it held the thread: past its deadline by OVERRUN_MS, native work the
+   * interrupt could not reach blocked the host, and the sandbox is quarantined (see the file comment).
+   */
+  #watch(deadline: number, enter: () => Outcome): Outcome {
+    const outcome = enter();
+    if (performance.now() - deadline > OVERRUN_MS && this.#closed === undefined) {
+      const late = Math.round(performance.now() - deadline);
+      this.#closed = { message: `${this.name}: quarantined: it held the host's thread ${late} ms past its deadline` };
+      queueMicrotask(() => {
+        this.#shutDown();
+        this.onDisposed?.();
+        this.#engineOptions.onCatastrophicError?.(this.name, `QuickJS held the host's thread ${late} ms past its deadline`);
+      });
+    }
+    return outcome;
+  }
+
+  #assertOpen(): void {
+    if (this.#closed !== undefined) throw this.#closedError();
+  }
+
+  #closedError(): SandboxDisposedError {
+    return new SandboxDisposedError(this.#closed?.message ?? `${this.name}: the sandbox was disposed`);
+  }
+
+  #timeoutError(exportName: string): SandboxTimeoutError {
+    return new SandboxTimeoutError(`${this.name}: ${exportName}() did not finish within ${this.#spec.timeoutMs} ms`);
+  }
+
+  #memoryError(exportName: string): SandboxMemoryError {
+    return new SandboxMemoryError(`${this.name}: ${exportName}() exceeded the ${this.#spec.memoryMb} MiB memory cap`);
+  }
+
+  #abortedError(what: string): SandboxAbortedError {
+    return new SandboxAbortedError(`${this.name}: the call was stopped because another call on this sandbox ${what}`);
+  }
+
+  #limitError(outcome: Extract<Outcome, { ok: false }>, exportName: string): Error {
+    return outcome.limit === 'timeout' ? this.#timeoutError(exportName) : this.#memoryError(exportName);
+  }
+
+  /**
+   * The dispatcher's answer as the call's result, or its error. An "out of memory" failure is a breach: in
+   * callSync the generation is stopped here; for an async call (`call`) once the entry returned (#afterBreach).
+   */
+  #decode(gen: QuickJSGeneration, text: string, exportName: string, call?: InFlight): string {
+    const failure = failureOf(text);
+    if (failure === undefined) {
+      const max = this.#spec.maxResultBytes;
+      if (overByteLimit(text, max)) throw new SandboxResultError(`${this.name}: ${exportName}(): the result is larger than ${max} bytes`);
+      return text;
+    }
+    const [kind, message, stack] = failure;
+    if (OUT_OF_MEMORY.test(message) || (message === 'threw null' && gen.neared)) {
+      if (call === undefined) this.#stop(gen, { limit: 'memory' });
+      else this.#breachedBy ??= call;
+      throw this.#memoryError(exportName);
+    }
+    const description = `${this.name}: ${exportName}(): ${message}`;
+    if (kind === 'result') throw new SandboxResultError(description);
+    throw new SandboxScriptError(description, { sandboxStack: withoutEngineFrames(stack) });
+  }
+}
