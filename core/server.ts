@@ -86,8 +86,9 @@ export class RoutrServer {
       if (this.role !== 'edge') {
         this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events });
         this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
-        const engine = createEngine({ onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
+        const engine = createEngine({ engine: spec.host.sandbox.engine, onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.#engine = engine;
+        this.logger.info({ engine: engine.name, configured: spec.host.sandbox.engine }, 'sandbox engine');
         this.host = await ProcessorHost.create({
           config: spec.host,
           engine,
@@ -122,7 +123,7 @@ export class RoutrServer {
     }
   }
 
-  /** isolated-vm lost a thread: requests already fail with 500 for that sandbox; restart is the only cure. */
+  /** The engine lost control of a sandbox (a wedged thread, or a blocked one): its requests fail with 500; restart. */
   #catastrophe(sandbox: string, message: string): void {
     this.logger.fatal({ sandbox, message }, 'sandbox engine lost control of an isolate; the process must be restarted');
     this.fatal ??= `sandbox ${sandbox}: ${message}`;

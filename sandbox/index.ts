@@ -1,13 +1,16 @@
 /**
  * The sandbox package's public face: the engine interface, its errors, and `createEngine()`, the one place that
- * picks an engine for the runtime we are on. Today that is isolated-vm on Node; on Bun or Deno it says so plainly.
- * Importing this module never loads a native addon, so it is safe on every runtime.
+ * picks an engine: isolated-vm on Node (V8 isolates on their own threads), QuickJS-ng in WebAssembly on Bun and
+ * Deno, or whichever the caller names. Importing this module never loads a native addon or WebAssembly, so it is
+ * safe on every runtime.
  */
 import { IsolatedVmEngine } from './ivm.js';
-import { detectRuntime } from './runtime.js';
-import { SandboxError, type SandboxEngine, type SandboxEngineOptions } from './types.js';
+import { QuickJSEngine } from './quickjs.js';
+import { detectRuntime, type RuntimeName } from './runtime.js';
+import { SANDBOX_ENGINE_CHOICES, SandboxError, type SandboxEngine, type SandboxEngineChoice, type SandboxEngineOptions } from './types.js';
 
 export {
+  SANDBOX_ENGINE_CHOICES,
   SandboxAbortedError,
   SandboxCompileError,
   SandboxDisposedError,
@@ -21,6 +24,7 @@ export {
   type JsonValue,
   type Sandbox,
   type SandboxEngine,
+  type SandboxEngineChoice,
   type SandboxEngineOptions,
   type SandboxLimits,
   type SandboxOptions,
@@ -28,16 +32,25 @@ export {
   type SourceLocation,
 } from './types.js';
 export { IsolatedVmEngine } from './ivm.js';
+export { QuickJSEngine } from './quickjs.js';
 export { detectRuntime, nodeSnapshotProblem, type NodeLaunch, type RuntimeName } from './runtime.js';
 
+/** The engine a choice means on a runtime: `auto` is isolated-vm on Node only (it is a Node addon). */
+export function engineFor(choice: SandboxEngineChoice = 'auto', runtime: RuntimeName = detectRuntime()): 'isolated-vm' | 'quickjs' {
+  if (!SANDBOX_ENGINE_CHOICES.includes(choice)) {
+    throw new SandboxError(`unknown sandbox engine "${String(choice)}" (one of ${SANDBOX_ENGINE_CHOICES.join(', ')})`);
+  }
+  if (choice === 'auto') return runtime === 'node' ? 'isolated-vm' : 'quickjs';
+  if (choice === 'isolated-vm' && runtime !== 'node') {
+    throw new SandboxError(`the isolated-vm sandbox engine loads only on Node (this is ${runtime}); use quickjs, or auto`);
+  }
+  return choice;
+}
+
 /**
- * The sandbox engine for this runtime. Throws SandboxError when there is none, or when Node was started without
- * --no-node-snapshot (isolated-vm would crash the process later instead).
+ * The sandbox engine `options.engine` names (default `auto`). Throws SandboxError for isolated-vm anywhere but
+ * Node, and when Node was started without --no-node-snapshot (isolated-vm would crash the process later instead).
  */
 export function createEngine(options: SandboxEngineOptions = {}): SandboxEngine {
-  const runtime = detectRuntime();
-  if (runtime === 'node') return new IsolatedVmEngine(options);
-  throw new SandboxError(
-    `no sandbox engine for this runtime yet (${runtime}): routr's sandbox runs on isolated-vm, which loads only on Node`,
-  );
+  return engineFor(options.engine) === 'isolated-vm' ? new IsolatedVmEngine(options) : new QuickJSEngine(options);
 }

@@ -1,14 +1,14 @@
 /**
  * The sandbox engine interface: compile untrusted JavaScript, call into it with a time limit and a memory cap,
  * dispose it. It knows nothing of NATS or SIP: JSON text in, JSON text out. isolated-vm implements it on Node
- * (`ivm.ts`); another engine can implement it for Bun or Deno later. A contract suite
- * (`test/contract/sandbox.case.ts`) runs against every engine.
+ * (`ivm.ts`), QuickJS-ng in WebAssembly on every runtime (`quickjs.ts`). The contract suites
+ * (`test/contract/sandbox.case.ts`, `sandbox-hostile.case.ts`) run against every engine.
  */
 
 export interface SandboxLimits {
   /** Wall-clock limit per call, in milliseconds (covers CPU loops and never-settling promises). */
   timeoutMs: number;
-  /** Heap cap for the isolate, in MiB (isolated-vm's minimum is 8). */
+  /** Heap cap for the isolate, in MiB (the minimum is 8; QuickJS rounds its instance's ceiling up to 16 MiB). */
   memoryMb: number;
 }
 
@@ -89,11 +89,18 @@ export interface SandboxEngine {
   disposeAll(): void;
 }
 
+/** Which engine `createEngine()` gives: `auto` is isolated-vm on Node and quickjs on every other runtime. */
+export type SandboxEngineChoice = 'auto' | 'isolated-vm' | 'quickjs';
+export const SANDBOX_ENGINE_CHOICES: readonly SandboxEngineChoice[] = ['auto', 'isolated-vm', 'quickjs'];
+
 export interface SandboxEngineOptions {
+  /** Default `auto`. */
+  engine?: SandboxEngineChoice;
   /**
    * The engine lost control of a sandbox (isolated-vm's catastrophic error, or code that would not stop after a
-   * forced disposal). The sandbox is quarantined: its calls reject with SandboxDisposedError and it is not rebuilt.
-   * A thread may be wedged for good, so the host should stop taking work, drain, and restart the process.
+   * forced disposal; for QuickJS, native work that held the host's thread long past the deadline). The sandbox is
+   * quarantined: its calls reject with SandboxDisposedError and it is not rebuilt. A thread may be wedged for
+   * good, or was blocked for seconds, so the host should stop taking work, drain, and restart the process.
    */
   onCatastrophicError?: (sandboxName: string, message: string) => void;
 }

@@ -5,6 +5,7 @@
  */
 import { readFileSync, dirname, isAbsolute, resolve } from '../runtime/files.js';
 import { load, YAMLException } from 'js-yaml';
+import type { SandboxEngineChoice } from '../../sandbox/types.js';
 import type { TransportName } from '../sip/types.js';
 import { schemaProblems, validator, type SchemaProblem } from './schemas.js';
 
@@ -96,6 +97,8 @@ export interface ServerConfig {
       processors: ProcessorConfig[];
       middlewares: MiddlewareConfig[];
       circuitBreaker: { failures: number; coolDownMs: number };
+      /** Which sandbox engine runs plugins and matchFuncs (sandbox/index.ts createEngine). */
+      sandbox: { engine: SandboxEngineChoice };
       pluginStore: { path?: string };
       auth: { nonceTtlSeconds: number; nonceSecret?: string };
       tokens?: { publicKey?: string; jwks?: string; issuer?: string; audience?: string; clockToleranceSeconds?: number };

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createEngine, detectRuntime, IsolatedVmEngine, nodeSnapshotProblem } from '../../sandbox/index.js';
+import { createEngine, detectRuntime, engineFor, IsolatedVmEngine, nodeSnapshotProblem } from '../../sandbox/index.js';
 import { sandboxHostileContract } from './sandbox-hostile.case.js';
 import { sandboxContract } from './sandbox.case.js';
 
@@ -54,16 +54,26 @@ describe('sandbox engine chooser (isolated-vm)', () => {
     assert.equal(nodeSnapshotProblem({ ...launch, nodeVersion: '18.19.0' }), undefined);
   });
 
-  it('createEngine - on Bun or Deno it says there is no engine yet', () => {
+  it('createEngine - on Bun or Deno auto gives quickjs, and isolated-vm is refused plainly', () => {
     const g = globalThis as { Bun?: unknown; Deno?: unknown };
     for (const runtime of ['Bun', 'Deno'] as const) {
       g[runtime] = {};
       try {
-        assert.throws(() => createEngine(), { name: 'SandboxError', message: new RegExp(`no sandbox engine for this runtime yet \\(${runtime.toLowerCase()}\\)`) });
+        assert.equal(createEngine().name, 'quickjs');
+        assert.throws(() => createEngine({ engine: 'isolated-vm' }), { name: 'SandboxError', message: new RegExp(`loads only on Node \\(this is ${runtime.toLowerCase()}\\)`) });
       } finally {
         delete g[runtime];
       }
     }
+  });
+
+  it('engineFor - auto is isolated-vm on Node only; a named engine is kept; an unknown name is refused', () => {
+    assert.equal(engineFor('auto', 'node'), 'isolated-vm');
+    assert.equal(engineFor(undefined, 'node'), 'isolated-vm');
+    for (const runtime of ['bun', 'deno', 'unknown'] as const) assert.equal(engineFor('auto', runtime), 'quickjs');
+    assert.equal(engineFor('quickjs', 'node'), 'quickjs');
+    assert.equal(createEngine({ engine: 'quickjs' }).name, 'quickjs');
+    assert.throws(() => engineFor('v8' as never, 'node'), { name: 'SandboxError', message: /unknown sandbox engine "v8"/ });
   });
 
   it('index - importing the sandbox package does not load the native addon', () => {

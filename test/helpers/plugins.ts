@@ -14,7 +14,8 @@ import { silentLogger, type Logger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { packagePath } from '../../core/paths.js';
 import { DirectoryBackend, PluginStore } from '../../core/plugins/store.js';
-import { createEngine, type SandboxEngine } from '../../sandbox/index.js';
+import type { SandboxEngine } from '../../sandbox/index.js';
+import { testEngine } from './sandbox-engine.js';
 
 export const testPluginsDir = packagePath('test', 'fixtures', 'plugins');
 
@@ -71,7 +72,7 @@ export async function startTestHost(options: TestHostOptions): Promise<TestHost>
   const metrics = new Metrics();
   const host = await ProcessorHost.create({
     config: config.spec.host,
-    engine: options.engine ?? createEngine(),
+    engine: options.engine ?? testEngine(),
     logger: options.logger ?? silentLogger(),
     metrics,
     capabilities: options.capabilities ?? defaultCapabilities(),

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dump } from 'js-yaml';
 import { parseServerConfig, type ServerConfig, type TransportConfig } from '../../core/config/server.js';
+import { testEngineChoice } from './sandbox-engine.js';
 import { silentLogger, type Logger } from '../../core/log.js';
 import { RoutrServer, type Role } from '../../core/server.js';
 import { cliCommand } from './runtime.js';
@@ -98,6 +99,7 @@ export async function testConfig(spec: SpecOverrides = {}): Promise<TestConfig> 
         drainTimeoutMs: 2000,
         ...edge,
       },
+      host: { ...spec.host, sandbox: { engine: testEngineChoice(), ...spec.host?.sandbox } },
       http: { bindAddr: '127.0.0.1', port: httpPort, ...(spec.http ?? {}) },
       logging: { level: process.env.ROUTR_TEST_LOG ?? 'silent', ...(spec.logging ?? {}) },
     },

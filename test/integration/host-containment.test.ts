@@ -6,7 +6,7 @@ import { ProcessorHost } from '../../core/host/host.js';
 import { silentLogger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { packagePath } from '../../core/paths.js';
-import { createEngine } from '../../sandbox/index.js';
+import { testEngine } from '../helpers/sandbox-engine.js';
 import { decide, envelope } from '../helpers/envelopes.js';
 
 const pluginsDir = packagePath('test', 'fixtures', 'plugins');
@@ -33,7 +33,7 @@ for (const plugin of ['testkit', 'testkit-async']) describe(`host - processor co
           matchFunc: "req => { if (req.message.headers['x-match'] === 'loop') { for (;;) {} } return false }",
         },
       ]),
-      engine: createEngine(),
+      engine: testEngine(),
       logger: silentLogger(),
       metrics,
     });
@@ -102,7 +102,7 @@ describe('router - selection order', () => {
         { ref: 'specific', plugin: 'testkit', matchFunc: "req => req.message.uri.startsWith('sip:specific')", config: { status: 202 } },
         { ref: 'messages', plugin: 'testkit', methods: ['MESSAGE'], config: { status: 203 } },
       ]),
-      engine: createEngine(),
+      engine: testEngine(),
       logger: silentLogger(),
       metrics: new Metrics(),
     });
@@ -129,7 +129,7 @@ describe('router - no match', () => {
         { ref: 'messages', plugin: 'testkit', methods: ['MESSAGE'] },
         { ref: 'infos', plugin: 'testkit', methods: ['INFO'], matchFunc: 'req => false' },
       ]),
-      engine: createEngine(),
+      engine: testEngine(),
       logger: silentLogger(),
       metrics: new Metrics(),
     });
@@ -154,7 +154,7 @@ test('router - a matchFunc that does not compile is refused at start naming its 
   await assert.rejects(
     ProcessorHost.create({
       config: hostConfig([{ ref: 'broken', plugin: 'testkit', matchFunc: 'req => {' }]),
-      engine: createEngine(),
+      engine: testEngine(),
       logger: silentLogger(),
       metrics: new Metrics(),
     }),

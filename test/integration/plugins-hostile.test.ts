@@ -12,7 +12,7 @@ import { ProcessorHost } from '../../core/host/host.js';
 import { createLogger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { packagePath } from '../../core/paths.js';
-import { createEngine } from '../../sandbox/index.js';
+import { testEngine } from '../helpers/sandbox-engine.js';
 import { ask, reasonOf, statusOf } from '../helpers/envelopes.js';
 
 const pluginsDir = packagePath('test', 'fixtures', 'plugins');
@@ -79,7 +79,7 @@ for (const plugin of ['hostile', 'hostile-async']) {
           },
         },
       });
-      host = await ProcessorHost.create({ config: config.spec.host, engine: createEngine(), logger: createLogger({ level: 'info', destination }), metrics });
+      host = await ProcessorHost.create({ config: config.spec.host, engine: testEngine(), logger: createLogger({ level: 'info', destination }), metrics });
     });
 
     after(() => host?.dispose());

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { loadedFromBundle } from '../../core/plugins/bundle.js';
-import { createEngine, type Sandbox, type SandboxEngine, type SandboxOptions } from '../../sandbox/index.js';
+import { type Sandbox, type SandboxEngine, type SandboxOptions } from '../../sandbox/index.js';
+import { testEngine } from '../helpers/sandbox-engine.js';
 import { ask, reasonOf, statusOf } from '../helpers/envelopes.js';
 import { fixtureBundle, startTestHost, variant, type TestHost } from '../helpers/plugins.js';
 import { DirectoryBackend, PluginStore } from '../../core/plugins/store.js';
@@ -18,7 +19,7 @@ import { deferred, waitFor } from '../helpers/wait.js';
 class TrackingEngine implements SandboxEngine {
   readonly name = 'tracking';
   readonly sandboxes: Array<{ name: string; disposed: boolean }> = [];
-  readonly #inner = createEngine();
+  readonly #inner = testEngine();
 
   async create(options: SandboxOptions): Promise<Sandbox> {
     const sandbox = await this.#inner.create(options);

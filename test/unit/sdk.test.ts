@@ -13,7 +13,7 @@ import type { Decision, MiddlewareModule, PreVerdict, ProcessorModule, StageVerd
 import { loadPlugin } from '../../core/plugins/bundle.js';
 import { packagePath } from '../../core/paths.js';
 import { localCapabilities, runFixtures } from '../../core/host/fixtures.js';
-import { createEngine } from '../../sandbox/index.js';
+import { testEngine } from '../helpers/sandbox-engine.js';
 
 // Compile-time checks: these only have to type-check.
 const processor: ProcessorModule<{ status: number }> = {
@@ -39,7 +39,7 @@ const shipped = [
 for (const dir of shipped) {
   test(`sdk - shipped plugin ${dir.slice(packagePath().length + 1)} passes its fixtures`, async () => {
     const plugin = loadPlugin(dir);
-    const results = await runFixtures(plugin, { engine: createEngine(), capabilities: localCapabilities() });
+    const results = await runFixtures(plugin, { engine: testEngine(), capabilities: localCapabilities() });
     assert.ok(results.length > 0, 'it has fixtures');
     assert.deepEqual(results.filter((r) => !r.ok), []);
   });
