@@ -1,19 +1,11 @@
 /**
- * Runtime detection for the sandbox layer: which JavaScript runtime we are on, and whether Node was started the
- * way isolated-vm needs. Engine-neutral on purpose: it must load on Bun and Deno so that `createEngine()` can say
- * clearly that no engine exists there yet, instead of failing inside a native module.
+ * Runtime facts for the sandbox layer: which JavaScript runtime we are on (core/runtime decides), and whether Node
+ * was started the way isolated-vm needs. Engine-neutral on purpose: it loads on Bun and Deno, where
+ * `createEngine()` picks QuickJS instead of failing inside a native module.
  */
 
-export type RuntimeName = 'node' | 'bun' | 'deno' | 'unknown';
-
-/** The one place that decides which runtime we are on; Bun and Deno both imitate Node, so test them first. */
-export function detectRuntime(): RuntimeName {
-  const g = globalThis as { Bun?: unknown; Deno?: unknown };
-  if (g.Bun !== undefined) return 'bun';
-  if (g.Deno !== undefined) return 'deno';
-  if (typeof process !== 'undefined' && typeof process.versions?.node === 'string') return 'node';
-  return 'unknown';
-}
+// The one runtime detection routr has lives in the runtime seam; the sandbox uses it too.
+export { detectRuntime, type RuntimeName } from '../core/runtime/detect.js';
 
 export interface NodeLaunch {
   nodeVersion: string;
