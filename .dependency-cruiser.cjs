@@ -9,7 +9,7 @@
  *   3 plumbing      core/bus (with KvMirror), core/events (events on the bus), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
  *   4 resources     core/resources
  *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability)
- *   6 roles         core/edge, core/host
+ *   6 roles         core/edge, core/host, core/apps (apps outside the sandbox: the host's side, and the SDK)
  *   7 process       core/server.ts, core/cli
  *
  * Run by test/unit/layers.test.ts (and `npm run check:layers`), which also checks that no Node global (`process`,
@@ -22,7 +22,7 @@ const layers = [
   { name: 'plumbing', path: '^(core/(bus|events|capabilities|api)/|core/http\\.ts$)' },
   { name: 'resources', path: '^core/resources/' },
   { name: 'services', path: '^core/(auth|location|plugins)/' },
-  { name: 'roles', path: '^core/(edge|host)/' },
+  { name: 'roles', path: '^core/(edge|host|apps)/' },
   { name: 'process', path: '^(core/server\\.ts$|core/cli/)' },
 ];
 
@@ -77,6 +77,20 @@ module.exports = {
       severity: 'error',
       from: { path: '^core/', pathNot: '^core/runtime/' },
       to: { dependencyTypes: ['core'] },
+    },
+    {
+      name: 'app-sdk-stands-apart',
+      comment: 'core/apps/sdk (routr/app) runs in apps on Node, Bun and Deno: only the app protocol, the bus types, the codec and the envelope, no host code and no runtime seam',
+      severity: 'error',
+      from: { path: '^core/apps/sdk/' },
+      to: { path: '^(core|sandbox)/', pathNot: '^core/(apps/sdk/|apps/protocol\\.ts$|bus/(types|subjects)\\.ts$|sip/|envelope\\.ts$)' },
+    },
+    {
+      name: 'edge-knows-no-apps',
+      comment: 'apps answer hosts; the edge meets them only through a host, on the bus',
+      severity: 'error',
+      from: { path: '^core/edge/' },
+      to: { path: '^core/apps/' },
     },
     {
       name: 'runtime-packages-only-in-runtime',

@@ -3,6 +3,7 @@
  * registry and one logger. With no bus url the bus is in-process and both roles must run here.
  */
 import { apiToken } from './api/http.js';
+import { AppRuntime } from './apps/index.js';
 import { createBus } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
@@ -52,6 +53,8 @@ export class RoutrServer {
   events: EventPublisher | undefined;
   /** This process's host name in events and replies (spec.host.ref, else host-<random>). */
   readonly hostRef: string;
+  /** Connected apps and request handlers (host role; APPS.md). */
+  apps: AppRuntime | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -86,6 +89,7 @@ export class RoutrServer {
       if (this.role !== 'edge') {
         this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events });
         this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
+        this.apps = await AppRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host', component: 'apps' }), metrics: this.metrics });
         const engine = createEngine({ engine: spec.host.sandbox.engine, onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
         this.#engine = engine;
         this.logger.info({ engine: engine.name, configured: spec.host.sandbox.engine }, 'sandbox engine');
@@ -98,6 +102,7 @@ export class RoutrServer {
           store: this.plugins.store,
           events: this.events,
           name: this.hostRef,
+          apps: this.apps,
         });
         this.host.start(this.bus);
         // NATS registers subscriptions asynchronously: be sure hosts are reachable before saying ready.
@@ -155,6 +160,7 @@ export class RoutrServer {
   async #close(): Promise<void> {
     await this.edge?.close().catch(() => {});
     this.host?.dispose();
+    await this.apps?.close().catch(() => {});
     this.#engine?.disposeAll();
     await this.plugins?.close().catch(() => {});
     await this.services?.close().catch(() => {});

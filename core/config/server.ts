@@ -51,6 +51,10 @@ export interface TransportConfig {
 export interface ProcessorConfig {
   ref: string;
   plugin?: string;
+  /** An app (spec.host.apps) decides instead of a plugin (APPS.md). */
+  app?: string;
+  /** App entries: how long the app may take (default two thirds of spec.edge.decisionTimeoutMs). */
+  timeoutMs?: number;
   methods?: string[];
   matchFunc?: string;
   isFallback?: boolean;
@@ -66,6 +70,25 @@ export interface MiddlewareConfig {
   matchFunc?: string;
   config?: Record<string, unknown>;
   limits?: { timeoutMs?: number; memoryMb?: number };
+}
+
+/** An application allowed to connect (APPS.md): its name and how it proves it is that app. */
+export interface AppConfig {
+  name: string;
+  /** token (the default, filled in by the schema): frames signed with the app's token; nats: NATS permissions decide. */
+  auth?: 'token' | 'nats';
+  token?: string;
+  /** Read the token from this environment variable instead. */
+  tokenEnv?: string;
+}
+
+/** A web callback asked for every request of `method` ("*": methods without a handler of their own). */
+export interface RequestHandlerEntry {
+  method: string;
+  url: string;
+  timeoutMs?: number;
+  handoffTimeoutMs?: number;
+  headers?: Record<string, string>;
 }
 
 export interface ServerConfig {
@@ -103,6 +126,8 @@ export interface ServerConfig {
       auth: { nonceTtlSeconds: number; nonceSecret?: string };
       tokens?: { publicKey?: string; jwks?: string; issuer?: string; audience?: string; clockToleranceSeconds?: number };
       balancer: { sessionTtlSeconds: number };
+      apps: AppConfig[];
+      requestHandlers: RequestHandlerEntry[];
     };
     http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
     logging: { level: string };
@@ -182,6 +207,7 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
     if (refs.has(m.ref)) problems.push({ path: `/spec/host/middlewares/${i}/ref`, message: `duplicate processor or middleware ref "${m.ref}"` });
     refs.add(m.ref);
   });
+  problems.push(...appProblems(config));
   const seen = new Set<string>();
   config.spec.edge.transports.forEach((t, i) => {
     const key = `${t.protocol}|${t.bindAddr ?? config.spec.edge.bindAddr}|${t.port}`;
@@ -200,6 +226,44 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
   if (resources.provider === 'restful' && !resources.restful) {
     problems.push({ path: '/spec/resources', message: 'the restful provider needs restful: { baseUrl, username, secret }' });
   }
+  return problems;
+}
+
+/** App and request handler entries: what the schema alone cannot say. */
+function appProblems(config: ServerConfig): SchemaProblem[] {
+  const problems: SchemaProblem[] = [];
+  const { host, edge } = config.spec;
+  const apps = new Set<string>();
+  host.apps.forEach((app, i) => {
+    const at = `/spec/host/apps/${i}`;
+    if (apps.has(app.name)) problems.push({ path: `${at}/name`, message: `duplicate app "${app.name}"` });
+    apps.add(app.name);
+    const secrets = [app.token, app.tokenEnv].filter((v) => v !== undefined).length;
+    if (app.auth !== 'nats' && secrets !== 1) problems.push({ path: at, message: 'set token or tokenEnv (exactly one): every app proves it holds its token' });
+    if (app.auth === 'nats' && secrets !== 0) problems.push({ path: at, message: 'auth: nats takes no token (NATS permissions decide who may serve the app)' });
+  });
+  const budget = edge.decisionTimeoutMs;
+  host.processors.forEach((p, i) => {
+    const at = `/spec/host/processors/${i}`;
+    if (p.app === undefined) {
+      if (p.timeoutMs !== undefined) problems.push({ path: `${at}/timeoutMs`, message: 'timeoutMs is for app entries; plugins take limits.timeoutMs' });
+      return;
+    }
+    if (p.plugin !== undefined) problems.push({ path: `${at}/app`, message: 'an entry names a plugin or an app, not both' });
+    if (p.config !== undefined || p.limits !== undefined) problems.push({ path: `${at}/app`, message: 'config and limits are for plugins; an app entry takes timeoutMs' });
+    if (!apps.has(p.app)) problems.push({ path: `${at}/app`, message: `app "${p.app}" is not declared in spec.host.apps` });
+    if (p.timeoutMs !== undefined && p.timeoutMs >= budget) {
+      problems.push({ path: `${at}/timeoutMs`, message: `must be below spec.edge.decisionTimeoutMs (${budget}), or the edge answers 503 first` });
+    }
+  });
+  const methods = new Set<string>();
+  host.requestHandlers.forEach((h, i) => {
+    const at = `/spec/host/requestHandlers/${i}`;
+    if (methods.has(h.method)) problems.push({ path: `${at}/method`, message: `a second request handler for ${h.method} (one per method)` });
+    methods.add(h.method);
+    const total = (h.timeoutMs ?? Math.floor(budget / 3)) + (h.handoffTimeoutMs ?? 0);
+    if (total >= budget) problems.push({ path: at, message: `timeoutMs + handoffTimeoutMs must be below spec.edge.decisionTimeoutMs (${budget})` });
+  });
   return problems;
 }
 

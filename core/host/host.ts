@@ -11,6 +11,7 @@
  * The per-request path stays lean: with no middlewares it is the router's cached plan, one sandbox call and a
  * counter; breaker bookkeeping is O(1) and availability changes re-plan routing once, not per request.
  */
+import type { AppRuntime } from '../apps/index.js';
 import type { Bus, Subscription } from '../bus/types.js';
 import { HOSTS_QUEUE, PROCESS_SUBJECT } from '../bus/subjects.js';
 import type { Decision, HostReply } from '../envelope.js';
@@ -20,10 +21,9 @@ import type { Metrics } from '../metrics.js';
 import { SandboxError } from '../../sandbox/types.js';
 import { defaultCapabilities } from '../capabilities/index.js';
 import { kindOf } from './instance.js';
-import { SlotLoader, type HostOptions, type Pipeline, type SyncOutcome } from './loader.js';
+import { SlotLoader, type HostOptions, type Pipeline, type ProcessorRoute, type SyncOutcome } from './loader.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
-import type { Processor } from './processor.js';
-import type { PluginSlot, SlotKind, SlotState } from './slot.js';
+import type { SlotKind, SlotState } from './slot.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -51,6 +51,7 @@ export interface SlotStatus {
 
 export class ProcessorHost {
   readonly #loader: SlotLoader;
+  readonly #apps: AppRuntime | undefined;
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   readonly #name: string | undefined;
@@ -60,6 +61,7 @@ export class ProcessorHost {
 
   private constructor(loader: SlotLoader, options: HostOptions) {
     this.#loader = loader;
+    this.#apps = options.apps;
     this.#logger = options.logger;
     this.#metrics = options.metrics;
     this.#name = options.name;
@@ -151,15 +153,24 @@ export class ProcessorHost {
         json = pre;
         ref = 'router';
       }
-      const slot = this.#route(router, method, json);
-      ref = slot.ref;
-      let decision = await processOn(slot, json);
+      // A method with a request handler (web callback) is decided there, never by the processors (drachtio's rule).
+      const handler = this.#apps?.handlers.for(method);
+      let decidedBy: string;
+      let decision: Decision;
+      if (handler) {
+        decidedBy = ref = `handler:${handler.label}`;
+        decision = await handler.decide(method, json);
+      } else {
+        const slot = this.#route(router, method, json);
+        decidedBy = ref = slot.ref;
+        decision = await processOn(slot, json, method);
+      }
       if (chain !== undefined && chain.hasPost) {
         ref = 'middleware';
         decision = await chain.runPost(method, json, decision);
       }
-      this.#metrics.processorCalls.inc({ processor: slot.ref, outcome: decision.action });
-      return { decision, processor: slot.ref, host: this.#name };
+      this.#metrics.processorCalls.inc({ processor: decidedBy, outcome: decision.action });
+      return { decision, processor: decidedBy, host: this.#name };
     } catch (err) {
       const spec = toResponseSpec(err);
       this.#metrics.processorCalls.inc({ processor: ref, outcome: 'error' });
@@ -168,7 +179,7 @@ export class ProcessorHost {
     }
   }
 
-  #route(router: Pipeline['router'], method: string, envelopeJson: string): PluginSlot<Processor> {
+  #route(router: Pipeline['router'], method: string, envelopeJson: string): ProcessorRoute {
     try {
       return router.select(method, envelopeJson);
     } catch (err) {
@@ -192,10 +203,10 @@ export class ProcessorHost {
 }
 
 /** Run the processor the router picked, on the instance current now; the slot's breaker hears how it went. */
-async function processOn(slot: PluginSlot<Processor>, json: string): Promise<Decision> {
+async function processOn(slot: ProcessorRoute, json: string, method: string): Promise<Decision> {
   const processor = slot.begin();
   try {
-    const decision = await processor.process(json);
+    const decision = await processor.process(json, method);
     slot.end();
     return decision;
   } catch (err) {

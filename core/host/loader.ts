@@ -13,8 +13,11 @@
  * default methods or matchFunc, a new pipeline is built first and replaced in the same step; the old one is
  * disposed after a grace period, since a request holding it may still be between two middlewares.
  */
-import type { ServerConfig } from '../config/server.js';
+import type { AppRuntime } from '../apps/index.js';
+import type { AppRoute } from '../apps/route.js';
+import type { ProcessorConfig, ServerConfig } from '../config/server.js';
 import type { EventPublisher } from '../events/publisher.js';
+import type { BreakerState } from './breaker.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
@@ -25,7 +28,7 @@ import type { PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';
 import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from '../plugins/bundle.js';
 import { Processor } from './processor.js';
-import { Router } from './router.js';
+import { Router, type RouteSpec } from './router.js';
 import { PluginSlot, SLOT_STATES, type SlotConfig, type SlotState } from './slot.js';
 
 const DEFAULT_LIMITS = { timeoutMs: 500, memoryMb: 64 };
@@ -33,8 +36,11 @@ const DEFAULT_BREAKER = { failures: 5, coolDownMs: 30000 };
 /** How long a replaced pipeline lives on for requests that captured it (longer than any sane call). */
 const PIPELINE_GRACE_MS = 10_000;
 
+/** What the router picks: a plugin slot, or a processor entry that names an app (core/apps). */
+export type ProcessorRoute = PluginSlot<Processor> | AppRoute;
+
 export interface Pipeline {
-  router: Router<PluginSlot<Processor>>;
+  router: Router<ProcessorRoute>;
   chain: MiddlewareChain | undefined;
 }
 
@@ -65,12 +71,16 @@ export interface HostOptions {
   events?: EventPublisher;
   /** This host's name in replies and events (HostReply.host). */
   name?: string;
+  /** Apps and request handlers (core/apps); needed when a processor entry names an app. */
+  apps?: AppRuntime;
 }
 
 type LoaderOptions = HostOptions & { capabilities: CapabilityRegistry };
 
 export class SlotLoader {
   readonly slots: PluginSlot[] = [];
+  /** Processor entries that name an app: no plugin, no store, a breaker of their own. */
+  readonly appRoutes: AppRoute[] = [];
   pipeline!: Pipeline;
   readonly #options: LoaderOptions;
   readonly #engine: SandboxEngine;
@@ -96,7 +106,10 @@ export class SlotLoader {
   static async create(options: LoaderOptions): Promise<SlotLoader> {
     const loader = new SlotLoader(options);
     try {
-      for (const p of options.config.processors) loader.slots.push(await loader.#createSlot({ ...p, kind: 'processor' }));
+      for (const p of options.config.processors) {
+        if (p.app !== undefined) loader.appRoutes.push(loader.#appRoute({ ...p, app: p.app }));
+        else loader.slots.push(await loader.#createSlot({ ...p, kind: 'processor' }));
+      }
       for (const m of options.config.middlewares ?? []) loader.slots.push(await loader.#createSlot({ ...m, kind: m.stage }));
       loader.pipeline = await loader.#buildPipeline(new Map());
     } catch (err) {
@@ -127,6 +140,7 @@ export class SlotLoader {
   dispose(): void {
     this.#disposed = true;
     for (const slot of this.slots) slot.dispose();
+    for (const route of this.appRoutes) route.dispose();
     this.pipeline?.router.dispose();
     this.pipeline?.chain?.dispose();
     for (const [pipeline, timer] of this.#retiring) {
@@ -198,6 +212,22 @@ export class SlotLoader {
     this.#logger.warn({ processor: slot.ref, plugin: plugin.manifest.ref, version: plugin.manifest.metadata.version, reason: (err as Error).message }, 'plugin version refused; the loaded one keeps serving');
     this.#announce(slot, { change: 'refused', reason, version: plugin.manifest.metadata.version });
     return outcome(slot, 'refused', reason);
+  }
+
+  #appRoute(config: ProcessorConfig & { app: string }): AppRoute {
+    if (!this.#options.apps) throw new PluginError(`processor "${config.ref}" names app "${config.app}", but this host runs no app runtime`);
+    const route = this.#options.apps.route(config, (r, previous) => this.#onAppChange(r, previous));
+    this.#metrics.pluginState.set({ plugin: `app:${config.app}`, processor: config.ref, state: 'closed' }, 1);
+    return route;
+  }
+
+  #onAppChange(route: AppRoute, previous: BreakerState): void {
+    this.pipeline?.router.invalidate();
+    for (const state of SLOT_STATES) this.#metrics.pluginState.set({ plugin: `app:${route.app}`, processor: route.ref, state }, state === route.state ? 1 : 0);
+    if (route.state === previous) return;
+    const fields = { processor: route.ref, app: route.app, state: route.state, previous };
+    if (route.state === 'open') this.#logger.warn({ ...fields, consecutiveFailures: route.consecutiveFailures }, 'circuit open: requests skip this app until the cool-down ends');
+    else this.#logger.info(fields, 'app processor state changed');
   }
 
   async #createSlot(config: SlotConfig): Promise<PluginSlot> {
@@ -304,14 +334,21 @@ export class SlotLoader {
     const { config } = this.#options;
     const processors = this.slots.filter((s): s is PluginSlot<Processor> => s.kind === 'processor');
     const breaker = config.circuitBreaker ?? DEFAULT_BREAKER;
-    const router = await Router.create(
-      processors.map((slot) => ({
+    // In configuration order, plugin slots and app entries alike.
+    const routes = config.processors.map((entry): RouteSpec<ProcessorRoute> => {
+      const app = this.appRoutes.find((r) => r.ref === entry.ref);
+      if (app) return { route: app, ref: app.ref, methods: entry.methods, matchFunc: entry.matchFunc, isFallback: entry.isFallback ?? false };
+      const slot = processors.find((s) => s.ref === entry.ref) as PluginSlot<Processor>;
+      return {
         route: slot,
         ref: slot.ref,
         methods: slot.methodsFor(pluginOf(slot)),
         matchFunc: slot.matchFuncFor(pluginOf(slot)),
         isFallback: slot.config.kind === 'processor' && (slot.config.isFallback ?? false),
-      })),
+      };
+    });
+    const router = await Router.create(
+      routes,
       { engine: this.#engine, timeoutMs: config.matchFuncTimeoutMs, logger: this.#logger, retryAfterSeconds: Math.ceil(breaker.coolDownMs / 1000) },
     );
     const middlewares = this.slots.filter((s): s is PluginSlot<Middleware> => s.kind !== 'processor');

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -31,6 +31,12 @@ export interface NatsServerHandle {
 
 export interface NatsServerOptions {
   jetstream?: boolean;
+  /** A nats-server config file's text (users and permissions, say); the port and address still come from here. */
+  config?: string;
+  /** More command-line arguments (cluster routes, say). */
+  args?: string[];
+  /** Listen on this port instead of a free one (a cluster member whose address others know already). */
+  port?: number;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -55,9 +61,16 @@ export async function findNatsServer(): Promise<string> {
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binary = await findNatsServer();
-  const port = await freePort('tcp');
-  const storeDir = options.jetstream ? await mkdtemp(join(tmpdir(), 'routr-nats-')) : undefined;
-  const args = ['-a', '127.0.0.1', '-p', String(port), ...(storeDir ? ['-js', '-sd', storeDir] : [])];
+  const port = options.port ?? (await freePort('tcp'));
+  const storeDir = options.jetstream || options.config ? await mkdtemp(join(tmpdir(), 'routr-nats-')) : undefined;
+  const configFile = options.config && storeDir ? join(storeDir, 'nats-server.conf') : undefined;
+  if (configFile) await writeFile(configFile, options.config as string);
+  const args = [
+    ...(configFile ? ['-c', configFile] : []),
+    '-a', '127.0.0.1', '-p', String(port),
+    ...(options.jetstream && storeDir ? ['-js', '-sd', storeDir] : []),
+    ...(options.args ?? []),
+  ];
   let child: ChildProcess | undefined;
   let log = '';
   const killOnExit = (): void => {
