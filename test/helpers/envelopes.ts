@@ -59,3 +59,9 @@ export function statusOf(reply: HostReply): number {
 export function reasonOf(reply: HostReply): string | undefined {
   return 'decision' in reply && reply.decision.action === 'respond' ? reply.decision.reason : undefined;
 }
+
+/** A reply without the answering host's name (which differs per run), for deepEqual. */
+export function answered(reply: HostReply): Omit<HostReply, 'host'> {
+  const { host: _host, ...rest } = reply as HostReply & { host?: string };
+  return rest;
+}

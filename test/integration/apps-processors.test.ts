@@ -9,7 +9,7 @@ import { encodeFrame, instanceSubject, presenceSubject } from '../../core/apps/p
 import type { HostReply } from '../../core/envelope.js';
 import { packagePath } from '../../core/paths.js';
 import { APP_TOKEN, invite } from '../helpers/apps.js';
-import { decide, envelope, statusOf } from '../helpers/envelopes.js';
+import { answered, decide, envelope, statusOf } from '../helpers/envelopes.js';
 import { metricValue, startRoutr, type RunningRoutr, type SpecOverrides } from '../helpers/routr.js';
 import { TestUA } from '../helpers/ua.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -69,7 +69,7 @@ describe('apps - processor entries that name an app (embedded bus)', () => {
       app.options((req, res) => res.forward(['sip:a@10.0.0.1', { uri: 'sip:b@10.0.0.2', nextHop: { host: '10.0.0.3', port: 5060, transport: 'udp' } }], { recordRoute: false }));
     }));
     const busy = await ask(routr);
-    assert.deepEqual(busy, { decision: { action: 'respond', status: 486, reason: 'Busy Here', headers: { 'X-Caller': 'sip:alice@127.0.0.1' } }, processor: 'voicemail' });
+    assert.deepEqual(answered(busy), { decision: { action: 'respond', status: 486, reason: 'Busy Here', headers: { 'X-Caller': 'sip:alice@127.0.0.1' } }, processor: 'voicemail' });
     const forward = await ask(routr, 'OPTIONS');
     assert.deepEqual('decision' in forward && forward.decision, {
       action: 'forward',

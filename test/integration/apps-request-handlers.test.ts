@@ -12,7 +12,7 @@ import type { HostReply, MessageEnvelope } from '../../core/envelope.js';
 import { packagePath } from '../../core/paths.js';
 import { APP_TOKEN } from '../helpers/apps.js';
 import { devCertificate } from '../helpers/certs.js';
-import { decide, envelope, statusOf } from '../helpers/envelopes.js';
+import { answered, decide, envelope, statusOf } from '../helpers/envelopes.js';
 import { freeTcpPort, metricValue, startRoutr, type RunningRoutr } from '../helpers/routr.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -140,12 +140,12 @@ describe('apps - request handlers (web callbacks)', () => {
   });
 
   test('request handlers - a decision answer is used: respond and forward', async () => {
-    assert.deepEqual(await ask('busy'), { decision: { action: 'respond', status: 486, reason: 'Busy Here' }, processor: 'handler:INVITE' });
-    assert.deepEqual(await ask('fwd'), { decision: { action: 'forward', targets: [{ uri: 'sip:1000@10.0.0.5' }] }, processor: 'handler:INVITE' });
+    assert.deepEqual(answered(await ask('busy')), { decision: { action: 'respond', status: 486, reason: 'Busy Here' }, processor: 'handler:INVITE' });
+    assert.deepEqual(answered(await ask('fwd')), { decision: { action: 'forward', targets: [{ uri: 'sip:1000@10.0.0.5' }] }, processor: 'handler:INVITE' });
   });
 
   test('request handlers - {"app"} hands the request to that connected app; an unknown app is 503', async () => {
-    assert.deepEqual(await ask('app'), { decision: { action: 'respond', status: 480, reason: 'From The App', headers: { 'X-Call': 'plugins-test@127.0.0.1' } }, processor: 'handler:INVITE' });
+    assert.deepEqual(answered(await ask('app')), { decision: { action: 'respond', status: 480, reason: 'From The App', headers: { 'X-Call': 'plugins-test@127.0.0.1' } }, processor: 'handler:INVITE' });
     const ghost = await ask('ghost-app');
     assert.equal(statusOf(ghost), 503);
   });
@@ -153,7 +153,7 @@ describe('apps - request handlers (web callbacks)', () => {
   test('request handlers - {"url"} POSTs the envelope there and uses the decision it answers', async () => {
     const before = handoffs.requests.length;
     const reply = await ask('url');
-    assert.deepEqual(reply, { decision: { action: 'forward', targets: [{ uri: 'sip:handed@10.0.0.7' }], headers: { set: { 'X-Call': 'plugins-test@127.0.0.1' } } }, processor: 'handler:INVITE' });
+    assert.deepEqual(answered(reply), { decision: { action: 'forward', targets: [{ uri: 'sip:handed@10.0.0.7' }], headers: { set: { 'X-Call': 'plugins-test@127.0.0.1' } } }, processor: 'handler:INVITE' });
     const posted = handoffs.requests[before];
     assert.equal(posted.method, 'POST');
     assert.equal(posted.headers['content-type'], 'application/json');
