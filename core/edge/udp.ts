@@ -20,6 +20,7 @@ export class UdpTransport implements Transport {
   #socket: dgram.Socket;
   #local: ListeningPoint;
   #options: UdpOptions;
+  #closing: Promise<void> | undefined;
 
   constructor(options: UdpOptions) {
     this.#options = options;
@@ -69,13 +70,15 @@ export class UdpTransport implements Transport {
     });
   }
 
+  /** Idempotent: a second close on a closed socket throws on Node but never calls back on Deno. */
   close(): Promise<void> {
-    return new Promise((resolve) => {
+    this.#closing ??= new Promise((resolve) => {
       try {
         this.#socket.close(() => resolve());
       } catch {
         resolve();
       }
     });
+    return this.#closing;
   }
 }
