@@ -1,9 +1,11 @@
 /**
- * The operations HTTP endpoint: `/healthz` (the process is up), `/readyz` (transports bound and bus
+ * The operations HTTP(S) endpoint: `/healthz` (the process is up), `/readyz` (transports bound and bus
  * connected, processors loaded: 200 or 503 with the reasons) and `/metrics` (Prometheus text format).
  * Later issues mount the management API here through `route()`.
  */
-import { http } from './runtime/http.js';
+import type { TlsSettings } from './config/server.js';
+import { loadTlsMaterial, serverTlsOptions } from './config/tls-files.js';
+import { http, https } from './runtime/http.js';
 import type { AddressInfo } from './runtime/net.js';
 import type { Metrics } from './metrics.js';
 
@@ -15,6 +17,8 @@ export interface OpsServerOptions {
   metrics: Metrics;
   /** Reasons the process is not ready yet; empty when ready. */
   readiness(): string[];
+  /** Serve HTTPS with these (spec.http.tls); problems with the files throw TlsSetupError here. */
+  tls?: TlsSettings;
 }
 
 export class OpsServer {
@@ -24,12 +28,13 @@ export class OpsServer {
 
   constructor(options: OpsServerOptions) {
     this.#options = options;
-    this.#server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       void this.#handle(req, res).catch(() => {
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
-    });
+    };
+    this.#server = options.tls ? https.createServer(serverTlsOptions(loadTlsMaterial(options.tls)), handler) : http.createServer(handler);
   }
 
   route(prefix: string, handler: Handler): void {

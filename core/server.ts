@@ -110,17 +110,17 @@ export class RoutrServer {
         this.logger.info({ processors: this.host.processors }, 'processor host serving');
       }
       if (this.role !== 'host') {
-        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events });
+        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events, sipTrace: spec.logging.sipTrace });
         await this.edge.start();
       }
       if (spec.http.enabled) {
-        this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness() });
+        this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness(), tls: spec.http.tls });
         mountResourcesApi(this.ops, this.resources, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'resources-api' }) });
         if (this.host && this.plugins) {
           mountPluginApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken), store: this.plugins.store, storeProblem: this.plugins.storeProblem });
         }
         const address = await this.ops.listen();
-        this.logger.info({ port: address.port }, 'http listening (/healthz, /readyz, /metrics)');
+        this.logger.info({ port: address.port, tls: spec.http.tls !== undefined }, `${spec.http.tls ? 'https' : 'http'} listening (/healthz, /readyz, /metrics)`);
       }
     } catch (err) {
       await this.#close();

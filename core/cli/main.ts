@@ -13,12 +13,16 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   start: {
-    summary: 'start [--config <file>] [--role all|edge|host] [--resources <dir>]   run the server (default config: config/routr.yaml)',
+    summary: 'start [--config <file>] [--role all|edge|host] [--resources <dir>]   run the server (default config: config/routr.yaml; a Routr v1 config.yaml is converted)',
     run: async (args) => (await import('./start.js')).runStart(args),
   },
   resources: {
     summary: 'resources validate <path>... | convert <v1 path> -o <file> | export <path>... --format routr -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)',
     run: async (args) => (await import('./resources.js')).runResources(args),
+  },
+  config: {
+    summary: 'config convert <v1 config.yaml> -o <routr.yaml>   Routr v1\'s general configuration as a kind: Server document',
+    run: async (args) => (await import('./config.js')).runConfig(args),
   },
   plugin: {
     summary: 'plugin install <dir|.tgz> | list | remove|rollback|enable|disable <ref> | test <dir|.tgz>  [--url <url>] [--token <t>] [--json]',

@@ -1,11 +1,12 @@
 /**
- * `routr start`: load the config, run the chosen roles, and on SIGTERM or SIGINT drain in-flight
+ * `routr start`: load the config (a kind: Server document, or Routr v1's config.yaml, converted), run the chosen roles, and on SIGTERM or SIGINT drain in-flight
  * transactions and exit 0. A second signal exits at once. `--resources <dir>` points the files provider at a
  * directory, overriding spec.resources (a quick way to run a given set).
  */
 import { resolve } from '../runtime/files.js';
 import { parseArgs, abort, exit, onSignal, writeStderr } from '../runtime/process.js';
-import { ConfigError, deepFreeze, loadServerConfigFile, type ServerConfig } from '../config/server.js';
+import { readServerConfigFile } from '../config/file.js';
+import { ConfigError, deepFreeze, type ServerConfig } from '../config/server.js';
 import { createLogger } from '../log.js';
 import { packagePath } from '../paths.js';
 import { ResourceError } from '../resources/problems.js';
@@ -26,8 +27,9 @@ export async function runStart(args: string[]): Promise<number> {
   }
   const file = options.config ? resolve(options.config) : packagePath('config', 'routr.yaml');
   let config: ServerConfig;
+  let warnings: string[] = [];
   try {
-    config = loadServerConfigFile(file);
+    ({ config, warnings } = readServerConfigFile(file));
     if (options.resources) config = withResources(config, resolve(options.resources));
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -37,6 +39,8 @@ export async function runStart(args: string[]): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.spec.logging.level });
+  // Routr v1's config: one warning per property, saying what it became (or why it is ignored).
+  for (const warning of warnings) logger.warn({ config: file }, warning);
   let onFatal: (reason: string) => void = () => {};
   const server = new RoutrServer({ config, role, logger, onFatal: (reason) => onFatal(reason) });
   try {

@@ -23,10 +23,16 @@ export interface TimerConfig {
 
 /** The `tls` block of a transport in the server config. Paths are absolute once the config is loaded. */
 export interface TlsSettings {
-  /** PEM certificate (chain) file. */
-  cert: string;
+  /** PEM certificate (chain) file; with `key`, or give `pfx`. */
+  cert?: string;
   /** PEM private key file (unencrypted). */
-  key: string;
+  key?: string;
+  /** A PKCS#12 keystore (certificate chain and key in one file), instead of cert and key. */
+  pfx?: string;
+  /** The keystore's password. */
+  passphrase?: string;
+  /** Lowest TLS version accepted, default TLSv1.2. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
   /** PEM CA bundle: trusted for client certificates, and for outbound connections besides the system roots. */
   ca?: string;
   /** Ask inbound clients for a certificate (mutual TLS). */
@@ -110,6 +116,10 @@ export interface ServerConfig {
       idleTimeoutMs: number;
       maxConnectionsPerSource: number;
       fixInvalidContacts: boolean;
+      /** User-Agent on requests the edge originates (CANCEL, ACK), Server on responses it gives itself. */
+      userAgent?: string;
+      /** auto: as the decision says (dialog-creating requests by default); always; never. */
+      recordRoute: 'auto' | 'always' | 'never';
     };
     bus: { url?: string; name?: string };
     host: {
@@ -129,8 +139,8 @@ export interface ServerConfig {
       apps: AppConfig[];
       requestHandlers: RequestHandlerEntry[];
     };
-    http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string };
-    logging: { level: string };
+    http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string; tls?: TlsSettings };
+    logging: { level: string; sipTrace: boolean };
     /** Where resources live (core/resources); `path` is absolute once loaded from a file. */
     resources: {
       provider: 'files' | 'nats' | 'redis' | 'restful';
@@ -151,6 +161,11 @@ export class ConfigError extends Error {
 }
 
 export function loadServerConfigFile(file: string): ServerConfig {
+  return configFromDocument(readConfigDocument(file), file);
+}
+
+/** A config file's YAML as data; unreadable files and syntax errors are ConfigErrors. */
+export function readConfigDocument(file: string): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -167,6 +182,11 @@ export function loadServerConfigFile(file: string): ServerConfig {
     }
     throw err;
   }
+  return document;
+}
+
+/** A Server document read from `file`: validated, defaults filled, paths resolved against the file's directory, frozen. */
+export function configFromDocument(document: unknown, file: string): ServerConfig {
   const config = parseServerConfig(document, file);
   resolvePaths(config, dirname(resolve(file)));
   return deepFreeze(config);
@@ -282,10 +302,16 @@ function resolvePaths(config: ServerConfig, base: string): void {
   for (const transport of config.spec.edge.transports) {
     const tls = transport.tls;
     if (!tls) continue;
-    tls.cert = resolve(base, tls.cert);
-    tls.key = resolve(base, tls.key);
-    if (tls.ca) tls.ca = resolve(base, tls.ca);
+    resolveTls(tls, base);
   }
+  if (config.spec.http.tls) resolveTls(config.spec.http.tls, base);
+}
+
+function resolveTls(tls: TlsSettings, base: string): void {
+  if (tls.cert) tls.cert = resolve(base, tls.cert);
+  if (tls.key) tls.key = resolve(base, tls.key);
+  if (tls.pfx) tls.pfx = resolve(base, tls.pfx);
+  if (tls.ca) tls.ca = resolve(base, tls.ca);
 }
 
 export function deepFreeze<T>(value: T): T {

@@ -16,6 +16,7 @@ import { CallEvents } from './calls.js';
 import { EdgeIdentity } from './identity.js';
 import { ProxyCore } from './proxy.js';
 import { TcpTransport } from './tcp.js';
+import { sipTracer } from './trace.js';
 import { TlsTransport } from './tls.js';
 import type { Transport } from './transport.js';
 import { TransportSet } from './transports.js';
@@ -32,6 +33,8 @@ export interface EdgeOptions {
   metrics: Metrics;
   /** call.started / answered / ended go here. */
   events?: EventPublisher;
+  /** Log every SIP message in and out at trace level (spec.logging.sipTrace). */
+  sipTrace?: boolean;
 }
 
 export class Edge {
@@ -69,9 +72,18 @@ export class Edge {
   async start(): Promise<void> {
     const { config, logger, metrics } = this.#options;
     let proxy: ProxyCore | undefined;
-    const failures = await this.#transports.start((inbound) => proxy?.handle(inbound));
+    const tracer = this.#options.sipTrace ? sipTracer(logger.child({ edge: config.ref, component: 'sip-trace' })) : undefined;
+    if (tracer) this.#transports.onSend = tracer.sent;
+    const failures = await this.#transports.start(
+      tracer
+        ? (inbound) => {
+            tracer.received(inbound);
+            proxy?.handle(inbound);
+          }
+        : (inbound) => proxy?.handle(inbound),
+    );
     for (const { transport, error } of failures) {
-      // The message names the file and the reason for TLS problems (see tls-files.ts): say it as it is.
+      // The message names the file and the reason for TLS problems (see core/config/tls-files.ts): say it as it is.
       logger.error({ transport: transport.protocol, port: transport.local.port, err: error.message }, `transport failed to start: ${error.message}`);
     }
     const bound = this.#transports.transports.filter((t) => !failures.some((f) => f.transport === t));
@@ -94,6 +106,8 @@ export class Edge {
       calls: this.#calls,
       retryAfterSeconds: config.retryAfterSeconds,
       fixInvalidContacts: config.fixInvalidContacts,
+      userAgent: config.userAgent,
+      recordRoute: config.recordRoute,
       logger: logger.child({ edge: config.ref }),
       metrics,
     });

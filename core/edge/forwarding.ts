@@ -11,7 +11,7 @@
 import type { ForwardDecision, ForwardTarget, ListeningPoint } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { parseUri, stringifyMessage } from '../sip/index.js';
+import { parseUri, setHeader, stringifyMessage } from '../sip/index.js';
 import type { SipRequest, Via } from '../sip/types.js';
 import {
   addRecordRoute, applyHeaderAlterations, decrementMaxForwards, popVia, pushRoutes, pushVia, recordRouteUri,
@@ -49,6 +49,10 @@ export interface ForwardingDeps {
   respondLocal(server: ServerTransaction, status: number, reason?: string): void;
   /** The request got its final answer upstream (`status`), relayed or generated; `cancelled` by the caller. */
   onDone(server: ServerTransaction, status: number, cancelled: boolean): void;
+  /** User-Agent on the requests the edge writes itself (CANCEL, ACK of a non-2xx). */
+  userAgent?: string;
+  /** spec.edge.recordRoute: auto follows the decision. */
+  recordRoute?: 'auto' | 'always' | 'never';
 }
 
 /**
@@ -193,7 +197,7 @@ export class ProxyContext {
     const { identity, transports } = this.#deps;
     const { out, destination } = await retarget(this.#request, { decision: this.#decision, target, identity, transports });
     if (this.#done) return;
-    const recordRoute = this.#decision.recordRoute ?? (DIALOG_CREATING.has(out.method) && out.headers.to.params.tag === undefined);
+    const recordRoute = recordRoutePolicy(this.#deps.recordRoute, this.#decision.recordRoute, DIALOG_CREATING.has(out.method) && out.headers.to.params.tag === undefined);
     let body = this.#body;
     if (this.#decision.content !== undefined) {
       out.content = this.#decision.content;
@@ -224,6 +228,7 @@ export class ProxyContext {
       destination,
       reliable: destination.transport !== 'udp',
       timers: this.#deps.timers,
+      userAgent: this.#deps.userAgent,
       send: (d, bytes) => this.#deps.transports.send(d, bytes),
       onResponse: (t, response) => this.#onResponse(t, response),
       onTimeout: (t) => this.#onBranchFailure(t, { status: 408 }),
@@ -296,6 +301,7 @@ export class ProxyContext {
 
   #sendCancel(invite: ClientTransaction): void {
     const cancel = buildCancel(invite.request);
+    if (this.#deps.userAgent) setHeader(cancel, 'User-Agent', this.#deps.userAgent);
     const tx = new ClientTransaction({
       key: clientKey(invite.branch, 'CANCEL'),
       branch: invite.branch,
@@ -345,4 +351,14 @@ export class ProxyContext {
 function pinsTransport(target: ForwardTarget, out: SipRequest): boolean {
   if (target.nextHop) return true;
   return parseUri(nextHopUri(out))?.params.transport != null;
+}
+
+/**
+ * Whether to record-route: `always` every initial dialog-creating request, `never` none (routr leaves the path
+ * after the first request, as Routr v1 with recordRoute: false), `auto` as the decision says, else dialog-creating.
+ */
+export function recordRoutePolicy(policy: 'auto' | 'always' | 'never' | undefined, decided: boolean | undefined, dialogCreating: boolean): boolean {
+  if (policy === 'never') return false;
+  if (policy === 'always') return dialogCreating || decided === true;
+  return decided ?? dialogCreating;
 }

@@ -38,6 +38,9 @@ export interface ProxyOptions {
   retryAfterSeconds: number;
   /** Rewrite `.invalid` Contact hosts of messages arriving over WS/WSS to the flow they came on (RFC 7118). */
   fixInvalidContacts?: boolean;
+  /** Server on every response the edge gives itself, User-Agent on requests it writes (spec.edge.userAgent). */
+  userAgent?: string;
+  recordRoute?: 'auto' | 'always' | 'never';
   logger: Logger;
   metrics: Metrics;
 }
@@ -70,6 +73,8 @@ export class ProxyCore {
         }
       },
       respondLocal: (server, status, reason) => this.#respond(server, status, reason),
+      userAgent: options.userAgent,
+      recordRoute: options.recordRoute,
       onDone: (server, status, cancelled) => {
         this.#contexts.delete(server.key);
         options.calls?.done(server.request, status, cancelled);
@@ -136,7 +141,7 @@ export class ProxyCore {
     logger.debug({ source: inbound.source, error: parsed.error }, 'malformed request answered');
     const request = parsed.reply.request;
     if (request.method === 'ACK') return;
-    const response = makeResponse(request, parsed.reply.status, parsed.reply.reason);
+    const response = makeResponse(request, parsed.reply.status, parsed.reply.reason, { headers: this.#serverHeader() });
     this.#sendStateless(responseDestination(request, inbound), response);
   }
 
@@ -328,11 +333,15 @@ export class ProxyCore {
   #respond(server: ServerTransaction, status: number, reason?: string, headers?: Record<string, string | string[]>, content?: string): void {
     const response = makeResponse(server.request, status, reason ?? defaultReason(status), {
       toTag: status > 100 ? server.localTag : undefined,
-      headers,
+      headers: withServerHeader(headers, this.#options.userAgent),
       content,
     });
     this.#options.metrics.countOut('response', server.request.method, status);
     server.respond(response);
+  }
+
+  #serverHeader(): Record<string, string> | undefined {
+    return this.#options.userAgent ? { Server: this.#options.userAgent } : undefined;
   }
 
   #sendStateless(destination: Destination, response: SipResponse, body?: Uint8Array): void {
@@ -353,6 +362,12 @@ export class ProxyCore {
       if (!server.hasFinalResponse) this.#respond(server, status, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
     }
   }
+}
+
+/** The response's headers with `Server: <userAgent>` unless the decision wrote its own Server header. */
+function withServerHeader(headers: Record<string, string | string[]> | undefined, userAgent: string | undefined): Record<string, string | string[]> | undefined {
+  if (!userAgent || (headers && Object.keys(headers).some((name) => name.toLowerCase() === 'server'))) return headers;
+  return { ...headers, Server: userAgent };
 }
 
 /**

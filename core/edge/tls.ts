@@ -7,7 +7,7 @@
  */
 import { type net, tls } from '../runtime/net.js';
 import { StreamTransport, type StreamTransportOptions } from './stream.js';
-import { clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial, type TlsSettings } from './tls-files.js';
+import { clientTlsOptions, loadTlsMaterial, serverTlsOptions, type TlsMaterial, type TlsSettings } from '../config/tls-files.js';
 
 export interface TlsTransportOptions extends StreamTransportOptions {
   tls: TlsSettings;

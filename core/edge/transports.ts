@@ -11,6 +11,8 @@ import { TransportError, type Destination, type Inbound, type Transport } from '
 export class TransportSet {
   readonly #all: Transport[];
   readonly #byLocal = new Map<string, Transport>();
+  /** Told of every message sent (the SIP trace), when set. */
+  onSend: ((destination: Destination, data: Uint8Array) => void) | undefined;
 
   constructor(transports: Transport[]) {
     this.#all = transports;
@@ -62,6 +64,7 @@ export class TransportSet {
   send(destination: Destination, data: Uint8Array): Promise<void> {
     const transport = (destination.local && this.#byLocal.get(localKey(destination.local))) ?? this.#first(destination.transport);
     if (!transport) return Promise.reject(new TransportError(`no ${destination.transport} transport configured`));
+    this.onSend?.(destination, data);
     return transport.send(destination, data);
   }
 

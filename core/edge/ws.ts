@@ -17,7 +17,7 @@ import { http, https } from '../runtime/http.js';
 import type { net } from '../runtime/net.js';
 import { WebSocketServer, type RawData, type WebSocket } from '../runtime/ws.js';
 import type { ListeningPoint } from '../envelope.js';
-import { loadTlsMaterial, serverTlsOptions, type TlsSettings } from './tls-files.js';
+import { loadTlsMaterial, serverTlsOptions, type TlsSettings } from '../config/tls-files.js';
 import { SourceLimit } from './source-limit.js';
 import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
 

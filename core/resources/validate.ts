@@ -9,6 +9,7 @@
  */
 import { schemaProblems, validator } from '../config/schemas.js';
 import { checkServerDocument, deepFreeze } from '../config/server.js';
+import { convertV1Config, isV1Config } from '../config/v1.js';
 import { crossCheck } from './checks.js';
 import { problemAt, type Problem } from './problems.js';
 import { API_VERSION, isKind, KINDS, V1_API_VERSION, type Entry, type Kind, type Resource } from './types.js';
@@ -54,6 +55,10 @@ export function checkDocuments(documents: SourceDocument[], options: CheckOption
     let source = document.source;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       out.problems.push(problemAt(source, { path: '', message: 'not a resource: expected a mapping with apiVersion, kind, ref and spec' }));
+      continue;
+    }
+    if (isV1Config(value)) {
+      checkV1Config(document, options.servers ?? 'refuse', out);
       continue;
     }
     if ((value as { apiVersion?: unknown }).apiVersion === V1_API_VERSION) {
@@ -131,6 +136,24 @@ function checkServer(document: SourceDocument, mode: 'validate' | 'skip' | 'refu
   }
   out.servers += 1;
   for (const p of checkServerDocument(value).problems) out.problems.push(problemAt(source, { kind: 'Server', ref, ...p }));
+}
+
+/** Routr v1's general configuration met among resources (its config folder held both): treated as a Server document. */
+function checkV1Config(document: SourceDocument, mode: 'validate' | 'skip' | 'refuse', out: Checked): void {
+  const { value, source } = document;
+  const what = { kind: 'Config (v1beta1)', ref: 'config' };
+  if (mode === 'skip') {
+    out.warnings.push({ file: source.file, line: source.line, ...what, message: "skipped: Routr v1's general configuration is read by routr start --config, not as a resource" });
+    return;
+  }
+  if (mode === 'refuse') {
+    out.problems.push(problemAt(source, { ...what, path: '/apiVersion', message: "Routr v1's general configuration (routr start --config, routr config convert), not a resource" }));
+    return;
+  }
+  out.servers += 1;
+  const conversion = convertV1Config(value as Record<string, unknown>, { baseDir: source.file ? source.file.replace(/\/[^/]*$/, '') : undefined });
+  for (const p of conversion.problems) out.problems.push(problemAt(source, { ...what, ...p }));
+  if (conversion.document) for (const p of checkServerDocument(conversion.document).problems) out.problems.push({ file: source.file, line: source.line, ...what, message: `converted ${p.path || '/'}: ${p.message}` });
 }
 
 /** Documents → entries, with every per-document and cross-resource problem; `ok` when there are none. */

@@ -45,8 +45,17 @@ export function isValid(request) {
   return typeof headers?.from?.uri === 'string' && typeof headers?.to?.uri === 'string';
 }
 
+/**
+ * How a binding is reached (config.nat; Routr v1's registrarIntf): `always` the REGISTER's socket source (NAT-safe,
+ * the default), `never` the Contact as registered, `auto` the source for connection-oriented transports and when the
+ * Contact's host is not the source's, else the Contact (a third party registering a device on another port).
+ * Set per request: the processor runs synchronously, one request at a time.
+ */
+let natMode = 'always';
+
 /** @param {import('routr/sdk').RequestEnvelope} request */
 export function doProcess(request, { config }) {
+  natMode = config.nat ?? 'always';
   const message = request.message;
   const uri = /** @type {Uri} */ (parseUri(message.uri));
   if (request.method === 'OPTIONS' && uri.scheme !== 'tel' && (uri.user === '' || isUs(request, uri))) {
@@ -184,9 +193,12 @@ function registered(aor) {
 
 // ---------------------------------------------------------------------------------------------- routing
 
-function route(request, config, uri) {
+function route(request, config, requestUri) {
   const from = parseUri(request.message.headers.from.uri);
-  const trunk = inboundTrunk(request, uri);
+  const trunk = inboundTrunk(request, requestUri);
+  // Routr v1's useToAsAOR: the callee is the To URI, not the Request-URI (the trunk is still known by the latter).
+  const to = config.useToAsAOR ? parseUri(request.message.headers.to.uri) : undefined;
+  const uri = to ?? requestUri;
   if (trunk) return fromPstn(request, config, trunk, uri);
   if (!from || from.scheme === 'tel') return forbidden();
   const peer = callerPeer(from);
@@ -217,7 +229,7 @@ function fromPstn(request, config, trunk, uri) {
     const refused = authenticate(request, config, { realm: bare(hostOf(inbound.uri)), credentialsRef: inbound.credentialsRef, kind: PROXY });
     if (refused) return refused;
   }
-  const number = numberByUser(uri.user);
+  const number = didOf(request, config) ?? numberByUser(uri.user);
   if (!number) return respond(404, 'Not Found');
   // A carrier delivers only its own numbers: a Number of another Trunk arriving here is refused, which keeps the
   // tenants of one routr apart.
@@ -380,7 +392,7 @@ function affinityFor(request, balancing, options) {
 function bindingTarget(binding, request) {
   const { host, port, transport } = binding.sender;
   const via = binding.receivedOn;
-  const direct = { uri: binding.contact, nextHop: { host, port, transport } };
+  const direct = viaSource(binding) ? { uri: binding.contact, nextHop: { host, port, transport } } : { uri: binding.contact };
   if (binding.edgeRef === request.edgeRef || !via || isWildcard(via.host) || !['udp', 'tcp', 'tls'].includes(via.transport)) return direct;
   const expires = Math.floor(Date.now() / 1000) + RELAY_TTL;
   const signature = routr.auth.sign(relayText(request.message.headers['call-id'], binding.aor, binding.contact, expires));
@@ -389,6 +401,14 @@ function bindingTarget(binding, request) {
     nextHop: { host: via.host, port: via.port, transport: via.transport },
     headers: { set: { [RELAY_HEADER]: `${expires} ${binding.aor} ${signature}` } },
   };
+}
+
+/** Whether to reach a binding at the REGISTER's socket source rather than its Contact (see natMode). */
+function viaSource(binding) {
+  if (natMode === 'never') return false;
+  if (natMode !== 'auto' || binding.sender.transport !== 'udp') return true;
+  const contact = parseUri(binding.contact);
+  return !contact || bare(contact.host) !== bare(binding.sender.host);
 }
 
 function relayText(callId, aor, contact, expires) {
@@ -533,6 +553,21 @@ function ruleOf(text) {
     rules.set(text, compiled);
   }
   return rules.get(text);
+}
+
+/**
+ * Routr v1's addressInfo: headers a carrier puts the dialled number in (config.didHeaders, first that names one of
+ * our Numbers wins), for carriers whose Request-URI does not carry it. A value may be a number, a tel: or SIP URI.
+ */
+function didOf(request, config) {
+  for (const name of config.didHeaders ?? []) {
+    const value = headerText(request, name.toLowerCase());
+    if (!value) continue;
+    const uri = parseUri(value.replace(/^[^<]*<([^>]*)>.*$/, '$1'));
+    const number = numberByUser(uri ? uri.user : value.split(/[;@]/)[0]);
+    if (number) return number;
+  }
+  return null;
 }
 
 function affinityOf(request, number) {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { loadTlsMaterial } from '../../core/edge/tls-files.js';
+import { loadTlsMaterial } from '../../core/config/tls-files.js';
 import { routrCli } from '../helpers/certs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'routr-certs-cli-'));

@@ -15,7 +15,7 @@ import { WebSocket } from 'ws';
 import { StreamTransport } from '../../core/edge/stream.js';
 import { TcpTransport } from '../../core/edge/tcp.js';
 import { TlsTransport } from '../../core/edge/tls.js';
-import { loadTlsMaterial, TlsSetupError } from '../../core/edge/tls-files.js';
+import { loadTlsMaterial, TlsSetupError } from '../../core/config/tls-files.js';
 import { TransportError, type Inbound, type Transport } from '../../core/edge/transport.js';
 import { WsTransport } from '../../core/edge/ws.js';
 import { devCertificate } from '../helpers/certs.js';

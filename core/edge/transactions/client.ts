@@ -6,7 +6,7 @@
  * retransmissions (timer D), and lets 2xx retransmissions through to the proxy core (timer M) because the
  * ACK for a 2xx is end to end.
  */
-import { stringifyMessage, type SplicedResponse } from '../../sip/index.js';
+import { setHeader, stringifyMessage, type SplicedResponse } from '../../sip/index.js';
 import type { SipRequest, SipResponse } from '../../sip/types.js';
 import type { Destination } from '../transport.js';
 import { timerD, TimerSet, transactionTimeout, type TimerConfig } from './timers.js';
@@ -39,6 +39,8 @@ export interface ClientTransactionOptions {
   /** The request could not be sent; RFC 3261 16.9 treats this as a 503. */
   onTransportError(tx: ClientTransaction, err: unknown): void;
   onTerminated(tx: ClientTransaction): void;
+  /** User-Agent for the ACK this transaction writes itself (spec.edge.userAgent). */
+  userAgent?: string;
 }
 
 export class ClientTransaction {
@@ -129,7 +131,9 @@ export class ClientTransaction {
       this.state = 'completed';
       // The fast path only carries 1xx and 2xx; a non-2xx final always arrives parsed.
       if (!response.parsed) throw new Error('a non-2xx final response must be parsed to be ACKed');
-      this.#ack = stringifyMessage(buildAck(this.request, response.parsed));
+      const ack = buildAck(this.request, response.parsed);
+      if (this.#options.userAgent) setHeader(ack, 'User-Agent', this.#options.userAgent);
+      this.#ack = stringifyMessage(ack);
       this.#transmit(this.#ack);
       this.#timers.set('D', timerD(this.#options.timers, reliable), () => this.#terminate());
     } else {

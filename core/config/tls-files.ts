@@ -1,25 +1,41 @@
 /**
- * Certificates and keys for the TLS and WSS transports: read the PEM files a transport's `tls` settings name,
- * check them before any socket is bound, and turn them into Node TLS options for the server side and for
- * outbound connections. Every problem is a `TlsSetupError` that names the file and the reason, because
+ * Certificates and keys for the TLS and WSS transports and the HTTPS ops server: read the PEM files (or the
+ * PKCS#12 keystore: `pfx` + `passphrase`, what Routr v1's keyStore settings name) a `tls` block names, check
+ * them before any socket is bound, and turn them into Node TLS options for the server side and for outbound
+ * connections. A Java keystore (JKS) cannot be read by Node: it is refused with the keytool command that
+ * converts it. Every problem is a `TlsSetupError` that names the file and the reason, because
  * "error:0480006C:PEM routines::no start line" tells an operator nothing about which of three files is wrong.
  * Problems that do not stop a transport (an expired certificate: some peers do not check) are warnings.
  */
 import { createPrivateKey, X509Certificate, type KeyObject } from '../runtime/crypto.js';
 import { readFileSync, errorCode } from '../runtime/files.js';
 import { tls } from '../runtime/net.js';
-import type { TlsSettings } from '../config/server.js';
+import type { TlsSettings } from './server.js';
 import type { Buffer } from '../runtime/bytes.js';
 
 export type { TlsSettings };
 
-/** A transport's certificate, key and CA, read and checked. */
+/** A transport's certificate and key (PEM, or one PKCS#12 keystore) and CA, read and checked. */
 export interface TlsMaterial {
   settings: TlsSettings;
-  cert: Buffer;
-  key: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  pfx?: Buffer;
+  passphrase?: string;
   ca?: Buffer;
   warnings: string[];
+}
+
+/** The command that turns a Java keystore into the PKCS#12 one Node reads (keytool asks for the passwords). */
+export function keytoolCommand(jks: string): string {
+  const p12 = /\.(jks|keystore)$/i.test(jks) ? jks.replace(/\.(jks|keystore)$/i, '.p12') : `${jks}.p12`;
+  return `keytool -importkeystore -srckeystore ${jks} -srcstoretype JKS -destkeystore ${p12} -deststoretype pkcs12`;
+}
+
+/** Whether a file is a Java keystore (JKS magic 0xFEEDFEED, or JCEKS 0xCECECECE). */
+export function isJavaKeystore(data: Uint8Array): boolean {
+  const magic = ((data[0] << 24) | (data[1] << 16) | (data[2] << 8) | data[3]) >>> 0;
+  return data.length >= 4 && (magic === 0xfeedfeed || magic === 0xcececece);
 }
 
 export class TlsSetupError extends Error {
@@ -28,6 +44,8 @@ export class TlsSetupError extends Error {
 
 /** Read and check the files; throws TlsSetupError naming the file and the reason. */
 export function loadTlsMaterial(settings: TlsSettings): TlsMaterial {
+  if (settings.pfx !== undefined) return loadKeystore(settings);
+  if (settings.cert === undefined || settings.key === undefined) throw new TlsSetupError('tls needs cert and key (PEM files) or pfx (a PKCS#12 keystore)');
   const warnings: string[] = [];
   const cert = readPem(settings.cert, 'certificate');
   const key = readPem(settings.key, 'private key');
@@ -51,14 +69,36 @@ export function loadTlsMaterial(settings: TlsSettings): TlsMaterial {
   return material;
 }
 
+/** A PKCS#12 keystore (`pfx` + `passphrase`): read, refused with the keytool command when it is a JKS. */
+function loadKeystore(settings: TlsSettings): TlsMaterial {
+  const path = settings.pfx as string;
+  let pfx: Buffer;
+  try {
+    pfx = readFileSync(path);
+  } catch (err) {
+    const code = errorCode(err);
+    throw new TlsSetupError(`cannot read keystore file ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`, { cause: err });
+  }
+  if (isJavaKeystore(pfx)) throw new TlsSetupError(`keystore file ${path} is a Java keystore (JKS), which Node cannot read: convert it with \`${keytoolCommand(path)}\` and name the .p12 file`);
+  const ca = settings.ca ? readPem(settings.ca, 'CA') : undefined;
+  if (ca) parseCertificate(ca, settings.ca as string, 'CA');
+  try {
+    tls.createSecureContext({ pfx, passphrase: settings.passphrase, ca, minVersion: 'TLSv1.2' });
+  } catch (err) {
+    const reason = opensslReason(err);
+    const hint = /mac verify|bad decrypt|wrong password|invalid password/i.test(reason) ? ' (wrong passphrase?)' : /not enough data|asn1|header too long|wrong tag/i.test(reason) ? ' (not a PKCS#12 keystore?)' : '';
+    throw new TlsSetupError(`keystore file ${path}: ${reason}${hint}`, { cause: err });
+  }
+  return { settings, pfx, passphrase: settings.passphrase, ca, warnings: [] };
+}
+
 /** Options for a TLS server (the TLS transport, and the HTTPS server under WSS). TLS 1.2 or newer only. */
 export function serverTlsOptions(material: TlsMaterial): tls.TlsOptions {
   const { settings } = material;
   return {
-    cert: material.cert,
-    key: material.key,
+    ...keyMaterial(material),
     ca: material.ca,
-    minVersion: 'TLSv1.2',
+    minVersion: settings.minVersion ?? 'TLSv1.2',
     requestCert: settings.requestClientCert ?? false,
     rejectUnauthorized: (settings.requestClientCert ?? false) && (settings.rejectUnauthorized ?? true),
     // A client that opens a connection and never finishes the handshake must not hold it for the default 120 s.
@@ -75,9 +115,8 @@ export function clientTlsOptions(material: TlsMaterial, target: { host: string; 
   const options: tls.ConnectionOptions = {
     host: target.host,
     port: target.port,
-    cert: material.cert,
-    key: material.key,
-    minVersion: 'TLSv1.2',
+    ...keyMaterial(material),
+    minVersion: settings.minVersion ?? 'TLSv1.2',
     rejectUnauthorized: settings.rejectUnauthorized ?? true,
   };
   if (material.ca) options.ca = [...tls.rootCertificates, material.ca.toString('utf8')];
@@ -86,6 +125,10 @@ export function clientTlsOptions(material: TlsMaterial, target: { host: string; 
     options.servername = target.serverName;
   }
   return options;
+}
+
+function keyMaterial(material: TlsMaterial): { cert?: Buffer; key?: Buffer; pfx?: Buffer; passphrase?: string } {
+  return material.pfx ? { pfx: material.pfx, passphrase: material.passphrase } : { cert: material.cert, key: material.key };
 }
 
 function readPem(path: string, what: string): Buffer {
