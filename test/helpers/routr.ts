@@ -131,13 +131,14 @@ export interface SpawnedRoutr {
 }
 
 /** Run `routr start` as a child process with the given document, waiting for /readyz (or for `readyPath`). */
-export async function spawnRoutr(test: TestConfig, options: { role?: Role; waitReady?: boolean; args?: string[] } = {}): Promise<SpawnedRoutr> {
+export async function spawnRoutr(test: TestConfig, options: { role?: Role; waitReady?: boolean; args?: string[]; env?: Record<string, string> } = {}): Promise<SpawnedRoutr> {
   const dir = mkdtempSync(join(tmpdir(), 'routr-test-'));
   const file = join(dir, 'routr.yaml');
   writeFileSync(file, dump(test.document));
   const [command, args] = cliCommand(['start', '--config', file, '--role', options.role ?? 'all', ...(options.args ?? [])]);
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
   });
   let output = '';
   child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-20000)));
