@@ -50,7 +50,8 @@ export function convertV1Config(v1: Obj, options: { baseDir?: string } = {}): V1
   const http: Obj = {};
   const logging: Obj = {};
   const connect: Obj = { algorithms: ['MD5', 'SHA-256'] };
-  let resources: Obj = { provider: 'files' };
+  // v1's default: files_data_provider on the config folder itself.
+  let resources: Obj = { provider: 'files', path: '.' };
 
   for (const key of Object.keys(metadata)) {
     if (key === 'userAgent') {
@@ -135,6 +136,7 @@ export function convertV1Config(v1: Obj, options: { baseDir?: string } = {}): V1
     }
   }
   if (!('transport' in spec)) edge.transports = [{ protocol: 'udp', port: 5060 }];
+  if (!('dataSource' in spec)) note('/spec/dataSource', "absent: spec.resources is the files provider on this file's folder (v1's files_data_provider default)");
   if (!('restService' in spec)) note('/spec/restService', "absent: spec.http keeps routr's defaults (the ops server and management API on 8080, plain HTTP; v1's REST service on 4567 is not served)");
   if (out.problems.length) return out;
   const document: Obj = {

@@ -262,6 +262,33 @@ describe('v1 config - run', () => {
     });
   });
 
+  describe('a Routr v1 installation folder', () => {
+    test('v1 config - config.yaml among v1 resource files (files_data_provider, default path): the config is skipped, the resources converted and served', async () => {
+      const folder = join(dir, 'v1-install');
+      mkdirSync(folder, { recursive: true });
+      for (const f of ['agents.yaml', 'domains.yaml', 'peers.yaml', 'gateways.yaml', 'dids.yaml', 'users.yaml']) writeFileSync(join(folder, f), readFileSync(join('config', 'examples', 'v1', f)));
+      const sipPort = await freeSipPort();
+      const httpPort = await freeTcpPort();
+      writeFileSync(join(folder, 'config.yaml'), dump({ apiVersion: 'v1beta1', metadata: { userAgent: 'Routr v1.0' }, spec: { bindAddr: '127.0.0.1', transport: [{ protocol: 'udp', port: sipPort }], restService: { bindAddr: '127.0.0.1', port: httpPort, unsecured: true } } }));
+      const { config } = readServerConfigFile(join(folder, 'config.yaml'));
+      const server = new RoutrServer({ config, logger: createLogger({ level: 'silent' }) });
+      await server.start();
+      const ua = await TestUA.udp();
+      try {
+        assert.equal(server.resources?.current().list('Agent').length, 2);
+        const client = new SipClient(ua, { host: '127.0.0.1', port: sipPort });
+        const peer = await client.authenticated({ method: 'REGISTER', uri: 'sip:astserver', from: 'sip:ast@astserver', to: 'sip:ast@astserver', contact: `<${contactOf(ua, 'ast')}>` }, { username: 'ast', password: 'astsecret' });
+        assert.equal(peer.final.status, 200, "the v1 Peer registers with its v1 secret");
+        assert.equal(peer.final.headers.server, 'Routr v1.0');
+        const john = await client.authenticated({ method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:john@${DOMAIN}`, to: `sip:john@${DOMAIN}`, contact: `<${contactOf(ua, 'john')}>` }, { username: 'john', password: '1234' });
+        assert.equal(john.final.status, 403, "the v1 Domain's own ACL (deny 0.0.0.0/1) refuses 127.0.0.1");
+      } finally {
+        await ua.close();
+        await server.stop();
+      }
+    });
+  });
+
   describe('refusals stop routr start', () => {
     const start = (v1: Record<string, unknown>) => {
       const file = join(dir, `refused-${++started}.yaml`);

@@ -129,7 +129,7 @@ describe('config v1', () => {
 
   test('config v1 - dataSource → spec.resources: files, redis and restful, parameters as a map or "k=v,k=v"', () => {
     assert.deepEqual(docOf(convert({ dataSource: { provider: 'files_data_provider', parameters: { path: 'resources' } } })).spec.resources, { provider: 'files', path: 'resources' });
-    assert.deepEqual(docOf(convert({})).spec.resources, { provider: 'files' }, 'no dataSource: files, as v1');
+    assert.deepEqual(docOf(convert({})).spec.resources, { provider: 'files', path: '.' }, "no dataSource: files on the config's folder, as v1");
     assert.deepEqual(docOf(convert({ dataSource: { provider: 'redis_data_provider', parameters: 'host=redis.internal,port=6380,secret=s3cret' } })).spec.resources, { provider: 'redis', redis: { host: 'redis.internal', port: 6380, secret: 's3cret' } });
     assert.deepEqual(docOf(convert({ dataSource: { provider: 'restful_data_provider', parameters: { baseUrl: 'https://api.example/v1', username: 'routr', secret: 'pw' } } })).spec.resources, { provider: 'restful', restful: { baseUrl: 'https://api.example/v1', username: 'routr', secret: 'pw' } });
     assert.match(problemAt(convert({ dataSource: { provider: 'restful_data_provider' } }), '/spec/dataSource/parameters/baseUrl'), /needs baseUrl/);
