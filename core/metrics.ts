@@ -14,6 +14,12 @@ export function methodLabel(method: string): string {
   return KNOWN_METHODS.has(method) ? method : 'other';
 }
 
+/**
+ * Why the edge drops a message without answering: an ACK without a route set routr signed, an ACK addressed to
+ * routr itself, a response matching no transaction and carrying no branch routr minted.
+ */
+export const DROP_REASONS = ['ack_unverified', 'ack_for_us', 'stray_response'] as const;
+
 /** kind → method → status → count. */
 type MessageCounts = Map<string, Map<string, Map<number, number>>>;
 
@@ -40,6 +46,8 @@ export class Metrics {
   readonly messagesIn: Counter<'kind' | 'method' | 'status'>;
   readonly messagesOut: Counter<'kind' | 'method' | 'status'>;
   readonly parseFailures: Counter<'outcome'>;
+  /** Messages the edge dropped on purpose, by reason (a closed set: DROP_REASONS). */
+  readonly dropped: Counter<'reason'>;
   readonly decisionSeconds: Histogram<'outcome'>;
   readonly transactions: Gauge<'kind'>;
   readonly processorCalls: Counter<'processor' | 'outcome'>;
@@ -75,6 +83,12 @@ export class Metrics {
       name: 'routr_sip_parse_failures_total',
       help: 'Messages that failed parsing or sanity checks, by outcome (answered|dropped)',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.dropped = new Counter({
+      name: 'routr_sip_dropped_total',
+      help: `Messages the edge dropped on purpose, by reason (${DROP_REASONS.join('|')})`,
+      labelNames: ['reason'],
       registers,
     });
     this.decisionSeconds = new Histogram({

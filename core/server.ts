@@ -4,6 +4,8 @@
  */
 import { apiToken } from './api/http.js';
 import { AppRuntime } from './apps/index.js';
+import { mountSecretsApi } from './auth/api.js';
+import { openKeyring, type Keyring } from './auth/keyring.js';
 import { createBus } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
@@ -55,6 +57,8 @@ export class RoutrServer {
   readonly hostRef: string;
   /** Connected apps and request handlers (host role; APPS.md). */
   apps: AppRuntime | undefined;
+  /** The cluster's shared secrets (Record-Route and branch signatures, nonces, auth.sign). */
+  keys: Keyring | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -86,8 +90,9 @@ export class RoutrServer {
       // Before the host: plugins asking for resources.read get their capability built when they load.
       this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${pid}` });
       this.capabilities.register(resourcesCapability(this.resources));
+      this.keys = await openKeyring(this.bus, { config: { secrets: spec.cluster.secrets, nonceSecret: spec.host.auth.nonceSecret }, logger: this.logger });
       if (this.role !== 'edge') {
-        this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events });
+        this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events, keys: this.keys });
         this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
         this.apps = await AppRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host', component: 'apps' }), metrics: this.metrics });
         const engine = createEngine({ engine: spec.host.sandbox.engine, onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
@@ -110,7 +115,7 @@ export class RoutrServer {
         this.logger.info({ processors: this.host.processors }, 'processor host serving');
       }
       if (this.role !== 'host') {
-        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events, sipTrace: spec.logging.sipTrace });
+        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events, sipTrace: spec.logging.sipTrace, keys: this.keys });
         await this.edge.start();
       }
       if (spec.http.enabled) {
@@ -119,6 +124,7 @@ export class RoutrServer {
         if (this.host && this.plugins) {
           mountPluginApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken), store: this.plugins.store, storeProblem: this.plugins.storeProblem });
         }
+        mountSecretsApi(this.ops, this.keys, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'secrets-api' }) });
         const address = await this.ops.listen();
         this.logger.info({ port: address.port, tls: spec.http.tls !== undefined }, `${spec.http.tls ? 'https' : 'http'} listening (/healthz, /readyz, /metrics)`);
       }
@@ -164,6 +170,7 @@ export class RoutrServer {
     this.#engine?.disposeAll();
     await this.plugins?.close().catch(() => {});
     await this.services?.close().catch(() => {});
+    await this.keys?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
     await this.resources?.close().catch(() => {});
     this.events?.close();

@@ -2,7 +2,8 @@
  * HTTP digest for SIP (RFC 3261 22.4, RFC 7616, RFC 8760): MD5 and SHA-256 (and their -sess forms), qop=auth.
  *
  * Nonces are stateless and self-checking: base64url(expiry seconds ‖ 12 random bytes ‖ HMAC-SHA256 over both
- * with the cluster's secret, first 16 bytes). Any host with the same secret can tell a nonce it issued from a
+ * with the cluster's nonce key, first 16 bytes; core/auth/keyring.ts). A nonce made under the previous key of a
+ * rotation still checks. Any host with the same secret can tell a nonce it issued from a
  * forged one and knows when it expires, without shared state. Nonce-counts are the only shared state: the
  * highest `nc` accepted per nonce lives in a KvMirror (`routr_v1_nonces` on NATS, kept for the nonce lifetime),
  * so an Authorization replayed to any host is refused.
@@ -15,6 +16,7 @@ import type { AuthHeader } from '../sip/types.js';
 import type { DigestVerdict } from '../sdk/index.js';
 import type { KvMirror } from '../bus/kv-mirror.js';
 import { Buffer } from '../runtime/bytes.js';
+import { Keyring } from './keyring.js';
 
 export type DigestAlgorithm = 'MD5' | 'SHA-256';
 const HASHES: Record<string, { hash: 'md5' | 'sha256'; sess: boolean }> = {
@@ -25,8 +27,10 @@ const HASHES: Record<string, { hash: 'md5' | 'sha256'; sess: boolean }> = {
 };
 
 export interface NonceOptions {
-  /** HMAC key shared by every host of the cluster (at least 16 bytes). */
-  secret: Uint8Array;
+  /** The cluster's keyring (nonces use its `nonce` key, `sign` its `sign` key). */
+  keys?: Keyring;
+  /** Or one secret shared by every host (at least 16 bytes), made into a keyring of its own. */
+  secret?: Uint8Array;
   /** Nonce lifetime in seconds. Default 300. */
   ttlSeconds?: number;
   /** Highest nonce-count seen per nonce; absent: replays are not tracked. */
@@ -51,8 +55,23 @@ function quote(value: string): string {
   return `"${value.replace(/(["\\])/g, '\\$1')}"`;
 }
 
+/**
+ * 'fresh' | 'expired' for a nonce minted under one of `keys` (whatever its realm), undefined for anything else.
+ * The edge uses it to recognise credentials that answer routr's own challenges (and strip them when forwarding).
+ */
+export function nonceState(keys: Keyring, nonce: string, now = Date.now()): 'fresh' | 'expired' | undefined {
+  if (!/^[A-Za-z0-9_-]{45,48}$/.test(nonce)) return undefined;
+  const raw = Buffer.from(nonce, 'base64url');
+  if (raw.length !== 34) return undefined;
+  const body = raw.subarray(0, 18);
+  const given = raw.subarray(18);
+  const ours = keys.all('nonce').some(({ key }) => timingSafeEqual(createHmac('sha256', key).update(body).digest().subarray(0, 16), given));
+  if (!ours) return undefined;
+  return body.readUIntBE(0, 6) * 1000 > now ? 'fresh' : 'expired';
+}
+
 export class DigestAuth {
-  readonly #secret: Uint8Array;
+  readonly #keys: Keyring;
   readonly #ttlMs: number;
   readonly #counts: KvMirror | undefined;
   readonly #now: () => number;
@@ -60,8 +79,9 @@ export class DigestAuth {
   readonly #dummy = randomBytes(16).toString('hex');
 
   constructor(options: NonceOptions) {
-    if (options.secret.byteLength < 16) throw new RangeError('digest: the nonce secret must be at least 16 bytes');
-    this.#secret = options.secret;
+    if (options.keys) this.#keys = options.keys;
+    else if (options.secret && options.secret.byteLength >= 16) this.#keys = new Keyring([options.secret]);
+    else throw new RangeError('digest: the nonce secret must be at least 16 bytes');
     this.#ttlMs = (options.ttlSeconds ?? 300) * 1000;
     this.#counts = options.counts;
     this.#now = options.now ?? Date.now;
@@ -75,19 +95,13 @@ export class DigestAuth {
     const body = Buffer.alloc(18);
     body.writeUIntBE(Math.ceil((this.#now() + this.#ttlMs) / 1000), 0, 6);
     randomBytes(12).copy(body, 6);
-    const mac = createHmac('sha256', this.#secret).update(body).digest().subarray(0, 16);
+    const mac = createHmac('sha256', this.#keys.current('nonce').key).update(body).digest().subarray(0, 16);
     return Buffer.concat([body, mac]).toString('base64url');
   }
 
   /** 'fresh' | 'expired' for a nonce we issued, undefined for anything else. */
   nonceState(nonce: string): 'fresh' | 'expired' | undefined {
-    if (!/^[A-Za-z0-9_-]{45,48}$/.test(nonce)) return undefined;
-    const raw = Buffer.from(nonce, 'base64url');
-    if (raw.length !== 34) return undefined;
-    const body = raw.subarray(0, 18);
-    const mac = createHmac('sha256', this.#secret).update(body).digest().subarray(0, 16);
-    if (!timingSafeEqual(mac, raw.subarray(18))) return undefined;
-    return body.readUIntBE(0, 6) * 1000 > this.#now() ? 'fresh' : 'expired';
+    return nonceState(this.#keys, nonce, this.#now());
   }
 
   /** Challenge header values, one per algorithm, in the given order. */
@@ -132,15 +146,21 @@ export class DigestAuth {
     return { result: 'ok', username };
   }
 
-  /** An HMAC of `text` under the cluster's secret (base64url): lets one host vouch for data another host reads. */
+  /**
+   * An HMAC of `text` under the cluster's `sign` key (base64url): lets one host vouch for data another host reads.
+   * Its own key, not the nonce key, so a signature can never double as a nonce or the other way round.
+   */
   sign(text: string): string {
-    return createHmac('sha256', this.#secret).update(`routr-signed\n${text}`).digest('base64url');
+    return signWith(this.#keys.current('sign').key, text);
   }
 
+  /** Checked against the current key and the previous one (a voucher signed just before a rotation still holds). */
   verifySigned(text: string, signature: string): boolean {
-    const expected = Buffer.from(this.sign(text));
     const given = Buffer.from(signature);
-    return given.length === expected.length && timingSafeEqual(given, expected);
+    return this.#keys.all('sign').some(({ key }) => {
+      const expected = Buffer.from(signWith(key, text));
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    });
   }
 
   /** Forget the counts of nonces that expired over a minute ago (they can only be stale or invalid now). */
@@ -152,4 +172,8 @@ export class DigestAuth {
       if (!Array.isArray(value) || Number(value[1]) < cutoff) this.#counts.delete(key);
     }
   }
+}
+
+function signWith(key: Uint8Array, text: string): string {
+  return createHmac('sha256', key).update(`routr-signed\n${text}`).digest('base64url');
 }

@@ -122,6 +122,8 @@ export interface ServerConfig {
       recordRoute: 'auto' | 'always' | 'never';
     };
     bus: { url?: string; name?: string };
+    /** Shared secrets (core/auth/keyring.ts): newest first. */
+    cluster: { secrets?: string[] };
     host: {
       /** This host's name in events and replies; default host-<random>. */
       ref?: string;
@@ -132,6 +134,8 @@ export interface ServerConfig {
       circuitBreaker: { failures: number; coolDownMs: number };
       /** Which sandbox engine runs plugins and matchFuncs (sandbox/index.ts createEngine). */
       sandbox: { engine: SandboxEngineChoice };
+      /** Caps on what plugin manifests may ask for (spec.limits). */
+      pluginLimits: { maxTimeoutMs: number; maxMemoryMb: number };
       pluginStore: { path?: string };
       auth: { nonceTtlSeconds: number; nonceSecret?: string };
       tokens?: { publicKey?: string; jwks?: string; issuer?: string; audience?: string; clockToleranceSeconds?: number };

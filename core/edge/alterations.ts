@@ -3,9 +3,11 @@
  * 16.7, RFC 3581, RFC 7118). Each takes the message and returns nothing: the proxy works on its own copy.
  */
 import { addHeader, formatUri, parseUri, removeHeader, setHeader } from '../sip/index.js';
-import type { NameAddr, SipMessage, SipRequest, Via } from '../sip/types.js';
+import type { AuthHeader, NameAddr, SipMessage, SipRequest, Via } from '../sip/types.js';
 import type { HeaderAlterations, ListeningPoint, Sender } from '../envelope.js';
 import { SipError } from '../errors.js';
+import { nonceState } from '../auth/digest.js';
+import type { Keyring } from '../auth/keyring.js';
 
 /** Headers a decision may not touch: the transaction and framing layer own them. */
 const PROTECTED_HEADERS = new Set(['via', 'v', 'cseq', 'call-id', 'i', 'content-length', 'l', 'max-forwards', 'record-route']);
@@ -21,24 +23,37 @@ export function stampReceived(request: SipRequest, source: Sender): void {
   }
 }
 
+/** What route preprocessing found: entries naming this edge, and whether every one of them was signed by routr. */
+export interface RouteCheck {
+  /** Some Route entry (or a strict router's Request-URI) named this edge. */
+  ours: boolean;
+  /** Every one of them carried a valid routr signature (core/edge/dialog.ts): the route set is routr's own. */
+  verified: boolean;
+}
+
 /**
  * RFC 3261 16.4 route information preprocessing: undo a strict router's Request-URI rewrite, then drop every
- * leading Route entry that names this edge (two of them after double record-routing).
+ * leading Route entry that names this edge (two of them after double record-routing). An entry naming this
+ * edge without a valid signature (`verify`) was not written by routr: the route set is then dropped whole, so
+ * the request is handled as if it had none (a processor decides, as for a new request).
  */
-export function preprocessRoute(request: SipRequest, isOwnUri: (uri: string) => boolean): boolean {
+export function preprocessRoute(request: SipRequest, isOwnUri: (uri: string) => boolean, verify: (uri: string) => boolean): RouteCheck {
   let ours = false;
+  let verified = true;
   const routes = request.headers.route;
   if (routes?.length && isOwnUri(request.uri) && !request.uri.includes('@')) {
     const last = routes.pop() as NameAddr;
+    verified &&= verify(request.uri);
     request.uri = last.uri;
     ours = true;
   }
   while (request.headers.route?.length && isOwnUri(request.headers.route[0].uri)) {
+    verified &&= verify(request.headers.route[0].uri);
     request.headers.route.shift();
     ours = true;
   }
-  if (request.headers.route?.length === 0) delete request.headers.route;
-  return ours;
+  if (!verified || request.headers.route?.length === 0) delete request.headers.route;
+  return { ours, verified: ours && verified };
 }
 
 /** RFC 3261 16.6 step 3 (a request arriving with 0 was already answered 483 by the edge). */
@@ -127,4 +142,26 @@ export function pushVia(request: SipRequest, via: Via): void {
 /** A response going upstream loses our Via (RFC 3261 16.7 step 3). */
 export function popVia(message: SipMessage): void {
   message.headers.via = message.headers.via.slice(1);
+}
+
+/** Headers that carry credentials for routr itself. */
+const CREDENTIAL_HEADERS = ['authorization', 'proxy-authorization'] as const;
+
+/**
+ * Remove the credentials that answer routr's own challenges (their nonce is one routr minted, fresh or expired)
+ * and X-Connect-Token (a token for routr) from a request leaving routr: the callee must never see a caller's
+ * digest response (an offline dictionary attack on the password). Credentials for anyone else's realm — a
+ * carrier challenging the call — pass on.
+ */
+export function stripRoutrCredentials(request: SipRequest, keys: Keyring): void {
+  const headers = request.headers as Record<string, unknown>;
+  for (const name of CREDENTIAL_HEADERS) {
+    const values = headers[name];
+    if (!Array.isArray(values)) continue;
+    const kept = (values as AuthHeader[]).filter((v) => typeof v.params?.nonce !== 'string' || nonceState(keys, v.params.nonce) === undefined);
+    if (kept.length === values.length) continue;
+    if (kept.length === 0) delete headers[name];
+    else headers[name] = kept;
+  }
+  delete headers['x-connect-token'];
 }

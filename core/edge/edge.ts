@@ -3,6 +3,7 @@
  * decisions over the bus. It never runs user code. A transport that fails to bind is reported and the others
  * still start; the edge is ready once at least one is bound.
  */
+import { Keyring } from '../auth/keyring.js';
 import type { Bus } from '../bus/types.js';
 import { BusHandlerError, BusNoRespondersError, BusTimeoutError } from '../bus/types.js';
 import { PROCESS_SUBJECT } from '../bus/subjects.js';
@@ -35,6 +36,8 @@ export interface EdgeOptions {
   events?: EventPublisher;
   /** Log every SIP message in and out at trace level (spec.logging.sipTrace). */
   sipTrace?: boolean;
+  /** The cluster's keys (Record-Route and branch signatures); default: a random keyring for this edge alone. */
+  keys?: Keyring;
 }
 
 export class Edge {
@@ -100,6 +103,7 @@ export class Edge {
     proxy = new ProxyCore({
       edgeRef: config.ref,
       identity,
+      keys: this.#options.keys ?? Keyring.random(),
       transports: this.#transports,
       timers: config.timers,
       decide: (envelope) => this.#decide(envelope),

@@ -8,20 +8,22 @@
  * Transport choice happens here too: a destination we hold a connection with goes over that connection
  * (whatever listening point holds it), and a request too large for UDP goes over TCP (RFC 3261 18.1.1).
  */
+import type { Keyring } from '../auth/keyring.js';
 import type { ForwardDecision, ForwardTarget, ListeningPoint } from '../envelope.js';
 import { SipError, toResponseSpec } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { parseUri, setHeader, stringifyMessage } from '../sip/index.js';
 import type { SipRequest, Via } from '../sip/types.js';
 import {
-  addRecordRoute, applyHeaderAlterations, decrementMaxForwards, popVia, pushRoutes, pushVia, recordRouteUri,
+  addRecordRoute, applyHeaderAlterations, decrementMaxForwards, popVia, pushRoutes, pushVia, recordRouteUri, stripRoutrCredentials,
 } from './alterations.js';
+import { dialogOf, mintBranch, signRecordRoute } from './dialog.js';
 import type { EdgeIdentity } from './identity.js';
 import { nextHopUri, resolveUri } from './nexthop.js';
 import type { Destination, Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
 import { buildCancel, ClientTransaction, type IncomingResponse } from './transactions/client.js';
-import { clientKey, newBranch } from './transactions/keys.js';
+import { clientKey } from './transactions/keys.js';
 import type { ServerTransaction } from './transactions/server.js';
 import { TimerSet, transactionTimeout, type TimerConfig } from './transactions/timers.js';
 
@@ -39,6 +41,8 @@ const encoder = new TextEncoder();
 
 export interface ForwardingDeps {
   identity: EdgeIdentity;
+  /** Signs our Record-Route entries and branches. */
+  keys: Keyring;
   timers: TimerConfig;
   transports: TransportSet;
   metrics: Metrics;
@@ -77,12 +81,14 @@ export interface Outgoing {
  */
 export async function retarget(
   request: SipRequest,
-  at: { decision: ForwardDecision; target: ForwardTarget; identity: EdgeIdentity; transports: TransportSet },
+  at: { decision: ForwardDecision; target: ForwardTarget; identity: EdgeIdentity; transports: TransportSet; keys: Keyring },
 ): Promise<Outgoing> {
   const { decision, target, identity, transports } = at;
   const out = copyForForwarding(request);
   applyHeaderAlterations(out, decision.headers);
   applyHeaderAlterations(out, target.headers);
+  // Credentials answering routr's own challenges end here, whatever the processor said (RFC 3261 22.3).
+  stripRoutrCredentials(out, at.keys);
   if (target.uri) out.uri = target.uri;
   pushRoutes(out, decision.route);
   decrementMaxForwards(out);
@@ -194,8 +200,8 @@ export class ProxyContext {
    * could not be delivered: many UAs listen on UDP only, and a fragmented datagram beats no call at all.
    */
   async #send(target: ForwardTarget, mayUseTcp = true): Promise<void> {
-    const { identity, transports } = this.#deps;
-    const { out, destination } = await retarget(this.#request, { decision: this.#decision, target, identity, transports });
+    const { identity, transports, keys } = this.#deps;
+    const { out, destination } = await retarget(this.#request, { decision: this.#decision, target, identity, transports, keys });
     if (this.#done) return;
     const recordRoute = recordRoutePolicy(this.#deps.recordRoute, this.#decision.recordRoute, DIALOG_CREATING.has(out.method) && out.headers.to.params.tag === undefined);
     let body = this.#body;
@@ -204,7 +210,7 @@ export class ProxyContext {
       body = encoder.encode(this.#decision.content);
     }
     const unstamped = { via: out.headers.via, recordRoute: out.headers['record-route'] };
-    let branch = newBranch();
+    let branch = mintBranch(keys, out.headers.via[0]);
     let data = this.#stamp(out, { destination, branch, recordRoute, body });
     let switched = false;
     if (mayUseTcp && destination.transport === 'udp' && data.byteLength > UDP_MAX_REQUEST_BYTES && !pinsTransport(target, out)) {
@@ -215,7 +221,7 @@ export class ProxyContext {
         out.headers['record-route'] = unstamped.recordRoute;
         destination.transport = 'tcp';
         destination.local = tcp;
-        branch = newBranch();
+        branch = mintBranch(keys, out.headers.via[0]);
         data = this.#stamp(out, { destination, branch, recordRoute, body });
         switched = true;
       }
@@ -248,16 +254,20 @@ export class ProxyContext {
     tx.start();
   }
 
-  /** Our Record-Route (RFC 3261 16.6 step 4, each entry with the address its side reaches us at) and Via. */
+  /**
+   * Our Record-Route (RFC 3261 16.6 step 4, each entry with the address its side reaches us at, signed for this
+   * dialog so the edge can tell its own route set from an invented one later) and Via.
+   */
   #stamp(out: SipRequest, at: { destination: Destination; branch: string; recordRoute: boolean; body: Uint8Array }): Uint8Array {
-    const { identity } = this.#deps;
+    const { identity, keys } = this.#deps;
     const { destination } = at;
     if (at.recordRoute) {
       const local = destination.local as ListeningPoint;
       const inbound = this.#inbound.local;
       const outUri = recordRouteUri(identity.advertisedHost(local, destination.host), local);
       const inUri = recordRouteUri(identity.advertisedHost(inbound, this.#inbound.source.host), inbound);
-      addRecordRoute(out, outUri, inUri);
+      const dialog = dialogOf(out);
+      addRecordRoute(out, signRecordRoute(keys, outUri, dialog), inUri === outUri ? undefined : signRecordRoute(keys, inUri, dialog));
     }
     pushVia(out, viaFor(identity, destination, at.branch));
     return stringifyMessage(out, at.body);

@@ -64,12 +64,14 @@ export class EdgeIdentity {
 
   /** True when the URI names this edge (host and port), as a Route or Request-URI we put there would. */
   isOwnUri(uri: string): boolean {
-    // The same few URIs recur on every request of a dialog (our Record-Route above all): remember answers.
-    let own = this.#ownUriCache.get(uri);
+    // The same few URIs recur on every request of a dialog (our Record-Route above all): remember answers,
+    // keyed without routr's per-dialog signature so every dialog's Route hits the same entry.
+    const key = uri.includes(';rsig=') ? uri.replace(/;rsig=[^;?>]*/, '') : uri;
+    let own = this.#ownUriCache.get(key);
     if (own === undefined) {
-      own = this.#isOwnUri(uri);
+      own = this.#isOwnUri(key);
       if (this.#ownUriCache.size >= 4096) this.#ownUriCache.clear();
-      this.#ownUriCache.set(uri, own);
+      this.#ownUriCache.set(key, own);
     }
     return own;
   }

@@ -6,20 +6,22 @@
  * server transaction, or forwarding through a `ProxyContext`. Nothing thrown escapes: a bad message is
  * answered or dropped and counted, never a crash, and a request always gets a final answer.
  */
+import type { Keyring } from '../auth/keyring.js';
 import { ROUTED_HERE, type DecidedReply, type Decision, type MessageEnvelope } from '../envelope.js';
-import { defaultReason, toResponseSpec } from '../errors.js';
+import { defaultReason, SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import type { CallEvents } from './calls.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
-import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived } from './alterations.js';
+import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived, type RouteCheck } from './alterations.js';
+import { mintBranch, verifyBranch, verifyRecordRoute } from './dialog.js';
 import { ProxyContext, retarget, viaFor, type ForwardingDeps } from './forwarding.js';
 import type { EdgeIdentity } from './identity.js';
 import { isMessageFramed, isWebSocket, type Destination, type Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
 import { parsedResponse, type ClientTransaction } from './transactions/client.js';
-import { clientKey, MAGIC_COOKIE, serverKey } from './transactions/keys.js';
+import { clientKey, serverKey } from './transactions/keys.js';
 import { ServerTransaction } from './transactions/server.js';
 import type { TimerConfig } from './transactions/timers.js';
 
@@ -28,6 +30,8 @@ const SUPPORTED_SCHEMES = new Set(['sip', 'sips', 'tel']);
 export interface ProxyOptions {
   edgeRef: string;
   identity: EdgeIdentity;
+  /** The cluster's keys: Record-Route signatures and branches are made and checked with them. */
+  keys: Keyring;
   transports: TransportSet;
   timers: TimerConfig;
   /** The bus round trip. Rejects with SipError for answers the edge must give itself (503, 500). */
@@ -59,6 +63,7 @@ export class ProxyCore {
     this.#fixInvalidContacts = options.fixInvalidContacts ?? true;
     this.#forwarding = {
       identity: options.identity,
+      keys: options.keys,
       timers: options.timers,
       transports: options.transports,
       metrics: options.metrics,
@@ -168,8 +173,17 @@ export class ProxyCore {
       this.#respond(server, 503, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
       return;
     }
-    const routedHere = preprocessRoute(request, (uri) => this.#options.identity.isOwnUri(uri));
+    const routedHere = this.#checkRoute(request).verified;
     void this.#decideAndApply(server, request, body, inbound, routedHere);
+  }
+
+  /**
+   * Route preprocessing (RFC 3261 16.4) with routr's signatures checked: a route set is routr's only when every
+   * entry naming this edge carries a valid signature for the request's dialog (core/edge/dialog.ts).
+   */
+  #checkRoute(request: SipRequest): RouteCheck {
+    const { identity, keys } = this.#options;
+    return preprocessRoute(request, (uri) => identity.isOwnUri(uri), (uri) => verifyRecordRoute(keys, uri, request));
   }
 
   /** RFC 3261 16.3 request validation beyond syntax. */
@@ -226,20 +240,44 @@ export class ProxyCore {
     } catch (err) {
       const spec = toResponseSpec(err);
       metrics.decisionSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
-      if (spec.status >= 500) server.log.warn({ status: spec.status, err: String(err) }, 'no decision');
-      this.#respond(server, spec.status, spec.reason, spec.headers);
+      if (spec.status >= 500) server.log.warn({ status: spec.status, code: spec.code, err: String(err) }, 'no decision');
+      this.#respondSafely(server, spec.status, spec.reason, spec.headers);
       return;
     }
-    if (server.hasFinalResponse) return; // cancelled while the host was deciding
-    const decision = reply.decision;
-    if (decision.action === 'respond') {
-      this.#respond(server, decision.status, decision.reason, decision.headers, decision.content);
-      return;
+    // Applying a decision is contained per request: whatever a decision makes fail (a header value the codec
+    // refuses, a target that cannot be sent to) is a 500 for this request, never an exception that escapes.
+    try {
+      if (server.hasFinalResponse) return; // cancelled while the host was deciding
+      const decision = reply.decision;
+      if (decision.action === 'respond') {
+        this.#respond(server, decision.status, decision.reason, decision.headers, decision.content);
+        return;
+      }
+      const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
+      this.#contexts.set(server.key, context);
+      context.start();
+      this.#options.calls?.forwarded(request, reply, inbound.source);
+    } catch (err) {
+      this.#contexts.delete(server.key);
+      const failure = new SipError('ROUTR_INTERNAL', `the decision could not be applied: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      server.log.warn({ code: failure.code, action: (reply.decision as { action?: unknown }).action, err: failure.message }, 'decision not applied');
+      this.#respondSafely(server, 500);
     }
-    const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
-    this.#contexts.set(server.key, context);
-    context.start();
-    this.#options.calls?.forwarded(request, reply, inbound.source);
+  }
+
+  /** #respond for the error paths: if even the standard answer cannot be built, the failure is logged, not thrown. */
+  #respondSafely(server: ServerTransaction, status: number, reason?: string, headers?: Record<string, string | string[]>): void {
+    if (server.hasFinalResponse) return;
+    try {
+      this.#respond(server, status, reason, headers);
+    } catch (err) {
+      server.log.error({ status, err: String(err) }, 'cannot answer; retrying without extra headers');
+      try {
+        this.#respond(server, status);
+      } catch (again) {
+        server.log.error({ status, err: String(again) }, 'request left unanswered');
+      }
+    }
   }
 
   /** `routedHere`: the request arrived with a Route naming this edge (removed before the host sees it). */
@@ -262,31 +300,40 @@ export class ProxyCore {
   }
 
   #onAck(request: SipRequest, body: Uint8Array, inbound: Inbound): void {
+    const { metrics, identity } = this.#options;
     const server = this.#servers.get(serverKey(request));
     if (server && server.state === 'completed') {
       server.ack(); // ACK for a non-2xx final: hop by hop, ends here
       return;
     }
+    // An ACK for a non-2xx we answered (its transaction confirmed or gone) ends here too: absorbed.
     if (server && (server.state === 'confirmed' || server.state === 'terminated')) return;
-    // ACK for a 2xx is its own end-to-end transaction, forwarded statelessly. When it follows a route set
-    // (a Route entry left after removing ours, or a Request-URI that is not us) its path is already decided
-    // (RFC 3261 16.4, 16.6): the edge sends it on without a bus round trip, as nothing can answer an ACK.
-    // An ACK addressed to the edge itself still goes to a processor to learn where it belongs.
-    const { identity } = this.#options;
-    const routedHere = preprocessRoute(request, (uri) => identity.isOwnUri(uri));
-    const routed = request.headers.route?.length || !identity.isOwnUri(request.uri);
-    void this.#forwardAck(request, body, inbound, routed ? { action: 'forward' } : undefined, routedHere);
+    // An ACK for a 2xx is its own end-to-end transaction, forwarded statelessly along the dialog's route set
+    // (RFC 3261 16.4, 16.6), without a bus round trip: nothing can answer an ACK. Only a route set routr
+    // record-routed and signed is followed; anything else (an ACK aimed at any address, with any body) is
+    // dropped and counted, so routr relays nothing it did not set up.
+    const route = this.#checkRoute(request);
+    if (!route.verified) {
+      metrics.dropped.inc({ reason: 'ack_unverified' });
+      this.#options.logger.debug({ callId: request.headers['call-id'], source: inbound.source }, 'ACK without a verified route set dropped');
+      return;
+    }
+    if (!request.headers.route?.length && identity.isOwnUri(request.uri)) {
+      metrics.dropped.inc({ reason: 'ack_for_us' });
+      return;
+    }
+    void this.#forwardAck(request, body);
   }
 
-  async #forwardAck(request: SipRequest, body: Uint8Array, inbound: Inbound, routed: Decision | undefined, routedHere: boolean): Promise<void> {
-    const { identity, transports, logger, metrics } = this.#options;
+  async #forwardAck(request: SipRequest, body: Uint8Array): Promise<void> {
+    const { identity, transports, logger, metrics, keys } = this.#options;
     try {
       if (request.headers['max-forwards'] === 0) return;
-      const decision = routed ?? (await this.#options.decide(this.#envelope(request, inbound, routedHere))).decision;
-      if (decision.action !== 'forward') return;
-      const { out, destination } = await retarget(request, { decision, target: decision.targets?.[0] ?? {}, identity, transports });
+      const decision: Decision = { action: 'forward' };
+      const { out, destination } = await retarget(request, { decision, target: {}, identity, transports, keys });
       // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
-      pushVia(out, viaFor(identity, destination, MAGIC_COOKIE + statelessBranch(request)));
+      const seed = `${request.headers.via[0]?.params.branch ?? ''}|${request.headers['call-id']}|${request.headers.cseq.seq}`;
+      pushVia(out, viaFor(identity, destination, mintBranch(keys, out.headers.via[0], seed)));
       metrics.countOut('request', 'ACK');
       await this.#options.transports.send(destination, stringifyMessage(out, body));
     } catch (err) {
@@ -316,11 +363,16 @@ export class ProxyCore {
       tx.receive(parsedResponse(response, body));
       return;
     }
-    // No transaction: a late 2xx retransmission for a call we proxied is relayed statelessly (RFC 3261 16.7);
-    // anything else, including responses whose top Via is not ours (RFC 4475 bcast.dat), is dropped.
-    const ours = this.#options.identity.isOwnHost(via.host) && response.status >= 200 && response.status < 300;
+    // No transaction: a late 2xx retransmission for a call we proxied is relayed statelessly (RFC 3261 16.7),
+    // but only when our Via's branch is one routr minted over the Via below it as routr received it — so a
+    // forged response cannot make routr deliver anything to an address of the sender's choosing. Anything else,
+    // including responses whose top Via is not ours (RFC 4475 bcast.dat), is dropped and counted.
     const next = response.headers.via[1];
-    if (!ours || !next || response.headers.cseq.method !== 'INVITE') return;
+    const lateOk = response.status >= 200 && response.status < 300 && response.headers.cseq.method === 'INVITE';
+    if (!lateOk || !next || !verifyBranch(this.#options.keys, via.params.branch ?? undefined, next)) {
+      this.#options.metrics.dropped.inc({ reason: 'stray_response' });
+      return;
+    }
     popVia(response);
     const destination: Destination = {
       host: next.params.received ?? next.host,
@@ -381,17 +433,3 @@ export function responseDestination(request: SipRequest, inbound: Inbound): Dest
   const port = 'rport' in via.params ? source.port : via.port ?? 5060;
   return { host: source.host, port, transport: 'udp', local };
 }
-
-/** A branch derived from the incoming one, so retransmissions of a stateless-forwarded request keep it. */
-function statelessBranch(request: SipRequest): string {
-  const seed = `${request.headers.via[0]?.params.branch ?? ''}|${request.headers['call-id']}|${request.headers.cseq.seq}`;
-  let hash = 0x811c9dc5;
-  let hash2 = 0x01000193;
-  for (let i = 0; i < seed.length; i++) {
-    const c = seed.charCodeAt(i);
-    hash = Math.imul(hash ^ c, 0x01000193);
-    hash2 = Math.imul(hash2 ^ c, 0x5bd1e995);
-  }
-  return `s${(hash >>> 0).toString(16)}${(hash2 >>> 0).toString(16)}`;
-}
-

@@ -28,6 +28,12 @@ export function onSignal(signal: 'SIGTERM' | 'SIGINT', listener: (signal: string
   process.on(signal, () => listener(signal));
 }
 
+/** The last resort: an exception or rejection nothing else caught reaches `listener` (and the process goes on). */
+export function onUncaught(listener: (kind: 'exception' | 'rejection', err: unknown) => void): void {
+  process.on('uncaughtException', (err) => listener('exception', err));
+  process.on('unhandledRejection', (reason) => listener('rejection', reason));
+}
+
 export function exit(code: number): never {
   process.exit(code);
 }

@@ -76,9 +76,10 @@ export function doProcess(request, { config }) {
  * inventing a To tag (toll fraud), so it is refused, as Kamailio's "no loose route, no to-tag forwarding" does.
  */
 function inDialog(request, uri) {
-  if (request.method === 'BYE') routr.balancer.release(request.message.headers['call-id']);
   if (!request.message.headers.route?.length && isUs(request, uri)) return respond(481, 'Call/Transaction Does Not Exist');
   if (request.metadata?.routedHere !== 'true' && request.method !== 'CANCEL') return respond(403, 'Not Routed Here');
+  // Only now: a BYE that did not come along routr's own route set must not end anybody's balancer session.
+  if (request.method === 'BYE') routr.balancer.release(request.message.headers['call-id']);
   return { action: 'forward' };
 }
 

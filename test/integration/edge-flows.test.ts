@@ -79,7 +79,7 @@ describe('flows - a registered client is reached over its own connection', () =>
       assert.equal(invite.uri, flowContact);
       assert.equal(invite.headers.via[0].protocol, transport.toUpperCase());
       assert.deepEqual(
-        invite.headers['record-route']?.map((r) => r.uri),
+        invite.headers['record-route']?.map((r) => r.uri.replace(/;rsig=[^;]*/, '')),
         [ourRecordRoute(transport, ports[transport]), ourRecordRoute('udp', ports.udp)],
         'double Record-Route: one entry per side',
       );

@@ -119,8 +119,11 @@ describe('edge - forwarding', () => {
     await routr?.stop();
   });
 
+  /** The route set of the dialog the first test sets up, as the caller would use it. */
+  let dialogRoute: string[] = [];
+
   test('proxy - forwards with its Via and Record-Route, relays the answer without its Via', async () => {
-    caller.send(requestText({ method: 'INVITE', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'fwd-1' }), proxy);
+    caller.send(requestText({ method: 'INVITE', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'fwd-1', fromTag: 'fwd' }), proxy);
     const { message } = await first.waitForRequest('INVITE');
     const invite = message as SipRequest;
     assert.equal(invite.uri, `sip:b@127.0.0.1:${first.port}`);
@@ -128,20 +131,25 @@ describe('edge - forwarding', () => {
     assert.equal(invite.headers.via[0].port, routr.sipPort);
     assert.equal(invite.headers.via[1].params.rport, String(caller.port), 'rport filled in (RFC 3581)');
     assert.equal(invite.headers['max-forwards'], 69);
-    assert.equal(invite.headers['record-route']?.[0].uri, `sip:127.0.0.1:${routr.sipPort};lr`);
+    const recordRoute = invite.headers['record-route']?.[0].uri ?? '';
+    assert.equal(recordRoute.replace(/;rsig=[^;]*/, ''), `sip:127.0.0.1:${routr.sipPort};lr`);
+    assert.match(recordRoute, /;rsig=[\w-]{8}\.[\w-]{22}$/, 'the entry is signed for this dialog');
+    assert.match(invite.headers.via[0].params.branch ?? '', /^z9hG4bKR[\w-]{28}$/, 'a branch routr can verify');
     first.reply(invite, 180, { toTag: 'callee' });
     first.reply(invite, 200, { toTag: 'callee' });
     const ringing = await caller.waitForResponse(180);
     assert.equal(ringing.message.headers.via.length, 1);
-    await caller.waitForResponse(200, 'INVITE');
+    const ok = (await caller.waitForResponse(200, 'INVITE')).message as SipResponse;
+    dialogRoute = [...(ok.headers['record-route'] ?? [])].reverse().map((r) => `Route: <${r.uri}>`);
   });
 
   test('proxy - in-dialog requests follow the Route set and the ACK for a 2xx is forwarded', async () => {
-    const route = [`Route: <sip:127.0.0.1:${routr.sipPort};lr>`];
-    caller.send(requestText({ method: 'ACK', uri: `sip:b@127.0.0.1:${first.port}`, ua: caller, callId: 'fwd-1', toTag: 'callee', headers: route }), proxy);
+    const route = dialogRoute;
+    assert.equal(route.length, 1);
+    caller.send(requestText({ method: 'ACK', uri: `sip:b@127.0.0.1:${first.port}`, ua: caller, callId: 'fwd-1', fromTag: 'fwd', toTag: 'callee', headers: route }), proxy);
     const ack = (await first.waitForRequest('ACK')).message as SipRequest;
     assert.equal(ack.headers.route, undefined, 'our own Route entry was removed');
-    caller.send(requestText({ method: 'BYE', uri: `sip:b@127.0.0.1:${first.port}`, ua: caller, callId: 'fwd-1', toTag: 'callee', cseq: 2, headers: route }), proxy);
+    caller.send(requestText({ method: 'BYE', uri: `sip:b@127.0.0.1:${first.port}`, ua: caller, callId: 'fwd-1', fromTag: 'fwd', toTag: 'callee', cseq: 2, headers: route }), proxy);
     const bye = (await first.waitForRequest('BYE')).message as SipRequest;
     assert.equal(bye.headers['record-route'], undefined, 'in-dialog requests are not record-routed');
     first.reply(bye, 200);
