@@ -4,7 +4,7 @@
  * directory, overriding spec.resources (a quick way to run a given set).
  */
 import { resolve } from '../runtime/files.js';
-import { parseArgs, abort, exit, onSignal, writeStderr } from '../runtime/process.js';
+import { parseArgs, abort, exit, onSignal, onUncaught, writeStderr } from '../runtime/process.js';
 import { readServerConfigFile } from '../config/file.js';
 import { ConfigError, deepFreeze, type ServerConfig } from '../config/server.js';
 import { createLogger } from '../log.js';
@@ -41,6 +41,9 @@ export async function runStart(args: string[]): Promise<number> {
   const logger = createLogger({ level: config.spec.logging.level });
   // Routr v1's config: one warning per property, saying what it became (or why it is ignored).
   for (const warning of warnings) logger.warn({ config: file }, warning);
+  // The last resort: every request path contains its own failures (a 500 for that request), so an exception
+  // that still escapes is a bug to log, not a reason to drop every call in progress. Serving goes on.
+  onUncaught((kind, err) => logger.error({ err, kind, code: 'ROUTR_INTERNAL' }, `uncaught ${kind} (contained; routr keeps serving)`));
   let onFatal: (reason: string) => void = () => {};
   const server = new RoutrServer({ config, role, logger, onFatal: (reason) => onFatal(reason) });
   try {

@@ -218,9 +218,18 @@ export function fixtureEnvelope(partial: Record<string, unknown> = {}): Record<s
   return deepMerge(envelope, partial);
 }
 
+/** Keys that reach a prototype when assigned: a fixture (plugin data) naming one is skipped, never followed. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * `over` merged into `base` (objects key by key, everything else replaced). Only own keys are read and written,
+ * and prototype-reaching keys are skipped: a fixture with `"__proto__": {...}` must not change Object.prototype
+ * for the whole host (every object would then "have" a tag, an rport, a local address...).
+ */
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   for (const [key, value] of Object.entries(over)) {
-    const current = base[key];
+    if (PROTOTYPE_KEYS.has(key)) continue;
+    const current = Object.hasOwn(base, key) ? base[key] : undefined;
     const bothObjects = value !== null && typeof value === 'object' && !Array.isArray(value) && current !== null && typeof current === 'object' && !Array.isArray(current);
     base[key] = bothObjects ? deepMerge(current as Record<string, unknown>, value as Record<string, unknown>) : value;
   }

@@ -344,6 +344,7 @@ export class SlotLoader {
         ref: slot.ref,
         methods: slot.methodsFor(pluginOf(slot)),
         matchFunc: slot.matchFuncFor(pluginOf(slot)),
+        matchOrigin: slot.matchOriginFor(pluginOf(slot)),
         isFallback: slot.config.kind === 'processor' && (slot.config.isFallback ?? false),
       };
     });

@@ -15,7 +15,7 @@
  */
 import type { Decision, RespondDecision } from '../envelope.js';
 import { SipError } from '../errors.js';
-import { MatcherSet } from './router.js';
+import { MatcherGroups } from './matchers.js';
 import { PluginInstance, type InstanceOptions } from './instance.js';
 import { checkDecision } from './processor.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
@@ -141,17 +141,18 @@ export function withMetadata(envelopeJson: string, metadata: Record<string, stri
 interface Link {
   slot: PluginSlot<Middleware>;
   methods: string[] | undefined;
-  /** `{"candidates":[i],"request":` when the middleware has a matchFunc. */
+  /** `{"candidates":[i],"request":` when the middleware has a matchFunc, and its matcher group. */
   prefix: string | undefined;
+  group: number;
 }
 
-/** The pre and post chains with their matchFuncs compiled into one sandbox; rebuilt when routing changes. */
+/** The pre and post chains with their matchFuncs (one sandbox per origin, see matchers.ts); rebuilt when routing changes. */
 export class MiddlewareChain {
   readonly #pre: Link[];
   readonly #post: Link[];
-  readonly #matchers: MatcherSet | undefined;
+  readonly #matchers: MatcherGroups | undefined;
 
-  private constructor(pre: Link[], post: Link[], matchers: MatcherSet | undefined) {
+  private constructor(pre: Link[], post: Link[], matchers: MatcherGroups | undefined) {
     this.#pre = pre;
     this.#post = post;
     this.#matchers = matchers;
@@ -167,13 +168,14 @@ export class MiddlewareChain {
     const matchers =
       withMatch.length === 0
         ? undefined
-        : await MatcherSet.create(
-            withMatch.map((s) => ({ ref: s.ref, matchFunc: s.matchFuncFor(pluginOf(s)) })),
+        : await MatcherGroups.create(
+            withMatch.map((s) => ({ ref: s.ref, matchFunc: s.matchFuncFor(pluginOf(s)) as string, origin: s.matchOriginFor(pluginOf(s)) })),
             { engine: options.engine, timeoutMs: options.timeoutMs, name: 'middleware-router', what: 'middleware' },
           );
     const link = (slot: PluginSlot<Middleware>): Link => {
       const index = withMatch.indexOf(slot);
-      return { slot, methods: slot.methodsFor(pluginOf(slot)), prefix: index < 0 ? undefined : `{"candidates":[${index}],"request":` };
+      const at = index < 0 ? undefined : matchers?.locate(index);
+      return { slot, methods: slot.methodsFor(pluginOf(slot)), prefix: at ? `{"candidates":[${at.index}],"request":` : undefined, group: at?.group ?? -1 };
     };
     return new MiddlewareChain(slots.filter((s) => s.kind === 'pre').map(link), slots.filter((s) => s.kind === 'post').map(link), matchers);
   }
@@ -212,7 +214,7 @@ export class MiddlewareChain {
   #applies(link: Link, method: string, json: string): boolean {
     if (!link.slot.enabled) return false;
     if (link.methods !== undefined && !link.methods.includes(method)) return false;
-    if (link.prefix !== undefined && this.#matchers !== undefined && this.#matchers.first(link.prefix, json) < 0) return false;
+    if (link.prefix !== undefined && this.#matchers !== undefined && this.#matchers.first(link.group, link.prefix, json) < 0) return false;
     if (!link.slot.breakerAllows) {
       throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `middleware ${link.slot.ref} is unavailable (circuit open)`, { headers: { 'Retry-After': '5' } });
     }

@@ -12,8 +12,9 @@
  * an invalid decision is a SipError 500 for this request, and the sandbox keeps serving the next one.
  * In-flight counting and disposal after a hot swap live in `instance.ts`.
  */
-import type { Decision } from '../envelope.js';
+import type { Decision, HeaderAlterations } from '../envelope.js';
 import { SipError } from '../errors.js';
+import { headerKey, setHeader, type SipMessage } from '../sip/index.js';
 import { describeErrors, validator } from '../config/schemas.js';
 import { PluginInstance, type InstanceOptions } from './instance.js';
 
@@ -111,9 +112,42 @@ export class Processor extends PluginInstance {
   }
 }
 
-/** The decision, or a description of what is wrong with it (first five schema errors). */
+/**
+ * The decision, or a description of what is wrong with it: the first five schema errors, else the first header
+ * the edge could not write. Every header value is parsed here by the same codec the edge uses (a Contact that
+ * is not a URI, a header named twice in two spellings), so what the edge would refuse fails here, as this
+ * request's 500, instead of at the edge.
+ */
 export function checkDecision(decision: unknown): Decision | string {
   const validate = validator('decision');
   if (!validate(decision)) return describeErrors(validate.errors).slice(0, 5).join('; ');
-  return decision as Decision;
+  const d = decision as Decision;
+  const problem =
+    d.action === 'respond'
+      ? headersProblem(d.headers, '/headers')
+      : alterationsProblem(d.headers, '/headers') ?? d.targets?.map((t, i) => alterationsProblem(t.headers, `/targets/${i}/headers`)).find(Boolean);
+  return problem ?? d;
+}
+
+function alterationsProblem(alterations: HeaderAlterations | undefined, where: string): string | undefined {
+  if (!alterations) return undefined;
+  return headersProblem(alterations.set, `${where}/set`) ?? headersProblem(alterations.add, `${where}/add`);
+}
+
+/** Header values the codec cannot write, or two keys naming one header (`X-A` and `x-a`, `Contact` and `m`). */
+function headersProblem(headers: Record<string, string | string[]> | undefined, where: string): string | undefined {
+  if (!headers) return undefined;
+  const seen = new Set<string>();
+  const scratch = { headers: {} } as unknown as SipMessage;
+  for (const [name, values] of Object.entries(headers)) {
+    const key = headerKey(name);
+    if (seen.has(key)) return `${where}: header "${name}" is named twice (header names are case-insensitive)`;
+    seen.add(key);
+    try {
+      setHeader(scratch, name, values);
+    } catch (err) {
+      return `${where}/${name}: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
 }

@@ -12,8 +12,10 @@
  */
 import { SipError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Sandbox, SandboxEngine } from '../../sandbox/types.js';
-import { SandboxCompileError } from '../../sandbox/types.js';
+import type { SandboxEngine } from '../../sandbox/types.js';
+import { MatcherGroups, type MatchOrigin } from './matchers.js';
+
+export { RouterConfigError } from './matchers.js';
 
 /** A route as the router sees it: its routing fields are read once, at `create`; `available` on every plan. */
 export interface RouteSpec<R> {
@@ -21,6 +23,8 @@ export interface RouteSpec<R> {
   ref: string;
   methods?: string[];
   matchFunc?: string;
+  /** Whose matchFunc it is (the operator's, or a plugin manifest's): each origin runs in its own sandbox. */
+  matchOrigin?: MatchOrigin;
   isFallback: boolean;
 }
 
@@ -29,15 +33,18 @@ export interface Availability {
   readonly available: boolean;
 }
 
-export class RouterConfigError extends Error {
-  override name = 'RouterConfigError';
+/** Consecutive candidates whose matchFuncs live in one sandbox: asked with one call. */
+interface Segment<R> {
+  group: number;
+  /** `{"candidates":[...],"request":` — the request JSON and a closing brace follow. */
+  prefix: string;
+  /** Route by local index in the group. */
+  routes: Map<number, R>;
 }
 
 interface Plan<R> {
-  /** Matcher indexes to ask, in order (routes before the first catch-all). */
-  asked: number[];
-  /** `{"candidates":[...],"request":` — the request JSON and a closing brace follow. */
-  prefix: string;
+  /** Candidates to ask, in order (routes before the first catch-all), as runs of one sandbox each. */
+  asked: Array<Segment<R>>;
   catchAll: R | undefined;
   /** Some candidate was skipped as unavailable. */
   skipped: boolean;
@@ -48,19 +55,16 @@ const MAX_PLANS = 64;
 
 export class Router<R extends Availability> {
   readonly #ordered: RouteSpec<R>[];
-  readonly #matchers: MatcherSet | undefined;
+  readonly #matchers: MatcherGroups | undefined;
   readonly #matcherIndex: Map<RouteSpec<R>, number>;
-  /** Route of each matcher index. */
-  readonly #byMatcher: R[] = [];
   readonly #allow: string;
   readonly #plans = new Map<string, Plan<R>>();
   readonly #retryAfter: string;
 
-  private constructor(ordered: RouteSpec<R>[], matchers: MatcherSet | undefined, matcherIndex: Map<RouteSpec<R>, number>, retryAfterSeconds: number) {
+  private constructor(ordered: RouteSpec<R>[], matchers: MatcherGroups | undefined, matcherIndex: Map<RouteSpec<R>, number>, retryAfterSeconds: number) {
     this.#ordered = ordered;
     this.#matchers = matchers;
     this.#matcherIndex = matcherIndex;
-    for (const [spec, index] of matcherIndex) if (index >= 0) this.#byMatcher[index] = spec.route;
     const methods = new Set<string>();
     for (const r of ordered) for (const m of r.methods ?? ALL_METHODS) methods.add(m);
     this.#allow = [...methods].join(', ');
@@ -74,7 +78,13 @@ export class Router<R extends Availability> {
     const ordered = [...routes.filter((r) => !r.isFallback), ...routes.filter((r) => r.isFallback)];
     const withMatch = ordered.filter((r) => r.matchFunc !== undefined);
     const matcherIndex = new Map<RouteSpec<R>, number>(ordered.map((r) => [r, withMatch.indexOf(r)]));
-    const matchers = withMatch.length === 0 ? undefined : await MatcherSet.create(withMatch, { ...options, name: 'router', what: 'processor' });
+    const matchers =
+      withMatch.length === 0
+        ? undefined
+        : await MatcherGroups.create(
+            withMatch.map((r) => ({ ref: r.ref, matchFunc: r.matchFunc as string, origin: r.matchOrigin ?? { kind: 'operator' } })),
+            { ...options, name: 'router', what: 'processor' },
+          );
     return new Router(ordered, matchers, matcherIndex, options.retryAfterSeconds ?? 5);
   }
 
@@ -94,9 +104,11 @@ export class Router<R extends Availability> {
    */
   select(method: string, envelopeJson: string): R {
     const plan = this.#plans.get(method) ?? this.#plan(method);
-    if (plan.asked.length > 0 && this.#matchers) {
-      const picked = this.#matchers.first(plan.prefix, envelopeJson);
-      if (picked >= 0) return this.#byMatcher[picked];
+    if (this.#matchers) {
+      for (const segment of plan.asked) {
+        const picked = this.#matchers.first(segment.group, segment.prefix, envelopeJson);
+        if (picked >= 0) return segment.routes.get(picked) as R;
+      }
     }
     if (plan.catchAll !== undefined) return plan.catchAll;
     if (plan.skipped) {
@@ -111,10 +123,17 @@ export class Router<R extends Availability> {
     const indexOf = (r: RouteSpec<R>) => this.#matcherIndex.get(r) ?? -1;
     // Routes without a matchFunc always match, so nothing after the first of them needs asking.
     const catchAll = candidates.findIndex((r) => indexOf(r) < 0);
-    const asked = (catchAll < 0 ? candidates : candidates.slice(0, catchAll)).map(indexOf);
+    const asked: Array<Segment<R>> = [];
+    for (const r of catchAll < 0 ? candidates : candidates.slice(0, catchAll)) {
+      const at = this.#matchers?.locate(indexOf(r));
+      if (!at) continue;
+      let segment = asked[asked.length - 1];
+      if (!segment || segment.group !== at.group) asked.push((segment = { group: at.group, prefix: '', routes: new Map() }));
+      segment.routes.set(at.index, r.route);
+    }
+    for (const segment of asked) segment.prefix = `{"candidates":${JSON.stringify([...segment.routes.keys()])},"request":`;
     const plan: Plan<R> = {
       asked,
-      prefix: `{"candidates":${JSON.stringify(asked)},"request":`,
       catchAll: catchAll < 0 ? undefined : candidates[catchAll].route,
       skipped: candidates.length < all.length,
     };
@@ -127,61 +146,4 @@ export class Router<R extends Availability> {
   }
 }
 
-/**
- * matchFunc expressions compiled into one sandbox. Each is first compiled alone so a syntax error names its
- * route. `first` asks candidates in order and returns the first matching index, or -1.
- */
-export class MatcherSet {
-  readonly #sandbox: Sandbox;
-
-  private constructor(sandbox: Sandbox) {
-    this.#sandbox = sandbox;
-  }
-
-  static async create(
-    routes: Array<{ ref: string; matchFunc?: string }>,
-    options: { engine: SandboxEngine; timeoutMs: number; name: string; what: 'processor' | 'middleware' },
-  ): Promise<MatcherSet> {
-    const limits = { timeoutMs: options.timeoutMs, memoryMb: 32 };
-    for (const route of routes) {
-      try {
-        const probe = await options.engine.create({ name: `matchFunc:${route.ref}`, source: matcherModule([route.matchFunc as string]), filename: `matchFunc:${route.ref}`, limits });
-        probe.dispose();
-      } catch (err) {
-        const detail = err instanceof SandboxCompileError ? err.message : String(err);
-        throw new RouterConfigError(`${options.what} "${route.ref}": matchFunc does not compile: ${detail}`, { cause: err });
-      }
-    }
-    const sandbox = await options.engine.create({
-      name: options.name,
-      source: matcherModule(routes.map((r) => r.matchFunc as string)),
-      filename: options.name,
-      limits,
-    });
-    return new MatcherSet(sandbox);
-  }
-
-  /** `prefix` is `{"candidates":[i, j, ...],"request":`; the first candidate whose matchFunc is truthy, or -1. */
-  first(prefix: string, envelopeJson: string): number {
-    return Number(this.#sandbox.callSync('match', prefix + envelopeJson + '}'));
-  }
-
-  dispose(): void {
-    this.#sandbox.dispose();
-  }
-}
-
 const ALL_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'REGISTER', 'OPTIONS', 'INFO', 'UPDATE', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'REFER', 'MESSAGE', 'PUBLISH'];
-
-/** The router module: matchFunc expressions in an array, and `match` that asks the candidates in order. */
-function matcherModule(sources: string[]): string {
-  const list = sources.map((s, i) => `/* ${i} */ (${s}\n)`).join(',\n');
-  return `const matchers = [\n${list}\n];
-export function match(input) {
-  for (const i of input.candidates) {
-    if (matchers[i](input.request)) return i;
-  }
-  return -1;
-}
-`;
-}

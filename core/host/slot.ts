@@ -9,6 +9,7 @@
 import type { MiddlewareConfig, ProcessorConfig } from '../config/server.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { isPluginFailure, type PluginInstance } from './instance.js';
+import type { MatchOrigin } from './matchers.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
 
 export type SlotKind = 'processor' | 'pre' | 'post';
@@ -75,6 +76,11 @@ export class PluginSlot<I extends PluginInstance = PluginInstance> {
 
   matchFuncFor(plugin: LoadedPlugin = this.current.plugin): string | undefined {
     return this.config.matchFunc ?? plugin.manifest.spec.matchFunc;
+  }
+
+  /** Whose matchFunc `matchFuncFor` gives: the operator's (server config) or the plugin manifest's. */
+  matchOriginFor(plugin: LoadedPlugin = this.current.plugin): MatchOrigin {
+    return this.config.matchFunc !== undefined ? { kind: 'operator' } : { kind: 'plugin', plugin: plugin.manifest.ref };
   }
 
   /** Start a request: the instance it runs on (captured), and the half-open trial if it is one. */
