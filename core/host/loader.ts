@@ -28,6 +28,7 @@ import type { PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';
 import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from '../plugins/bundle.js';
 import { Processor } from './processor.js';
+import { matchFuncProblem } from './matchers.js';
 import { Router, type RouteSpec } from './router.js';
 import { PluginSlot, SLOT_STATES, type SlotConfig, type SlotState } from './slot.js';
 
@@ -133,6 +134,10 @@ export class SlotLoader {
   }
 
   async check(plugin: LoadedPlugin): Promise<void> {
+    // A manifest's default matchFunc must be one function expression, whether or not a slot uses it now.
+    const matchFunc = plugin.manifest.spec.matchFunc;
+    const problem = matchFunc === undefined ? undefined : matchFuncProblem(matchFunc);
+    if (problem) throw new PluginError(`plugin "${plugin.manifest.ref}": spec.matchFunc ${problem.startsWith('does not compile') ? problem : `is refused: ${problem}`}`);
     for (const slot of this.slots) if (slot.plugin === plugin.manifest.ref) this.#preflight(slot.config, plugin);
     await this.#verify(plugin);
   }
