@@ -100,7 +100,7 @@ export abstract class PluginInstance {
   protected fail(kind: string, err: unknown): never {
     this.#metrics.sandboxFailures.inc({ processor: this.ref, kind });
     this.#logger.warn({ processor: this.ref, version: this.version, kind, err: err instanceof Error ? err.message : String(err) }, 'plugin failed');
-    throw new SipError('ROUTR_INTERNAL', `${this.ref} failed: ${kind}`, { cause: err });
+    throw new PluginFailure(kind, `${this.ref} failed: ${kind}`, err);
   }
 
   /** Swapped out: dispose now if idle, else when the last call in flight returns. */
@@ -116,9 +116,28 @@ export abstract class PluginInstance {
   }
 }
 
+/** A plugin failed (500 for the request); `kind` says how (timeout, memory, script, result, invalid_decision...). */
+export class PluginFailure extends SipError {
+  readonly kind: string;
+  constructor(kind: string, message: string, cause: unknown) {
+    super('ROUTR_INTERNAL', message, { cause });
+    this.kind = kind;
+  }
+}
+
 /** True for a SipError that means the plugin itself failed (not a refusal it chose to give). */
 export function isPluginFailure(err: unknown): boolean {
   return err instanceof SipError && err.code === 'ROUTR_INTERNAL';
+}
+
+/**
+ * Whether a failure counts towards the plugin's circuit breaker. A decision that fails validation is most often
+ * made of one request's data (an AOR's bad contact, a header a caller sent): it costs that request its 500, but
+ * must not let one caller switch the processor off for everybody. Timeouts, memory breaches, throws and
+ * unreadable results are the plugin's own faults and count.
+ */
+export function countsForBreaker(err: unknown): boolean {
+  return isPluginFailure(err) && !(err instanceof PluginFailure && err.kind === 'invalid_decision');
 }
 
 export function kindOf(err: SandboxError): string {

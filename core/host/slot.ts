@@ -8,7 +8,7 @@
  */
 import type { MiddlewareConfig, ProcessorConfig } from '../config/server.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
-import { isPluginFailure, type PluginInstance } from './instance.js';
+import { countsForBreaker, isPluginFailure, type PluginInstance } from './instance.js';
 import type { MatchOrigin } from './matchers.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
 
@@ -97,7 +97,8 @@ export class PluginSlot<I extends PluginInstance = PluginInstance> {
       return;
     }
     this.failures++;
-    this.#breaker.failure();
+    // A failure made of the request's own data (an invalid decision) is counted, but moves no breaker.
+    if (countsForBreaker(err)) this.#breaker.failure();
   }
 
   /** Whether requests may run on it now (middlewares answer 503 instead of falling through). */

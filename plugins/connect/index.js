@@ -31,7 +31,9 @@ const RELAY_HEADER = 'X-Routr-Relay';
 /** How long a relay voucher is good for, in seconds (it only has to survive one hop between edges). */
 const RELAY_TTL = 60;
 /** Credentials meant for routr, and headers a caller must not be able to spoof. */
-const STRIPPED = ['Authorization', 'Proxy-Authorization', 'X-Connect-Token', 'X-Call-Direction', RELAY_HEADER];
+const STRIPPED = ['X-Connect-Token', 'X-Call-Direction', RELAY_HEADER];
+/** Credential headers: the values for routr's own realms are removed from everything forwarded (see withoutOurCredentials). */
+const CREDENTIAL_HEADERS = [['authorization', 'Authorization'], ['proxy-authorization', 'Proxy-Authorization']];
 const WWW = { status: 401, reason: 'Unauthorized', challengeHeader: 'WWW-Authenticate', header: 'authorization' };
 const PROXY = { status: 407, reason: 'Proxy Authentication Required', challengeHeader: 'Proxy-Authenticate', header: 'proxy-authorization' };
 
@@ -56,6 +58,11 @@ let natMode = 'always';
 /** @param {import('routr/sdk').RequestEnvelope} request */
 export function doProcess(request, { config }) {
   natMode = config.nat ?? 'always';
+  const decision = decide(request, config);
+  return decision.action === 'forward' ? withoutOurCredentials(decision, request, config) : decision;
+}
+
+function decide(request, config) {
   const message = request.message;
   const uri = /** @type {Uri} */ (parseUri(message.uri));
   if (request.method === 'OPTIONS' && uri.scheme !== 'tel' && (uri.user === '' || isUs(request, uri))) {
@@ -118,6 +125,8 @@ function updateBindings(request, owner, config) {
   const headers = request.message.headers;
   const callId = headers['call-id'];
   const cseq = headers.cseq.seq;
+  const refused = contactProblem(headers.contact, owner.resource.spec.maxContacts ?? config.maxContacts);
+  if (refused) return respond(400, refused);
   const wanted = headers.contact.map((c) => requestedBinding(c, headers, owner.resource, config));
   if (wanted.some((w) => w.expires > 0 && w.expires < config.minExpires)) {
     return respond(423, 'Interval Too Brief', { 'Min-Expires': String(config.minExpires) });
@@ -140,6 +149,23 @@ function updateBindings(request, owner, config) {
   }
   keepAtMost(owner.aor, owner.resource.spec.maxContacts ?? config.maxContacts, new Set(wanted.map((w) => w.contact)));
   return registered(owner.aor);
+}
+
+/** The longest contact routr can route to: a forward decision's target URIs are at most this long. */
+const MAX_CONTACT_LENGTH = 2048;
+
+/**
+ * Why a REGISTER's contacts cannot be stored, or undefined: every contact must be a sip or sips URI short enough
+ * for a forward decision, and there may be no more than `max`. A binding routr could never route to would only
+ * make every call to that AOR fail (and fail as the processor's fault), so it is refused here, with the reason.
+ */
+function contactProblem(contacts, max) {
+  if (contacts.length > max) return `Too many contacts (at most ${max})`;
+  for (const contact of contacts) {
+    if (!/^sips?:/i.test(contact.uri)) return 'Contact must be a sip or sips URI';
+    if (contact.uri.length > MAX_CONTACT_LENGTH) return `Contact longer than ${MAX_CONTACT_LENGTH} characters`;
+  }
+  return undefined;
 }
 
 /**
@@ -463,6 +489,51 @@ function forward(targets, { type, remove = [], set = {}, add = {} }) {
   const headers = { remove: [...STRIPPED, ...remove], add: { ...add, 'X-Call-Direction': type } };
   if (Object.keys(set).length > 0) headers.set = set;
   return { action: 'forward', targets, headers };
+}
+
+/**
+ * Credentials leave with the request that carried them: Authorization and Proxy-Authorization values for one of
+ * routr's realms (a Domain's URI, peerRealm, a Trunk's inbound host, the From host of a Peer caller) are removed
+ * from every request routr forwards — initial and in-dialog alike — so a callee never sees a caller's digest
+ * response (an offline dictionary attack on the password). Values for other realms (a carrier challenging the
+ * call) go on, as RFC 3261 22.3 expects of a proxy.
+ */
+function withoutOurCredentials(decision, request, config) {
+  const headers = request.message.headers;
+  if (!CREDENTIAL_HEADERS.some(([key]) => Array.isArray(headers[key]) && headers[key].length > 0)) return decision;
+  const realms = ourRealms(request, config);
+  const remove = [];
+  const set = {};
+  for (const [key, name] of CREDENTIAL_HEADERS) {
+    const values = headers[key];
+    if (!Array.isArray(values) || values.length === 0) continue;
+    const kept = values.filter((v) => !(typeof v?.params?.realm === 'string' && realms.has(v.params.realm.toLowerCase())));
+    if (kept.length === values.length) continue;
+    if (kept.length === 0) remove.push(name);
+    else set[name] = kept.map(formatCredentials);
+  }
+  if (remove.length === 0 && Object.keys(set).length === 0) return decision;
+  const edits = decision.headers ?? {};
+  const merged = { ...edits, remove: [...(edits.remove ?? []), ...remove] };
+  if (Object.keys(set).length > 0) merged.set = { ...(edits.set ?? {}), ...set };
+  return { ...decision, headers: merged };
+}
+
+function ourRealms(request, config) {
+  const realms = new Set(routr.resources.list('Domain').map((d) => d.spec.context.domainUri.toLowerCase()));
+  if (config.peerRealm) realms.add(config.peerRealm.toLowerCase());
+  for (const trunk of routr.resources.list('Trunk')) if (trunk.spec.inbound) realms.add(bare(hostOf(trunk.spec.inbound.uri)));
+  const from = parseUri(request.message.headers.from.uri);
+  if (from && from.scheme !== 'tel' && callerPeer(from)) realms.add(from.host);
+  return realms;
+}
+
+/** One credentials value as written again: quoted parameters but for the RFC 7616 tokens. */
+function formatCredentials(value) {
+  if (value.token68) return `${value.scheme} ${value.token68}`;
+  const unquoted = new Set(['algorithm', 'qop', 'nc', 'stale']);
+  const params = Object.entries(value.params).map(([k, v]) => (unquoted.has(k) ? `${k}=${v}` : `${k}="${String(v).replace(/(["\\])/g, '\\$1')}"`));
+  return `${value.scheme} ${params.join(', ')}`;
 }
 
 // ---------------------------------------------------------------------------------------------- checks

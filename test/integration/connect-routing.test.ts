@@ -158,7 +158,7 @@ describe('connect routing', () => {
 
   test('connect routing - agent-to-agent reaches the callee over its TCP flow, credentials stripped; BYE follows the route set', async () => {
     const id = callId('a2a');
-    const spoofed = ['Authorization: Digest username="1001", realm="elsewhere", nonce="n", uri="sip:1002@sip.test", response="00"', 'X-Call-Direction: spoofed'];
+    const spoofed = ['Authorization: Digest username="1001", realm="sip.test", nonce="n", uri="sip:1002@sip.test", response="00"', 'X-Call-Direction: spoofed'];
     const call = fromAgent('1001', { method: 'INVITE', uri: `sip:1002@${DOMAIN}`, callId: id, fromTag: 'a2a', headers: spoofed });
     const invite = await nextRequest(ua.a1002, 'INVITE', id);
     assert.equal(invite.headers.authorization, undefined);

@@ -50,6 +50,12 @@ describe('plugins breaker - falling through', () => {
     assert.equal(stateOf('strict'), 'closed');
   });
 
+  test('plugins breaker - invalid decisions (made of one request\'s data) are 500s but do not open the circuit', async () => {
+    for (let i = 0; i < 5; i++) assert.equal(statusOf(await ask(t.host, 'strict', { test: 'garbage' })), 500);
+    assert.equal(stateOf('strict'), 'closed');
+    assert.equal(t.host.status().find((s) => s.ref === 'strict')?.failures, 5, 'still counted as failures');
+  });
+
   test('plugins breaker - N consecutive failures open the circuit; requests fall through to the fallback', async () => {
     for (let i = 0; i < 3; i++) assert.equal(statusOf(await flaky('throw')), 500);
     assert.equal(stateOf('flaky'), 'open');
