@@ -6,7 +6,7 @@
  * lines in that stream, which we map back to the operator's own files before printing. Passwords are never
  * printed: the server omits them, and `convert` writes its output (which must carry them) only to a file.
  */
-import { existsSync, readFile, writeFile, resolve } from '../runtime/files.js';
+import { existsSync, join, mkdirSync, readFile, resolve, statSync, writeFile } from '../runtime/files.js';
 import { parseArgs, env, writeStderr, writeStdout } from '../runtime/process.js';
 import { dump } from 'js-yaml';
 import { REQUEST_SOURCE } from '../resources/api.js';
@@ -89,16 +89,24 @@ async function convert(args: string[]): Promise<number> {
   return 0;
 }
 
+/** Routr's own file names in its config/resources directory, per kind. */
+const ROUTR_FILES: Record<Kind, string> = { AccessControlList: 'acl.yaml', Agent: 'agents.yaml', Credentials: 'credentials.yaml', Domain: 'domains.yaml', Number: 'numbers.yaml', Peer: 'peers.yaml', Trunk: 'trunks.yaml' };
+
 /**
- * `export <path>... --format routr -o <file>`: the set (validated whole first) in Routr v2's own shape, one list of
- * resources; JSON when the file name ends in .json, else YAML. Passwords go with it, so only to a file.
+ * `export <path>... --format routr -o <file|dir/>`: the set (validated whole first) in Routr v2's own shape, one
+ * list of resources (JSON when the file name ends in .json, else YAML), or, when -o names a directory, one file
+ * per kind as Routr's config/resources has them (acl.yaml, agents.yaml, ...). Passwords go with it, so only to
+ * files (mode 0600).
  */
 async function exportSet(args: string[]): Promise<number> {
   const { positionals, values } = parseArgs({ args, allowPositionals: true, strict: true, options: { format: { type: 'string' }, out: { type: 'string', short: 'o' }, force: { type: 'boolean' } } });
   if (positionals.length === 0) throw new UsageError('resources export needs a file or directory');
   if (values.format !== 'routr') throw new UsageError('resources export needs --format routr (Routr v2\'s own resource shape)');
   if (!values.out) throw new UsageError('resources export needs -o <file>: the output carries passwords, so it goes to a file, never to the terminal');
-  if (existsSync(values.out) && !values.force) throw new UsageError(`${values.out} exists: pass --force to overwrite it`);
+  const toDirectory = values.out.endsWith('/') || (existsSync(values.out) && statSync(values.out).isDirectory());
+  const targets = toDirectory ? Object.values(ROUTR_FILES).map((f) => join(values.out!, f)) : [values.out];
+  const taken = targets.filter((t) => existsSync(t));
+  if (taken.length && !values.force) throw new UsageError(`${taken.join(', ')} exist${taken.length === 1 ? 's' : ''}: pass --force to overwrite`);
   const { documents, problems } = await readAll(positionals);
   const checked = validateDocuments(documents, { servers: 'skip' });
   problems.push(...checked.problems);
@@ -109,10 +117,17 @@ async function exportSet(args: string[]): Promise<number> {
   }
   const exported = toRoutrShapes(checked.entries.map((e) => e.resource));
   for (const w of exported.warnings) err(`warning: ${formatProblem(w)}`);
-  const text = values.out.toLowerCase().endsWith('.json')
-    ? `${JSON.stringify(exported.documents, null, 2)}\n`
-    : `# Routr v2 resources, written by routr resources export --format routr from ${positionals.join(' ')}.\n${exported.documents.map((d) => dump([d], { lineWidth: -1 })).join('\n')}`;
-  await writeFile(values.out, text, { mode: 0o600 });
+  const yaml = (list: Array<Record<string, unknown>>) => `# Routr v2 resources, written by routr resources export --format routr from ${positionals.join(' ')}.\n${list.map((d) => dump([d], { lineWidth: -1 })).join('\n')}`;
+  if (toDirectory) {
+    mkdirSync(values.out, { recursive: true });
+    for (const kind of KINDS) {
+      const list = exported.documents.filter((d) => d.kind === kind);
+      if (list.length) await writeFile(join(values.out, ROUTR_FILES[kind]), yaml(list), { mode: 0o600 });
+    }
+  } else {
+    const text = values.out.toLowerCase().endsWith('.json') ? `${JSON.stringify(exported.documents, null, 2)}\n` : yaml(exported.documents);
+    await writeFile(values.out, text, { mode: 0o600 });
+  }
   out(`wrote ${exported.documents.length} resources in Routr's shape to ${values.out}`);
   return 0;
 }

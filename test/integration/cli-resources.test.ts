@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -107,11 +107,15 @@ test('cli resources - export --format routr writes the set in Routr v2 shape (YA
   const source = packagePath('config', 'examples', 'valid');
   const yamlOut = join(dir, 'routr-export.yaml');
   const jsonOut = join(dir, 'routr-export.json');
-  const [yaml, json, noFormat] = await Promise.all([
+  const dirOut = join(dir, 'routr-export-dir') + '/';
+  const [yaml, json, noFormat, perKind] = await Promise.all([
     routr('resources', 'export', source, '--format', 'routr', '-o', yamlOut),
     routr('resources', 'export', source, '--format', 'routr', '-o', jsonOut),
     routr('resources', 'export', source, '-o', join(dir, 'nope.yaml')),
+    routr('resources', 'export', source, '--format', 'routr', '-o', dirOut),
   ]);
+  assert.equal(perKind.code, 0, perKind.stderr);
+  assert.deepEqual((await readdir(dirOut)).sort(), ['acl.yaml', 'agents.yaml', 'credentials.yaml', 'domains.yaml', 'numbers.yaml', 'peers.yaml', 'trunks.yaml'], "Routr's own file names");
   assert.equal(yaml.code, 0, yaml.stderr);
   assert.equal(json.code, 0, json.stderr);
   assert.equal(noFormat.code, 2);
@@ -135,4 +139,5 @@ test('cli resources - export --format routr writes the set in Routr v2 shape (YA
   const original = await canonical(source);
   assert.deepEqual(await canonical(yamlOut), original);
   assert.deepEqual(await canonical(jsonOut), original);
+  assert.deepEqual(await canonical(dirOut), original);
 });
