@@ -14,6 +14,13 @@ export interface CapabilityHost {
   callAsync: (index: number, argsJson: string) => Promise<string>;
 }
 
+/**
+ * The longest argument list, as JSON text, a capability call may carry. Checked before JSON.parse: a plugin
+ * must not make the host parse (and hold) whatever its heap can build. The largest legitimate arguments — a
+ * kv value (64 KiB), the headers auth.verify reads — are far below it.
+ */
+export const MAX_CAPABILITY_ARGS_CHARS = 1024 * 1024;
+
 /** Host side: turns the capability table into the two functions the bootstrap closes over. */
 export function capabilityHost(capabilities: Record<string, Capability>): CapabilityHost {
   const table = Object.entries(capabilities);
@@ -21,6 +28,7 @@ export function capabilityHost(capabilities: Record<string, Capability>): Capabi
   const invoke = (index: number, argsJson: string): unknown => {
     const entry = table[index];
     if (entry === undefined) throw new Error(`no capability #${index}`);
+    if (argsJson.length > MAX_CAPABILITY_ARGS_CHARS) throw new Error(`routr.${entry[0]}: arguments larger than ${MAX_CAPABILITY_ARGS_CHARS} characters as JSON are refused`);
     return entry[1].fn(...(JSON.parse(argsJson) as JsonValue[]));
   };
   return {

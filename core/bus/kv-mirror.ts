@@ -21,7 +21,17 @@ interface Entry {
   pending: number;
   /** The newest remote event seen while local writes were pending. */
   seen?: { value: JsonValue | undefined; revision: number };
+  /** When the value became undefined (a tombstone), ms since the epoch. */
+  deletedAt?: number;
 }
+
+/**
+ * How long a deleted key's tombstone is kept. It only has to outlive events older than the delete that the watch
+ * may still deliver (milliseconds on one NATS); after that it is freed, so a store whose keys come and go (nonce
+ * counts, bindings) does not grow forever.
+ */
+const TOMBSTONE_MS = 60_000;
+const SWEEP_EVERY_MS = 10_000;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -31,6 +41,8 @@ export interface MirrorOptions {
   maxKeysPerNamespace?: number;
   /** Told of every change to a value (local or remote), after it is applied; undefined means deleted. */
   onChange?: (key: string, value: JsonValue | undefined) => void;
+  /** The clock tombstones are aged by (tests). */
+  now?: () => number;
 }
 
 export class KvMirror {
@@ -40,6 +52,8 @@ export class KvMirror {
   readonly #logger: Logger | undefined;
   readonly #maxKeys: number;
   readonly #onChange: MirrorOptions['onChange'];
+  readonly #now: () => number;
+  #lastSweep = 0;
   #stop: (() => Promise<void>) | undefined;
 
   private constructor(kv: KvStore | undefined, logger: Logger | undefined, options: MirrorOptions) {
@@ -47,6 +61,7 @@ export class KvMirror {
     this.#logger = logger;
     this.#maxKeys = options.maxKeysPerNamespace ?? 0;
     this.#onChange = options.onChange;
+    this.#now = options.now ?? Date.now;
   }
 
   /** A mirror of the bus bucket: the watch starts first, then the current contents load, so nothing is missed. */
@@ -142,8 +157,25 @@ export class KvMirror {
     if (entry.value !== undefined && value === undefined) this.#counts.set(plugin, this.#count(key) - 1);
     const changed = entry.value !== value;
     entry.value = value;
+    entry.deletedAt = value === undefined ? (entry.deletedAt ?? this.#now()) : undefined;
     this.#entries.set(key, entry);
     if (changed) this.#onChange?.(key, value);
+    this.#sweepTombstones();
+  }
+
+  /** Keys held, tombstones included (for tests and metrics). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Free tombstones old enough that no event from before their delete can still arrive (at most every 10 s). */
+  #sweepTombstones(): void {
+    const now = this.#now();
+    if (now - this.#lastSweep < SWEEP_EVERY_MS) return;
+    this.#lastSweep = now;
+    for (const [key, entry] of this.#entries) {
+      if (entry.value === undefined && entry.pending === 0 && entry.deletedAt !== undefined && now - entry.deletedAt >= TOMBSTONE_MS) this.#entries.delete(key);
+    }
   }
 
   #count(key: string): number {

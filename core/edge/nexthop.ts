@@ -14,6 +14,35 @@ import { defaultPort, uriTransport } from './identity.js';
 
 const TRANSPORTS = new Set<TransportName>(['udp', 'tcp', 'tls', 'ws', 'wss']);
 
+/** How long one DNS query for a next hop may take before the request is answered 503 (RFC 3263 4.3). */
+export const DNS_TIMEOUT_MS = 2000;
+/**
+ * DNS queries in flight at once. Address lookups run on the runtime's small thread pool (libuv: 4 threads), so
+ * without a cap a flood of requests naming slow domains would starve it; past the cap a request gets 503 at once.
+ * A query counts until it really settles, not until its timeout, so the cap holds against hanging resolvers.
+ */
+export const MAX_DNS_IN_FLIGHT = 16;
+let dnsInFlight = 0;
+
+async function bounded<T>(what: string, query: () => Promise<T>): Promise<T> {
+  if (dnsInFlight >= MAX_DNS_IN_FLIGHT) throw new SipError('ROUTR_SERVICE_UNAVAILABLE', `too many DNS lookups in flight (${what})`);
+  dnsInFlight++;
+  const pending = query();
+  pending.then(
+    () => dnsInFlight--,
+    () => dnsInFlight--,
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SipError('ROUTR_SERVICE_UNAVAILABLE', `DNS lookup for ${what} took longer than ${DNS_TIMEOUT_MS} ms`)), DNS_TIMEOUT_MS);
+  });
+  try {
+    return await Promise.race([pending, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The URI the request is sent towards, before DNS. */
 export function nextHopUri(request: SipRequest): string {
   const top = request.headers.route?.[0];
@@ -40,7 +69,7 @@ export async function resolveUri(uri: string): Promise<Destination> {
 async function lookupSrv(host: string, transport: TransportName): Promise<{ host: string; port: number; serverName: string } | undefined> {
   const service = transport === 'tls' || transport === 'wss' ? '_sips._tcp' : transport === 'udp' ? '_sip._udp' : '_sip._tcp';
   try {
-    const records = await dns.resolveSrv(`${service}.${host}`);
+    const records = await bounded(`${service}.${host}`, () => dns.resolveSrv(`${service}.${host}`));
     if (records.length === 0) return undefined;
     records.sort((a, b) => a.priority - b.priority || b.weight - a.weight);
     const best = records[0];
@@ -54,7 +83,7 @@ async function lookupSrv(host: string, transport: TransportName): Promise<{ host
 
 async function lookupHost(host: string): Promise<string> {
   try {
-    const { address } = await dns.lookup(host);
+    const { address } = await bounded(host, () => dns.lookup(host));
     return address;
   } catch (err) {
     // RFC 3263 4.3: a target that does not resolve cannot be reached; 16.9 makes that a 503-equivalent.

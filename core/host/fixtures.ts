@@ -16,7 +16,7 @@ import { Metrics } from '../metrics.js';
 import { parseMessage } from '../sip/index.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
-import type { PluginInstance } from './instance.js';
+import { cappedLimits, type LimitCaps, type PluginInstance } from './instance.js';
 import { Middleware } from './middleware.js';
 import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../plugins/bundle.js';
 import { Processor } from './processor.js';
@@ -38,6 +38,8 @@ export interface FixtureOptions {
   engine: SandboxEngine;
   capabilities: CapabilityRegistry;
   logger?: Logger;
+  /** The host's caps on manifest limits (default: DEFAULT_LIMIT_CAPS). */
+  limitCaps?: LimitCaps;
 }
 
 /**
@@ -115,7 +117,7 @@ async function build(plugin: LoadedPlugin, fixture: Fixture | undefined, options
     ref,
     plugin,
     config: mergedConfig(plugin, { config: fixture?.config, where }),
-    limits: { ...DEFAULT_LIMITS, ...(manifest.spec.limits ?? {}) },
+    limits: { ...DEFAULT_LIMITS, ...cappedLimits(manifest.spec.limits, options.limitCaps) },
     engine: options.engine,
     logger,
     metrics: (fixtureMetrics ??= new Metrics()),

@@ -155,3 +155,22 @@ export function kindOf(err: SandboxError): string {
       return 'script';
   }
 }
+
+/** What a host lets a plugin manifest ask for (spec.host.pluginLimits). */
+export interface LimitCaps {
+  maxTimeoutMs: number;
+  maxMemoryMb: number;
+}
+
+export const DEFAULT_LIMIT_CAPS: LimitCaps = { maxTimeoutMs: 1000, maxMemoryMb: 128 };
+
+/**
+ * A manifest's limits cut down to the operator's caps: a plugin author cannot give a synchronous plugin 60 s of
+ * the host thread or 4 GiB of heap by writing it in plugin.yaml.
+ */
+export function cappedLimits(limits: { timeoutMs?: number; memoryMb?: number } | undefined, caps: LimitCaps = DEFAULT_LIMIT_CAPS): { timeoutMs?: number; memoryMb?: number } {
+  const out: { timeoutMs?: number; memoryMb?: number } = {};
+  if (limits?.timeoutMs !== undefined) out.timeoutMs = Math.min(limits.timeoutMs, caps.maxTimeoutMs);
+  if (limits?.memoryMb !== undefined) out.memoryMb = Math.min(limits.memoryMb, caps.maxMemoryMb);
+  return out;
+}

@@ -24,7 +24,7 @@ import type { SandboxEngine } from '../../sandbox/types.js';
 import { verifyPlugin } from './fixtures.js';
 import { currentVersion, type PluginState, type PluginStore } from '../plugins/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
-import type { PluginInstance } from './instance.js';
+import { cappedLimits, type PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';
 import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from '../plugins/bundle.js';
 import { Processor } from './processor.js';
@@ -306,7 +306,7 @@ export class SlotLoader {
 
   async #verify(plugin: LoadedPlugin): Promise<void> {
     if (this.#verified.has(plugin.digest)) return;
-    await verifyPlugin(plugin, { engine: this.#engine, capabilities: this.#options.capabilities, logger: this.#logger });
+    await verifyPlugin(plugin, { engine: this.#engine, capabilities: this.#options.capabilities, logger: this.#logger, limitCaps: this.#options.config.pluginLimits });
     this.#verified.add(plugin.digest);
   }
 
@@ -319,7 +319,8 @@ export class SlotLoader {
       ref: config.ref,
       plugin,
       config: merged,
-      limits: { ...DEFAULT_LIMITS, ...(manifest.spec.limits ?? {}), ...(config.limits ?? {}) },
+      // The manifest's asks are capped by the operator's spec.host.pluginLimits; the operator's own per-entry limits are not.
+      limits: { ...DEFAULT_LIMITS, ...cappedLimits(manifest.spec.limits, this.#options.config.pluginLimits), ...(config.limits ?? {}) },
       engine: this.#engine,
       logger,
       metrics: this.#metrics,

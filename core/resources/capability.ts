@@ -28,7 +28,11 @@ export function resourcesCapability(store: Pick<ResourceStore, 'current'>): Capa
         'resources.find': {
           fn: (kind, filter) => {
             if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new TypeError('resources.find(kind, filter): filter must be an object such as { username: "1001" }');
-            return store.current().find(kindOf(kind, 'find'), filter as ResourceFilter).map(out);
+            const k = kindOf(kind, 'find');
+            const secret = Object.keys(filter).find((field) => isSecretField(k, field));
+            // A filter on a secret is an oracle for it (guess, see whether anything matches): not searchable.
+            if (secret !== undefined) throw new TypeError(`resources.find: ${k} field "${secret}" is secret and cannot be searched`);
+            return store.current().find(k, filter as ResourceFilter).map(out);
           },
         },
         'resources.list': { fn: (kind) => store.current().list(kindOf(kind, 'list')).map(out) },
@@ -44,4 +48,16 @@ function kindOf(kind: JsonValue, fn: string): Kind {
 
 function out(resource: Resource | null): JsonValue {
   return resource && (redact(resource) as unknown as JsonValue);
+}
+
+/** Where a Credentials' password lives (and where older shapes kept it). */
+const SECRET_PATHS = ['credentials.password', 'password'];
+
+/**
+ * Fields that never leave the host, so may not be filtered on either: the password, anything below it, and any
+ * object that holds it (`credentials` compared whole would be as good an oracle).
+ */
+function isSecretField(kind: Kind, field: string): boolean {
+  if (kind !== 'Credentials') return false;
+  return SECRET_PATHS.some((secret) => field === secret || secret.startsWith(`${field}.`) || field.startsWith(`${secret}.`));
 }

@@ -101,6 +101,10 @@ for (const plugin of ['hostile', 'hostile-async']) {
       });
     }
 
+    test(`plugins hostile ${plugin} - capability arguments over 1 MiB are refused before the host parses them`, async () => {
+      assert.equal(statusOf(await ask(host, 'victim', { test: 'huge-args' })), 200);
+    });
+
     test(`plugins hostile ${plugin} - a log flood is rate limited and huge log lines are clipped`, async () => {
       const flood = lines.filter((l) => l.msg === 'flood');
       assert.ok(flood.length >= 1, 'some lines get through');

@@ -137,7 +137,7 @@ describe('plugins hotswap - requests in flight', () => {
       async: true,
       build: ({ mode }) => ({ 'gate.wait': { async: true, fn: () => (mode === 'fixtures' ? undefined : gate.promise) } }),
     });
-    t = await startTestHost({ processors: [{ ref: 'held', plugin: 'gated', isFallback: true }], capabilities, engine });
+    t = await startTestHost({ processors: [{ ref: 'held', plugin: 'gated', isFallback: true, limits: { timeoutMs: 5000 } }], capabilities, engine });
   });
   after(() => t?.dispose());
 

@@ -35,3 +35,10 @@ test('capabilities - the log capability drops lines beyond its rate', () => {
   for (let i = 0; i < 10; i++) fns['log.info'].fn(`line ${i}`);
   assert.deepEqual(lines, ['line 0', 'line 1', 'line 2']);
 });
+
+test('plugin limits - a manifest asks, the operator caps: spec.limits over spec.host.pluginLimits are cut down', async () => {
+  const { cappedLimits, DEFAULT_LIMIT_CAPS } = await import('../../core/host/instance.js');
+  assert.deepEqual(cappedLimits({ timeoutMs: 60000, memoryMb: 4096 }), { timeoutMs: DEFAULT_LIMIT_CAPS.maxTimeoutMs, memoryMb: DEFAULT_LIMIT_CAPS.maxMemoryMb });
+  assert.deepEqual(cappedLimits({ timeoutMs: 200 }, { maxTimeoutMs: 100, maxMemoryMb: 8 }), { timeoutMs: 100 });
+  assert.deepEqual(cappedLimits(undefined), {});
+});

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBus, MemoryHub } from '../../core/bus/memory.js';
 import { silentLogger } from '../../core/log.js';
-import type { KvMirror } from '../../core/bus/kv-mirror.js';
+import { KvMirror } from '../../core/bus/kv-mirror.js';
 import { kvCapability, MAX_KV_KEYS_PER_PLUGIN, openPluginKv, scratchPluginKv } from '../../core/plugins/kv.js';
 import type { Capability, JsonValue } from '../../sandbox/types.js';
 import { waitFor } from '../helpers/wait.js';
@@ -114,4 +114,16 @@ test('plugin kv - two hosts writing one key converge on the same value', async (
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(a.get('race'), b.get('race'));
   await close();
+});
+
+test('kv mirror - deleted keys are freed once their tombstones are old enough (memory does not grow with churn)', () => {
+  let now = 1_000_000;
+  const mirror = KvMirror.scratch({ now: () => now });
+  for (let i = 0; i < 1000; i++) mirror.set(`n.${i}`, i, String(i));
+  for (let i = 0; i < 1000; i++) mirror.delete(`n.${i}`);
+  assert.equal(mirror.size, 1000, 'tombstones are kept for a while');
+  now += 61_000;
+  mirror.set('n.fresh', 1, '1');
+  assert.equal(mirror.size, 1, 'then freed');
+  assert.equal(mirror.get('n.5'), undefined);
 });

@@ -8,6 +8,7 @@ import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { silentLogger } from '../../core/log.js';
 import { packagePath } from '../../core/paths.js';
 import { readResourcePath, ResourceSet, resourcesCapability, validateDocuments, type ResourceStore } from '../../core/resources/index.js';
+import type { JsonValue } from '../../sandbox/types.js';
 
 async function fakeStore(): Promise<{ store: ResourceStore; swap(set: ResourceSet): void }> {
   const read = await readResourcePath(packagePath('config', 'examples', 'valid'));
@@ -40,6 +41,16 @@ test('resources capability - Credentials never carry the password into the sandb
   assert.deepEqual(creds.spec, { credentials: { username: '1001' } });
   const all = JSON.stringify([fns['resources.list'].fn('Credentials'), fns['resources.find'].fn('Credentials', { 'credentials.username': '1001' })]);
   assert.ok(!all.includes('password') && !all.includes('1234'), all);
+});
+
+test('resources capability - the password is not searchable: a filter on it, or on what holds it, is refused', async () => {
+  const { store } = await fakeStore();
+  const fns = resourcesCapability(store).build(context);
+  const filters: Array<Record<string, JsonValue>> = [{ 'credentials.password': '1234' }, { password: '1234' }, { credentials: { username: '1001', password: '1234' } }, { 'credentials.password.length': 4 }];
+  for (const filter of filters) {
+    assert.throws(() => fns['resources.find'].fn('Credentials', filter), /secret and cannot be searched/, JSON.stringify(filter));
+  }
+  assert.equal((fns['resources.find'].fn('Credentials', { 'credentials.username': '1001' }) as unknown[]).length, 1, 'other fields still are');
 });
 
 test('resources capability - bad arguments are errors the plugin sees', async () => {
