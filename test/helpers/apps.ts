@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { packagePath } from '../../core/paths.js';
+import { detectRuntime, launchCommand, type RuntimeName } from '../../core/runtime/detect.js';
 import { isRequest, type SipResponse } from '../../core/sip/types.js';
 import { TestUA, requestText } from './ua.js';
 import { waitFor } from './wait.js';
@@ -19,9 +20,24 @@ export interface AppProcess {
   saw(text: string, timeoutMs?: number): Promise<void>;
 }
 
-/** Run `examples/apps/<example>.js` with `env`; resolves once it printed "connected" (unless `waitConnected` is false). */
-export async function spawnApp(example: string, env: Record<string, string>, options: { waitConnected?: boolean } = {}): Promise<AppProcess> {
-  const child = spawn(process.execPath, ['--enable-source-maps', packagePath('examples', 'apps', `${example}.js`)], {
+/** How to run a script on `runtime` (default: the one running the tests), with the project's own bun and deno. */
+function scriptCommand(runtime: RuntimeName | undefined): [string, string[]] {
+  if (runtime === undefined || runtime === detectRuntime()) {
+    const launch = launchCommand({ nodeFlags: ['--enable-source-maps'] });
+    return [launch.command, launch.args.filter((a) => a !== '--no-node-snapshot')];
+  }
+  if (runtime === 'bun') return [packagePath('node_modules', '.bin', 'bun'), []];
+  if (runtime === 'deno') return [packagePath('node_modules', '.bin', 'deno'), ['run', '-A']];
+  return ['node', []];
+}
+
+/**
+ * Run `examples/apps/<example>.js` with `env` (on `runtime`, default this one); resolves once it printed
+ * "connected" (unless `waitConnected` is false).
+ */
+export async function spawnApp(example: string, env: Record<string, string>, options: { waitConnected?: boolean; runtime?: RuntimeName } = {}): Promise<AppProcess> {
+  const [command, args] = scriptCommand(options.runtime);
+  const child = spawn(command, [...args, packagePath('examples', 'apps', `${example}.js`)], {
     env: { ...process.env, ...env },
     cwd: packagePath(),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,7 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { APP_TOKEN, invite, spawnApp, untilAnswered, type AppProcess } from '../helpers/apps.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
-import { metricValue, spawnRoutr, testConfig, type SpawnedRoutr } from '../helpers/routr.js';
+import { freePort } from '../helpers/ports.js';
+import { metricValue, spawnRoutr, startRoutr, testConfig, type RunningRoutr, type SpawnedRoutr } from '../helpers/routr.js';
 import { runSipp } from '../helpers/sipp.js';
 import { TestUA } from '../helpers/ua.js';
 import { waitFor } from '../helpers/wait.js';
@@ -149,6 +150,91 @@ describe('apps over NATS - edge and host processes, apps in processes of their o
     assert.ok((await metricValue(host.httpPort, 'routr_app_presence_refused_total', { app: 'busy', reason: 'signature' })) > 0);
   });
 });
+
+describe('apps over NATS - the SDK on Bun and Deno', () => {
+  let bed: Bed;
+
+  before(async () => {
+    bed = await startBed(await startNatsServer(), busyHost);
+  });
+  after(() => bed?.stop());
+
+  test('apps nats - the same example app serves from Bun and from Deno', async () => {
+    const env = { NATS_URL: bed.nats.url, ROUTR_APP_TOKEN: APP_TOKEN };
+    const [bun, deno] = await Promise.all([spawnApp('busy', env, { runtime: 'bun' }), spawnApp('busy', env, { runtime: 'deno' })]);
+    bed.apps.push(bun, deno);
+    await instancesSeen(bed.host, 2);
+    const instances = new Set<string>();
+    for (let i = 0; i < 10; i++) {
+      const response = await invite(bed.ua, bed.edge.sipPort);
+      assert.equal(response.status, 486);
+      instances.add(String(response.headers['x-app-instance']));
+    }
+    const id = (output: string) => /connected busy (\w+)/.exec(output)?.[1];
+    assert.deepEqual([...instances].sort(), [id(bun.output()), id(deno.output())].sort(), 'both runtimes answered');
+  });
+});
+
+describe('apps over NATS - a cluster of two NATS servers', () => {
+  let a: NatsServerHandle;
+  let b: NatsServerHandle;
+  const routrs: RunningRoutr[] = [];
+  let app: AppProcess | undefined;
+  let ua: TestUA;
+
+  before(async () => {
+    const [routeA, routeB, portA, portB] = await Promise.all([freePort('tcp'), freePort('tcp'), freePort('tcp'), freePort('tcp')]);
+    const cluster = (own: number, other: number) => ['--cluster_name', 'routr-test', '--cluster', `nats://127.0.0.1:${own}`, '--routes', `nats://127.0.0.1:${other}`];
+    [a, b] = await Promise.all([startNatsServer({ port: portA, args: cluster(routeA, routeB) }), startNatsServer({ port: portB, args: cluster(routeB, routeA) })]);
+    await routed(a.url, b.url);
+    // The host and one edge on server A, another edge on server B; the app connects to B only.
+    routrs.push(await startRoutr({ bus: { url: a.url }, host: busyHost } as never, { role: 'host' }));
+    routrs.push(await startRoutr({ bus: { url: a.url } }, { role: 'edge' }));
+    routrs.push(await startRoutr({ bus: { url: b.url } }, { role: 'edge' }));
+    ua = await TestUA.udp();
+  });
+
+  after(async () => {
+    await ua?.close();
+    await app?.stop('SIGKILL');
+    for (const r of routrs) await r.stop();
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  test('apps nats cluster - an app on one server serves the edges of every server', async () => {
+    app = await spawnApp('busy', { NATS_URL: b.url, ROUTR_APP_TOKEN: APP_TOKEN });
+    const [host, edgeA, edgeB] = routrs;
+    await waitFor(() => host.server.apps!.directory.count('busy') === 1, { timeoutMs: 10_000, what: 'the host on A to hear the app on B' });
+    for (const edge of [edgeA, edgeB, edgeA, edgeB]) {
+      const response = await invite(ua, edge.sipPort);
+      assert.equal(response.status, 486, `edge ${edge.sipPort}: ${response.status} ${response.reason}`);
+    }
+  });
+});
+
+/** Resolves once a request made on server `from` is answered by a subscriber on server `to` (routes are up). */
+async function routed(to: string, from: string): Promise<void> {
+  const server = await connect({ servers: to });
+  const client = await connect({ servers: from });
+  server.subscribe('routr-test.routed', {
+    callback: (_err, msg) => {
+      msg.respond(new Uint8Array([1]));
+    },
+  });
+  await server.flush();
+  try {
+    await waitFor(async () => {
+      try {
+        await client.request('routr-test.routed', new Uint8Array(), { timeout: 200 });
+        return true;
+      } catch {
+        return false;
+      }
+    }, { timeoutMs: 10_000, intervalMs: 50, what: 'the NATS cluster route' });
+  } finally {
+    await Promise.all([server.close(), client.close()]);
+  }
+}
 
 describe('apps over NATS - auth: nats, NATS permissions decide who serves a name', () => {
   let bed: Bed;

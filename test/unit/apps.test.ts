@@ -160,7 +160,8 @@ describe('apps sdk - requests and responses', () => {
     const bus = {} as never;
     const noop = () => undefined;
     assert.equal(new App({ name: 'a', bus, autoConnect: false }).use(noop).methods, null);
-    assert.deepEqual(new App({ name: 'a', bus, autoConnect: false }).use(noop).invite(noop).bye(noop).methods, ['INVITE', 'BYE']);
+    assert.equal(new App({ name: 'a', bus, autoConnect: false }).use(noop).invite(noop).methods, null, 'a use handler may answer any method');
+    assert.deepEqual(new App({ name: 'a', bus, autoConnect: false }).invite(noop).bye(noop).use('invite', noop).methods, ['INVITE', 'BYE']);
     assert.deepEqual(new App({ name: 'a', bus, autoConnect: false, methods: ['message'] }).invite(noop).methods, ['MESSAGE']);
     assert.throws(() => new App({ name: 'Bad Name', bus, autoConnect: false }), /app name/);
     assert.throws(() => new App({ name: 'a', autoConnect: false }), /servers .* or bus/);

@@ -50,7 +50,7 @@ export interface AppOptions {
   bus?: Bus;
   /** The app's token (spec.host.apps[].token). Absent: frames go unsigned, for `auth: nats` apps. */
   token?: string;
-  /** Methods this app takes; default: those it has handlers for (every method if it has only `use` ones). */
+  /** Methods this app takes; default: those it has handlers for (every method once it has a `use` handler). */
   methods?: string[];
   /** How often it tells the hosts it is alive; a host drops it after three missed. Default 1000 ms. */
   heartbeatMs?: number;
@@ -141,8 +141,9 @@ export class App extends Emitter<AppEvents> {
   /** The methods announced to hosts (null: every method). */
   get methods(): string[] | null {
     if (this.#options.methods) return this.#options.methods.map((m) => m.toUpperCase());
-    const named = [...new Set(this.#handlers.map((h) => h.method).filter((m): m is string => m !== undefined))];
-    return named.length > 0 ? named : null;
+    // A `use` handler may answer any method, so it makes the app take them all; pass `methods` to narrow that.
+    if (this.#handlers.length === 0 || this.#handlers.some((h) => h.method === undefined)) return null;
+    return [...new Set(this.#handlers.map((h) => h.method as string))];
   }
 
   /** Requests being handled now. */
