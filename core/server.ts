@@ -6,7 +6,7 @@ import { apiToken } from './api/http.js';
 import { AppRuntime } from './apps/index.js';
 import { mountSecretsApi } from './auth/api.js';
 import { openKeyring, type Keyring } from './auth/keyring.js';
-import { createBus } from './bus/index.js';
+import { createBus, type NatsCredentials } from './bus/index.js';
 import type { Bus } from './bus/types.js';
 import type { ServerConfig } from './config/server.js';
 import { Edge } from './edge/edge.js';
@@ -22,7 +22,7 @@ import { mountResourcesApi, openResourceStore, resourcesCapability, type Resourc
 import { PluginRuntime } from './plugins/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
-import { pid } from './runtime/process.js';
+import { env, pid } from './runtime/process.js';
 
 export type Role = 'all' | 'edge' | 'host';
 
@@ -79,7 +79,7 @@ export class RoutrServer {
       throw new Error(`role "${this.role}" needs a NATS bus: set spec.bus.url (the in-process bus only joins roles in one process)`);
     }
     try {
-      this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger });
+      this.bus = await createBus({ url: spec.bus.url, name: spec.bus.name ?? `routr-${this.role}-${spec.edge.ref}`, logger: this.logger, credentials: busCredentials(spec.bus) });
       this.events = new EventPublisher({
         bus: this.bus,
         edge: this.role === 'host' ? null : spec.edge.ref,
@@ -176,4 +176,9 @@ export class RoutrServer {
     this.events?.close();
     await this.bus?.close().catch(() => {});
   }
+}
+
+/** spec.bus.user with its password (spec.bus.password, else ROUTR_NATS_PASSWORD), for a NATS server with authorization. */
+function busCredentials(bus: ServerConfig['spec']['bus']): NatsCredentials | undefined {
+  return bus.user ? { user: bus.user, password: bus.password ?? env('ROUTR_NATS_PASSWORD') } : undefined;
 }

@@ -6,7 +6,7 @@
  */
 import type { Logger } from '../log.js';
 import { MemoryBus } from './memory.js';
-import type { NatsBusOptions } from './nats.js';
+import type { NatsBusOptions, NatsCredentials } from './nats.js';
 import type { Bus } from './types.js';
 
 export type {
@@ -47,7 +47,7 @@ export {
 } from './subjects.js';
 export { MAX_KV_HISTORY, MIN_KV_TTL_MS } from './rules.js';
 export { MemoryBus, MemoryHub, type MemoryBusOptions } from './memory.js';
-export type { NatsBusOptions, NatsTransport } from './nats.js';
+export type { NatsBusOptions, NatsCredentials, NatsTransport } from './nats.js';
 
 export interface CreateBusOptions {
   /** NATS server url(s), comma-separated; absent or empty: the in-process MemoryBus. */
@@ -55,6 +55,8 @@ export interface CreateBusOptions {
   /** This node's name on the bus, e.g. `routr-edge-ep1`; NATS shows it per connection. */
   name: string;
   logger?: Logger;
+  /** For a NATS server with authorization. */
+  credentials?: NatsCredentials;
 }
 
 export async function createBus(options: CreateBusOptions): Promise<Bus> {
@@ -63,7 +65,7 @@ export async function createBus(options: CreateBusOptions): Promise<Bus> {
     return new MemoryBus({ logger: options.logger });
   }
   const { NatsBus } = await import('./nats.js');
-  return NatsBus.connect(options.url, { name: options.name, logger: options.logger });
+  return NatsBus.connect(options.url, { name: options.name, logger: options.logger, credentials: options.credentials });
 }
 
 /** Connect a NatsBus with every option (reconnect timing, transport); createBus covers the common case. */

@@ -81,6 +81,13 @@ export interface NatsBusOptions {
   waitOnFirstConnect?: boolean;
   /** Default: `connect` from @nats-io/transport-node. */
   transport?: NatsTransport;
+  /** For a server with authorization. */
+  credentials?: NatsCredentials;
+}
+
+export interface NatsCredentials {
+  user: string;
+  password?: string;
 }
 
 interface Tracked {
@@ -118,6 +125,7 @@ export class NatsBus implements Bus {
         reconnectTimeWait: options.reconnectTimeWaitMs ?? 250,
         pingInterval: options.pingIntervalMs ?? 10_000,
         waitOnFirstConnect: options.waitOnFirstConnect ?? false,
+        ...authOptions(options.credentials),
         // Otherwise every request builds two Errors up front (stack capture included) in case it fails: 8% of
         // an edge's CPU under load. Our failures map to SipErrors and never needed those call-site stacks.
         noAsyncTraces: true,
@@ -385,6 +393,10 @@ export class NatsBus implements Bus {
       }
     }
   }
+}
+
+function authOptions(credentials: NatsCredentials | undefined): Partial<ConnectionOptions> {
+  return credentials ? { user: credentials.user, pass: credentials.password } : {};
 }
 
 /** Header values are single lines of printable text; the body keeps the reason intact. */

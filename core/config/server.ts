@@ -121,7 +121,8 @@ export interface ServerConfig {
       /** auto: as the decision says (dialog-creating requests by default); always; never. */
       recordRoute: 'auto' | 'always' | 'never';
     };
-    bus: { url?: string; name?: string };
+    /** user and password: how routr proves itself to a NATS server with authorization (APPS.md). */
+    bus: { url?: string; name?: string; user?: string; password?: string };
     /** Shared secrets (core/auth/keyring.ts): newest first. */
     cluster: { secrets?: string[] };
     host: {
@@ -232,6 +233,8 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
     refs.add(m.ref);
   });
   problems.push(...appProblems(config));
+  const bus = config.spec.bus;
+  if (bus.password !== undefined && bus.user === undefined) problems.push({ path: '/spec/bus/password', message: 'a password goes with a user' });
   const seen = new Set<string>();
   config.spec.edge.transports.forEach((t, i) => {
     const key = `${t.protocol}|${t.bindAddr ?? config.spec.edge.bindAddr}|${t.port}`;

@@ -28,8 +28,8 @@ interface Bed {
   stop(): Promise<void>;
 }
 
-async function startBed(nats: NatsServerHandle, host: Record<string, unknown>): Promise<Bed> {
-  const bus = { url: nats.url };
+async function startBed(nats: NatsServerHandle, host: Record<string, unknown>, credentials: { user?: string; password?: string } = {}): Promise<Bed> {
+  const bus = { url: nats.url, ...credentials };
   const hostProcess = await spawnRoutr(await testConfig({ bus, host }), { role: 'host' });
   const edge = await spawnRoutr(await testConfig({ bus }), { role: 'edge' });
   const apps: AppProcess[] = [];
@@ -238,7 +238,7 @@ async function routed(to: string, from: string): Promise<void> {
 
 describe('apps over NATS - auth: nats, NATS permissions decide who serves a name', () => {
   let bed: Bed;
-  // routr's own processes connect without credentials (no_auth_user): routr has no bus credentials option here.
+  // routr's own processes connect as user routr (spec.bus.user and password); nobody gets in without credentials.
   const config = `
 authorization {
   users = [
@@ -249,11 +249,11 @@ authorization {
       permissions: { publish: ["routr.v1.apps.other.>"], subscribe: ["routr.v1.apps.other.>", "routr.v1.apps.announce"], allow_responses: true } }
   ]
 }
-no_auth_user: routr
 `;
 
   before(async () => {
-    bed = await startBed(await startNatsServer({ config }), { apps: [{ name: 'busy', auth: 'nats' }], processors: [{ ref: 'busy', app: 'busy', methods: ['INVITE'] }] });
+    const credentials = { user: 'routr', password: 'routr-secret' };
+    bed = await startBed(await startNatsServer({ config }), { apps: [{ name: 'busy', auth: 'nats' }], processors: [{ ref: 'busy', app: 'busy', methods: ['INVITE'] }] }, credentials);
   });
   after(() => bed?.stop());
 
@@ -264,6 +264,14 @@ no_auth_user: routr
     const response = await invite(bed.ua, bed.edge.sipPort);
     assert.equal(response.status, 503);
     assert.equal(await metricValue(bed.host.httpPort, 'routr_app_instances', { app: 'busy' }), 0);
+  });
+
+  test('apps nats permissions - routr with a wrong bus password does not start, and says why without the password', async () => {
+    await assert.rejects(startRoutr({ bus: { url: bed.nats.url, user: 'routr', password: 'not-the-password' } }, { role: 'edge' }), (err: Error) => {
+      assert.match(err.message, /cannot connect to NATS .*Authorization Violation/i);
+      assert.doesNotMatch(err.message, /not-the-password/);
+      return true;
+    });
   });
 
   test('apps nats permissions - the user allowed the name serves it', async () => {

@@ -72,6 +72,21 @@ describe('apps config - processor entries, apps and request handlers', () => {
   });
 });
 
+describe('apps config - bus credentials', () => {
+  test('apps config - a bus password goes with a user', () => {
+    const bad = (() => {
+      try {
+        parseServerConfig({ apiVersion: 'v2beta1', kind: 'Server', ref: 't', spec: { bus: { url: 'nats://127.0.0.1:4222', password: 'secret' } } });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    })();
+    assert.deepEqual(bad, ['Server t /spec/bus/password: a password goes with a user']);
+    assert.equal(parseServerConfig({ apiVersion: 'v2beta1', kind: 'Server', ref: 't', spec: { bus: { url: 'nats://h:4222', user: 'routr', password: 'secret' } } }).spec.bus.user, 'routr');
+  });
+});
+
 describe('apps protocol - subjects and signed frames', () => {
   test('apps protocol - subjects are versioned and escape names', () => {
     assert.equal(presenceSubject('voice_mail'), 'routr.v1.apps.voice_5fmail.presence');
