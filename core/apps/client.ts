@@ -57,6 +57,8 @@ export class AppClient {
   readonly #logger: Logger;
   readonly #metrics: AppMetrics;
   readonly #retryAfter: Record<string, string>;
+  readonly #idPrefix = `${randomId(6)}-`;
+  #seq = 0;
 
   constructor(options: AppClientOptions) {
     this.#bus = options.bus;
@@ -97,7 +99,8 @@ export class AppClient {
   }
 
   async #attempt(instance: AppInstance, signer: AppSigner, envelopeJson: string, remaining: number): Promise<Attempt> {
-    const id = randomId();
+    // Unique is enough (the signature, not the id, is what a forger lacks): a prefix per host and a counter.
+    const id = `${this.#idPrefix}${(++this.#seq).toString(36)}`;
     const frame = await signer.frame('request', id, `{"id":"${id}","timeoutMs":${remaining},"envelope":${envelopeJson}}`);
     let untrack: () => void = () => undefined;
     const gone = new Promise<never>((_, reject) => (untrack = instance.track(id, reject)));

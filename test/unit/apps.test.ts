@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { answerOf, queryOf } from '../../core/apps/handlers.js';
+import { runtimeMac } from '../../core/apps/index.js';
 import { AppSigner, decodeFrame, instanceSubject, presenceSubject } from '../../core/apps/protocol.js';
 import { AppRequest, AppResponse, App } from '../../core/apps/sdk/index.js';
 import { ConfigError, parseServerConfig } from '../../core/config/server.js';
@@ -105,6 +106,18 @@ describe('apps protocol - subjects and signed frames', () => {
     assert.equal(await (await AppSigner.create('vm', `${TOKEN}x`)).verify('reply', 'req-1', frame.json, frame.signature), false, 'another token');
     assert.equal(await signer.verify('reply', 'req-1', frame.json, '-'), false, 'unsigned');
     assert.equal(frame.json.includes(TOKEN), false);
+  });
+
+  test('apps protocol - the host\'s HMAC and the SDK\'s Web Crypto sign alike', async () => {
+    const host = await AppSigner.create('vm', TOKEN, runtimeMac);
+    const sdk = await AppSigner.create('vm', TOKEN);
+    for (const json of ['{}', '{"id":"x","decision":{"action":"respond","status":486}}', 'é'.repeat(1000)]) {
+      const signed = await host.frame('reply', 'r1', json);
+      assert.deepEqual(signed, await sdk.frame('reply', 'r1', json));
+      const frame = decodeFrame(signed)!;
+      assert.equal(frame.signature.length, 43);
+      assert.equal(await sdk.verify('reply', 'r1', frame.json, frame.signature), true);
+    }
   });
 
   test('apps protocol - with auth: nats frames go unsigned and every signature passes', async () => {
