@@ -27,7 +27,7 @@ export const ERROR_CODES = {
   ROUTR_TOO_MANY_HOPS: { status: 483, reason: 'Too Many Hops', description: 'Max-Forwards reached 0.' },
   ROUTR_REQUEST_TERMINATED: { status: 487, reason: 'Request Terminated', description: 'The INVITE was cancelled.' },
   ROUTR_INTERNAL: { status: 500, reason: 'Server Internal Error', description: 'A processor failed (throw, timeout, memory, invalid decision) or an internal bug.' },
-  ROUTR_SERVICE_UNAVAILABLE: { status: 503, reason: 'Service Unavailable', description: 'No processor host answered in time, or the server is draining; carries Retry-After.' },
+  ROUTR_SERVICE_UNAVAILABLE: { status: 503, reason: 'Service Unavailable', description: 'No processor host, app or web callback answered in time (or none is connected), or the server is draining; carries Retry-After.' },
   ROUTR_VERSION_NOT_SUPPORTED: { status: 505, reason: 'Version Not Supported', description: 'Only SIP/2.0 is supported.' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
