@@ -12,7 +12,9 @@
  *   instance gone / nobody listening   → retry on another instance, within the deadline
  *   a reply whose signature is wrong   → counted, retried (someone else answered on the instance's subject)
  *   no answer within the deadline      → 503 + Retry-After, an app failure (the processor's breaker counts it)
- *   an invalid decision or app error   → 500, an app failure
+ *   an app error (its handler threw)   → 500, an app failure
+ *   an invalid decision                → 500, counted, but it moves no breaker (as for plugins: it is most often
+ *                                        made of one request's data, and one caller must not switch it off)
  */
 import { BusClosedError, BusError, BusHandlerError, BusNoRespondersError, BusTimeoutError, type Bus } from '../bus/types.js';
 import type { Decision } from '../envelope.js';
@@ -23,8 +25,14 @@ import { AppDirectory, InstanceGoneError, type AppInstance } from './directory.j
 import type { AppMetrics, AppOutcome, RetryReason } from './metrics.js';
 import { decodeFrame, randomId, type AppSigner, type ReplyBody } from './protocol.js';
 
-/** A SipError that is the app's fault: the breaker of the processor entry that asked counts it. */
-export class AppFailureError extends SipError {}
+/** A SipError that is the app's fault; `outcome` says how (timeout, app_error, invalid_decision, exhausted). */
+export class AppFailureError extends SipError {
+  readonly outcome: AppOutcome;
+  constructor(code: 'ROUTR_SERVICE_UNAVAILABLE' | 'ROUTR_INTERNAL', outcome: AppOutcome, message: string, options?: { headers?: Record<string, string> }) {
+    super(code, message, options);
+    this.outcome = outcome;
+  }
+}
 
 /** Attempts per request at most (instances tried, plus retries after a bad signature or a bus hiccup). */
 const MAX_ATTEMPTS = 5;
@@ -161,9 +169,9 @@ export class AppClient {
         throw new SipError('ROUTR_SERVICE_UNAVAILABLE', detail, { headers: this.#retryAfter });
       case 'timeout':
       case 'exhausted':
-        throw new AppFailureError('ROUTR_SERVICE_UNAVAILABLE', detail, { headers: this.#retryAfter });
+        throw new AppFailureError('ROUTR_SERVICE_UNAVAILABLE', outcome, detail, { headers: this.#retryAfter });
       default:
-        throw new AppFailureError('ROUTR_INTERNAL', detail);
+        throw new AppFailureError('ROUTR_INTERNAL', outcome, detail);
     }
   }
 }

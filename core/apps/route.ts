@@ -1,10 +1,10 @@
 /**
  * A processor entry that names an app (`{ ref, app, methods, matchFunc }`): the router picks it like any other
  * (its matchFunc still runs in the sandbox), and it asks the app for the decision. It has a circuit breaker
- * like a plugin slot: timeouts, invalid decisions and app errors count as failures; after
+ * like a plugin slot: timeouts and app errors (a handler that threw) count as failures; after
  * `circuitBreaker.failures` of them in a row the entry is skipped (requests fall through to the next
  * processor) until a trial after the cool-down succeeds. "No instance connected" is a 503 of its own and does
- * not open the breaker: nothing was asked.
+ * not open the breaker: nothing was asked; nor does an invalid decision (a 500 for that request, counted).
  */
 import type { ProcessorConfig } from '../config/server.js';
 import type { Decision } from '../envelope.js';
@@ -69,12 +69,13 @@ export class AppRoute {
   }
 
   end(err?: unknown): void {
-    if (err instanceof AppFailureError) {
-      this.failures++;
-      this.#breaker.failure();
-    } else {
+    if (!(err instanceof AppFailureError)) {
       this.#breaker.success();
+      return;
     }
+    this.failures++;
+    // As for plugins: an invalid decision is most often made of one request's data; it moves no breaker.
+    if (err.outcome !== 'invalid_decision') this.#breaker.failure();
   }
 
   process(envelopeJson: string, method: string): Promise<Decision> {

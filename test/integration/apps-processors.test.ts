@@ -161,9 +161,18 @@ describe('apps - the circuit breaker of an app entry (embedded bus)', () => {
     await routr?.stop();
   });
 
-  test('apps processor - the circuit breaker opens after failures in a row, falls through, and closes after a good trial', async () => {
+  test('apps processor - the circuit breaker opens after app failures in a row (not invalid decisions), falls through, and closes after a good trial', async () => {
     let healthy = false;
-    apps.push(await appOn(routr, (app) => app.invite((_req, res) => (healthy ? res.send(486) : res.decide({ action: 'respond', status: 99 } as never)))));
+    apps.push(await appOn(routr, (app) => {
+      app.on('error', () => undefined);
+      app.invite((req, res) => {
+        if (req.has('x-invalid')) return res.decide({ action: 'respond', status: 99 } as never);
+        if (!healthy) throw new Error('down');
+        res.send(486);
+      });
+    }));
+    for (let i = 0; i < 5; i++) assert.equal(statusOf(await ask(routr, 'INVITE', 'sip:1000@127.0.0.1', ['X-Invalid: 1'])), 500);
+    assert.equal(await metricValue(routr.httpPort, 'routr_plugin_state', { processor: 'voicemail', state: 'closed' }), 1, 'invalid decisions move no breaker');
     for (let i = 0; i < 3; i++) assert.equal(statusOf(await ask(routr)), 500);
     assert.equal(statusOf(await ask(routr)), 299, 'open: the request falls through to the fallback processor');
     assert.equal(await metricValue(routr.httpPort, 'routr_plugin_state', { processor: 'voicemail', state: 'open' }), 1);
