@@ -80,6 +80,7 @@ export interface ForwardDecision {
   recordRoute?: boolean;
   /** Replacement body; absent keeps the original bytes. */
   content?: string;
+  metadata?: DecisionMetadata;
 }
 
 export interface RespondDecision {
@@ -88,7 +89,14 @@ export interface RespondDecision {
   reason?: string;
   headers?: Record<string, string | string[]>;
   content?: string;
+  metadata?: DecisionMetadata;
 }
+
+/**
+ * Why a processor decided so (the table, key or rule it used), for operators: the host logs it at debug level
+ * with the Call-ID; the edge ignores it. Keys `[A-Za-z0-9_.-]{1,64}`, at most 32, string values ≤ 1024 chars.
+ */
+export type DecisionMetadata = Record<string, string>;
 
 export type Decision = ForwardDecision | RespondDecision;
 

@@ -306,6 +306,11 @@ function resolvePaths(config: ServerConfig, base: string): void {
   if (host.pluginStore.path && !isAbsolute(host.pluginStore.path)) host.pluginStore.path = resolve(base, host.pluginStore.path);
   if (host.tokens?.publicKey) host.tokens.publicKey = resolve(base, host.tokens.publicKey);
   if (host.tokens?.jwks) host.tokens.jwks = resolve(base, host.tokens.jwks);
+  // A processor or middleware config kept in its own file (core/host/config-files.ts): `config: { file }`.
+  for (const entry of [...host.processors, ...host.middlewares]) {
+    const file = configFileOf(entry.config);
+    if (file !== undefined) (entry.config as { file: string }).file = resolve(base, file);
+  }
   for (const transport of config.spec.edge.transports) {
     const tls = transport.tls;
     if (!tls) continue;
@@ -319,6 +324,13 @@ function resolveTls(tls: TlsSettings, base: string): void {
   if (tls.key) tls.key = resolve(base, tls.key);
   if (tls.pfx) tls.pfx = resolve(base, tls.pfx);
   if (tls.ca) tls.ca = resolve(base, tls.ca);
+}
+
+/** The file a processor's or middleware's config names (`config: { file: path }`, nothing else), or undefined. */
+export function configFileOf(config: Record<string, unknown> | undefined): string | undefined {
+  if (config === undefined || config === null) return undefined;
+  const keys = Object.keys(config);
+  return keys.length === 1 && keys[0] === 'file' && typeof config.file === 'string' ? config.file : undefined;
 }
 
 export function deepFreeze<T>(value: T): T {

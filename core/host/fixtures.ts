@@ -147,7 +147,7 @@ async function runOne(instance: PluginInstance, fixture: Fixture): Promise<Fixtu
       actual = { kind: 'decision', decision: await instance.process(json) };
     } else if (stageOf(fixture) === 'pre') {
       const verdict = await (instance as Middleware).onRequest(json);
-      actual = verdict === undefined ? { kind: 'continue' } : 'metadata' in verdict ? { kind: 'metadata', metadata: verdict.metadata } : { kind: 'decision', decision: verdict };
+      actual = verdict === undefined ? { kind: 'continue' } : 'action' in verdict ? { kind: 'decision', decision: verdict } : { kind: 'metadata', metadata: verdict.metadata };
     } else {
       const decision = await (instance as Middleware).onDecision(json, (fixture.decision ?? { action: 'forward' }) as unknown as Decision);
       actual = decision === undefined ? { kind: 'keep' } : { kind: 'decision', decision };

@@ -170,6 +170,7 @@ export class ProcessorHost {
         decision = await chain.runPost(method, json, decision);
       }
       this.#metrics.processorCalls.inc({ processor: decidedBy, outcome: decision.action });
+      if (decision.metadata !== undefined) this.#logDecision(decidedBy, json, decision);
       return { decision, processor: decidedBy, host: this.#name };
     } catch (err) {
       const spec = toResponseSpec(err);
@@ -177,6 +178,14 @@ export class ProcessorHost {
       if (spec.status >= 500) this.#logger.warn({ processor: ref, err: err instanceof Error ? err.message : String(err) }, 'request failed');
       return { error: { status: spec.status, reason: spec.reason, code: spec.code, headers: spec.headers } };
     }
+  }
+
+  /** A decision that says why (its metadata): one debug line, so an operator can see why a call went where it went. */
+  #logDecision(processor: string, envelopeJson: string, decision: Decision): void {
+    if (!this.#logger.isLevelEnabled('debug')) return;
+    const { ref } = JSON.parse(envelopeJson) as { ref?: unknown };
+    const outcome = decision.action === 'forward' ? { targets: decision.targets?.map((t) => t.uri ?? null) } : { status: decision.status };
+    this.#logger.debug({ processor, callId: ref, action: decision.action, ...outcome, metadata: decision.metadata }, 'decision');
   }
 
   #route(router: Pipeline['router'], method: string, envelopeJson: string): ProcessorRoute {

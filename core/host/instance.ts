@@ -53,7 +53,9 @@ export abstract class PluginInstance {
       name: `${kind}:${options.ref}@${plugin.manifest.metadata.version}`,
       source: shim,
       filename: `routr:${kind}-shim`,
-      modules: { plugin: plugin.source, config: `export default ${JSON.stringify(options.config)};` },
+      // JSON.parse of a string literal, not an object literal: V8 parses JSON several times faster than the same
+      // data as JavaScript (a 7.5 MB config, 100,000 map entries: ≈ 150 ms instead of ≈ 600 ms to load).
+      modules: { plugin: plugin.source, config: `export default JSON.parse(${JSON.stringify(JSON.stringify(options.config))});` },
       limits: options.limits,
       capabilities: options.capabilities,
       maxResultBytes: MAX_RESULT_BYTES,

@@ -8,6 +8,9 @@
  * fresh sandbox that will serve. A version that fails any of that is refused with the reason and the loaded one
  * keeps serving (at start, a failing store version falls back to the directory one).
  *
+ * A config kept in a file (`config: { file: ... }`, see config-files.ts) is read at each build and watched: a
+ * change rebuilds the slots using it through the same checks, and a file that fails keeps the running config.
+ *
  * `sync` is serialized: one reconciliation at a time, so two swaps never race to rebuild the router. Swaps are
  * plain assignments on the event loop, so no request sees half of one. If a new version changes a slot's
  * default methods or matchFunc, a new pipeline is built first and replaced in the same step; the old one is
@@ -24,6 +27,7 @@ import type { SandboxEngine } from '../../sandbox/types.js';
 import { verifyPlugin } from './fixtures.js';
 import { currentVersion, type PluginState, type PluginStore } from '../plugins/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
+import { ConfigFileWatch, configFileOf, readConfigFile } from './config-files.js';
 import { cappedLimits, type PluginInstance } from './instance.js';
 import { Middleware, MiddlewareChain } from './middleware.js';
 import { findPluginDirOrUndefined, loadedFromBundle, loadPlugin, mergedConfig, PluginError, type LoadedPlugin } from '../plugins/bundle.js';
@@ -74,6 +78,8 @@ export interface HostOptions {
   name?: string;
   /** Apps and request handlers (core/apps); needed when a processor entry names an app. */
   apps?: AppRuntime;
+  /** Watching configs kept in files (`config: { file }`): debounce and poll intervals, in ms (tests). */
+  configFiles?: { debounceMs?: number; pollMs?: number };
 }
 
 type LoaderOptions = HostOptions & { capabilities: CapabilityRegistry };
@@ -93,6 +99,11 @@ export class SlotLoader {
   /** Why a digest was refused here: a periodic resync does not try (and log) it again. */
   readonly #refused = new Map<string, string>();
   readonly #retiring = new Map<Pipeline, ReturnType<typeof setTimeout>>();
+  /** The digest of the config file each instance was built from (instances of slots with `config: { file }`). */
+  readonly #configDigests = new WeakMap<PluginInstance, string>();
+  /** file → the digest last refused, so a poll does not log the same refusal again. */
+  readonly #refusedConfigs = new Map<string, string>();
+  #configWatch: ConfigFileWatch | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
@@ -113,6 +124,10 @@ export class SlotLoader {
       }
       for (const m of options.config.middlewares ?? []) loader.slots.push(await loader.#createSlot({ ...m, kind: m.stage }));
       loader.pipeline = await loader.#buildPipeline(new Map());
+      const files = loader.slots.map((slot) => configFileOf(slot.config.config)).filter((f): f is string => f !== undefined);
+      if (files.length > 0) {
+        loader.#configWatch = new ConfigFileWatch(files, (file) => void loader.reconfigure(file).catch(() => undefined), { logger: options.logger, ...options.configFiles });
+      }
     } catch (err) {
       loader.dispose();
       throw err;
@@ -124,6 +139,16 @@ export class SlotLoader {
   /** `periodic`: a safety-net resync, which skips versions already refused here. */
   sync(pluginRef: string, options: { periodic?: boolean } = {}): Promise<SyncOutcome[]> {
     const run = this.#queue.then(() => this.#sync(pluginRef, options.periodic ?? false));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Rebuild the slots whose config is `file` with what the file holds now (serialized with `sync`); a file that
+   * fails to read, parse, satisfy the configSchema or compile leaves them serving the config they have.
+   */
+  reconfigure(file: string): Promise<SyncOutcome[]> {
+    const run = this.#queue.then(() => this.#reconfigure(file));
     this.#queue = run.catch(() => undefined);
     return run;
   }
@@ -144,6 +169,7 @@ export class SlotLoader {
 
   dispose(): void {
     this.#disposed = true;
+    this.#configWatch?.close();
     for (const slot of this.slots) slot.dispose();
     for (const route of this.appRoutes) route.dispose();
     this.pipeline?.router.dispose();
@@ -207,6 +233,53 @@ export class SlotLoader {
     }
     if (pipeline) this.#replacePipeline(pipeline);
     return outcomes;
+  }
+
+  async #reconfigure(file: string): Promise<SyncOutcome[]> {
+    const slots = this.slots.filter((s) => configFileOf(s.config.config) === file);
+    if (slots.length === 0 || this.#disposed) return [];
+    const outcomes: SyncOutcome[] = [];
+    let digest: string;
+    try {
+      digest = readConfigFile(file).digest;
+    } catch (err) {
+      for (const slot of slots) outcomes.push(this.#refuseConfig(slot, file, undefined, err));
+      return outcomes;
+    }
+    for (const slot of slots) {
+      if (this.#configDigests.get(slot.current) === digest) {
+        outcomes.push(outcome(slot, 'unchanged'));
+        continue;
+      }
+      if (this.#refusedConfigs.get(file) === digest && slot.refusal !== undefined) {
+        outcomes.push(outcome(slot, 'refused', slot.refusal));
+        continue;
+      }
+      let instance: PluginInstance;
+      try {
+        instance = await this.#instance(slot.config, slot.current.plugin);
+      } catch (err) {
+        outcomes.push(this.#refuseConfig(slot, file, digest, err));
+        continue;
+      }
+      if (this.#disposed) {
+        instance.dispose();
+        continue;
+      }
+      slot.swap(instance);
+      this.#refusedConfigs.delete(file);
+      outcomes.push(outcome(slot, 'swapped'));
+      this.#logger.info({ processor: slot.ref, file, version: instance.version }, 'config file changed; the new config serves');
+    }
+    return outcomes;
+  }
+
+  #refuseConfig(slot: PluginSlot, file: string, digest: string | undefined, err: unknown): SyncOutcome {
+    const reason = `config file ${file} refused: ${(err as Error).message}`;
+    slot.refusal = reason;
+    if (digest !== undefined) this.#refusedConfigs.set(file, digest);
+    this.#logger.warn({ processor: slot.ref, file, reason: (err as Error).message }, 'config file refused; the running config keeps serving');
+    return outcome(slot, 'refused', reason);
   }
 
   #refuse(slot: PluginSlot, plugin: LoadedPlugin, err: unknown): SyncOutcome {
@@ -290,8 +363,11 @@ export class SlotLoader {
     }
   }
 
-  /** The cheap checks, before any sandbox: kind, execution vs capabilities, config vs configSchema. */
-  #preflight(config: SlotConfig, plugin: LoadedPlugin): Record<string, unknown> {
+  /**
+   * The cheap checks, before any sandbox: kind, execution vs capabilities, config vs configSchema. A config kept in
+   * a file is read now; `digest` says which content it was.
+   */
+  #preflight(config: SlotConfig, plugin: LoadedPlugin): { merged: Record<string, unknown>; digest?: string } {
     const { manifest } = plugin;
     const what = config.kind === 'processor' ? 'processor' : 'middleware';
     const expected = config.kind === 'processor' ? 'Processor' : 'Middleware';
@@ -301,7 +377,11 @@ export class SlotLoader {
     }
     const list = config.kind === 'processor' ? this.#options.config.processors : this.#options.config.middlewares;
     const index = list.findIndex((entry) => entry.ref === config.ref);
-    return mergedConfig(plugin, { config: config.config, where: `/spec/host/${what}s/${index}/config (${what} "${config.ref}")` });
+    const where = `/spec/host/${what}s/${index}/config (${what} "${config.ref}")`;
+    const file = configFileOf(config.config);
+    if (file === undefined) return { merged: mergedConfig(plugin, { config: config.config, where }) };
+    const read = readConfigFile(file);
+    return { merged: mergedConfig(plugin, { config: read.config, where: `config file ${file} (${where})`, owned: true }), digest: read.digest };
   }
 
   async #verify(plugin: LoadedPlugin): Promise<void> {
@@ -311,7 +391,7 @@ export class SlotLoader {
   }
 
   async #instance(config: SlotConfig, plugin: LoadedPlugin): Promise<PluginInstance> {
-    const merged = this.#preflight(config, plugin);
+    const { merged, digest } = this.#preflight(config, plugin);
     await this.#verify(plugin);
     const { manifest } = plugin;
     const logger = this.#logger.child({ processor: config.ref });
@@ -327,7 +407,9 @@ export class SlotLoader {
       capabilities: this.#options.capabilities.build(manifest.spec.capabilities, { plugin: manifest.ref, processor: config.ref, logger }),
     };
     try {
-      return config.kind === 'processor' ? await Processor.create(options) : await Middleware.create({ ...options, stage: config.kind });
+      const instance = config.kind === 'processor' ? await Processor.create(options) : await Middleware.create({ ...options, stage: config.kind });
+      if (digest !== undefined) this.#configDigests.set(instance, digest);
+      return instance;
     } catch (err) {
       if (err instanceof PluginError) throw err;
       throw new PluginError(`${manifest.ref}@${manifest.metadata.version} does not load: ${(err as Error).message}`, { cause: err });

@@ -22,8 +22,9 @@ import type { LoadedPlugin } from '../plugins/bundle.js';
 import type { PluginSlot } from './slot.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 
-const SHIM = `import * as plugin from 'plugin';
-import config from 'config';
+// 'config' first: modules evaluate in import order, so the config is parsed before plugin code could touch JSON.
+const SHIM = `import config from 'config';
+import * as plugin from 'plugin';
 const impl = plugin.default !== null && typeof plugin.default === 'object' ? plugin.default : plugin;
 const context = { config };
 const isThenable = (v) => v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
@@ -38,6 +39,8 @@ function syncOnly(name, value) {
   }
   return value;
 }
+// init(ctx): once per sandbox build (and rebuild), before any request; a throw refuses the plugin. Synchronous.
+if (typeof impl.init === 'function') syncOnly('init', impl.init.call(impl, context));
 export function hooks() {
   return ['onRequest', 'onDecision'].filter((name) => typeof impl[name] === 'function');
 }
@@ -195,8 +198,8 @@ export class MiddlewareChain {
       if (!this.#applies(link, method, json)) continue;
       const verdict = await run(link.slot, (m) => m.onRequest(json));
       if (verdict === undefined) continue;
-      if ('metadata' in verdict) json = withMetadata(json, verdict.metadata);
-      else return { answer: verdict, by: link.slot.ref };
+      if ('action' in verdict) return { answer: verdict, by: link.slot.ref };
+      json = withMetadata(json, verdict.metadata);
     }
     return json;
   }

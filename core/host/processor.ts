@@ -20,13 +20,17 @@ import { PluginInstance, type InstanceOptions } from './instance.js';
 
 export { kindOf } from './instance.js';
 
-const SHIM = `import * as plugin from 'plugin';
-import config from 'config';
+// 'config' first: modules evaluate in import order, so the config is parsed before plugin code could touch JSON.
+const SHIM = `import config from 'config';
+import * as plugin from 'plugin';
 const impl = plugin.default !== null && typeof plugin.default === 'object' ? plugin.default : plugin;
 const STAGES = ['isValid', 'isAuthenticated', 'isAuthorized'];
 const context = { config };
 const isThenable = (v) => v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
 const refusal = (stage, verdict) => ({ stage, verdict: verdict === false ? false : verdict === undefined ? null : verdict });
+// init(ctx): once per sandbox build (and rebuild), before any request: build tables from the config here; a
+// throw refuses the version or config (the sandbox does not load). It must be synchronous.
+if (typeof impl.init === 'function') syncOnly('init', impl.init.call(impl, context));
 function noDoProcess() {
   throw new Error('the plugin exports no doProcess function');
 }

@@ -10,7 +10,7 @@
 import { createHash } from '../runtime/crypto.js';
 import { existsSync, readdirSync, readFileSync, join, resolve, sep } from '../runtime/files.js';
 import { load } from 'js-yaml';
-import { describeErrors, schemaAjv, validator } from '../config/schemas.js';
+import { describeErrors, schemaAjv, schemaProblems, validator } from '../config/schemas.js';
 import { packagePath } from '../paths.js';
 import type { Fixture, PluginManifest } from '../sdk/index.js';
 import { Buffer } from '../runtime/bytes.js';
@@ -137,17 +137,39 @@ export function bundleDigest(bundle: PluginBundle): string {
 /**
  * The config a plugin instance runs with: the manifest's defaults under the operator's config, checked against
  * the manifest's `configSchema` (defaults filled in). Throws PluginError naming `where` and every JSON path.
+ * `owned`: the operator's config is a fresh object the caller gives away (a config file just parsed), so it is
+ * not copied — a 100,000-entry R3 document takes ≈ 0.25 s to clone.
  */
-export function mergedConfig(plugin: LoadedPlugin, options: { config: Record<string, unknown> | undefined; where: string }): Record<string, unknown> {
+export function mergedConfig(plugin: LoadedPlugin, options: { config: Record<string, unknown> | undefined; where: string; owned?: boolean }): Record<string, unknown> {
   const { where } = options;
-  const config = structuredClone({ ...(plugin.manifest.spec.config ?? {}), ...(options.config ?? {}) });
+  const defaults = structuredClone(plugin.manifest.spec.config ?? {});
+  const config = { ...defaults, ...(options.owned ? options.config : structuredClone(options.config ?? {})) };
   const schema = plugin.manifest.spec.configSchema;
   if (!schema) return config;
   const validate = compileConfigSchema(plugin);
   if (!validate(config)) {
-    throw new PluginError(`${where}: config does not satisfy the configSchema of plugin "${plugin.manifest.ref}" (${plugin.location}):\n  ${describeErrors(validate.errors).join('\n  ')}`);
+    const problems = schemaProblems(validate.errors).map((p) => `${p.path || '/'}: ${p.message}${idAlong(config, p.path)}`);
+    throw new PluginError(`${where}: config does not satisfy the configSchema of plugin "${plugin.manifest.ref}" (${plugin.location}):\n  ${problems.join('\n  ')}`);
   }
   return config;
+}
+
+/**
+ * ` (id "x")` for the innermost object on the JSON pointer `path` that has a string `id` or `ref`, so a problem deep
+ * in a long config names the entry people know it by; '' when there is none.
+ */
+export function idAlong(document: unknown, path: string): string {
+  const tokens = path.split('/').slice(1);
+  let found = '';
+  let node = document;
+  for (let i = 0; node !== null && typeof node === 'object'; i++) {
+    const { id, ref } = node as { id?: unknown; ref?: unknown };
+    if (typeof id === 'string') found = ` (id "${id}")`;
+    else if (typeof ref === 'string') found = ` (ref "${ref}")`;
+    if (i === tokens.length) break;
+    node = (node as Record<string, unknown>)[tokens[i].replace(/~1/g, '/').replace(/~0/g, '~')];
+  }
+  return found;
 }
 
 type ConfigValidator = ReturnType<ReturnType<typeof schemaAjv>['compile']>;

@@ -12,7 +12,7 @@
 import type { Decision, MessageEnvelope, RespondDecision } from '../envelope.js';
 import type { TransportName } from '../sip/types.js';
 
-export type { Decision, ForwardDecision, ForwardTarget, HeaderAlterations, ListeningPoint, NextHop, RespondDecision, Sender } from '../envelope.js';
+export type { Decision, DecisionMetadata, ForwardDecision, ForwardTarget, HeaderAlterations, ListeningPoint, NextHop, RespondDecision, Sender } from '../envelope.js';
 export type { AuthHeader, CSeq, NameAddr, Params, SipHeaders, SipRequest, TransportName, Via } from '../sip/types.js';
 
 /** What a plugin receives for each request: the parsed SIP request and where it came from (README, "Routing"). */
@@ -39,6 +39,12 @@ export type StageVerdict = boolean | RespondDecision;
  * (a 401 with a digest challenge, say) is sent as it is.
  */
 export interface ProcessorModule<Config = Record<string, JsonValue>> {
+  /**
+   * Called once when the sandbox is built (and again if it is rebuilt), before any request, with the same
+   * context: build tables from `config` here rather than on the first request. A throw refuses the version or
+   * config, which then never serves. Must be synchronous.
+   */
+  init?(context: PluginContext<Config>): void;
   isValid?(request: RequestEnvelope, context: PluginContext<Config>): MaybePromise<StageVerdict>;
   isAuthenticated?(request: RequestEnvelope, context: PluginContext<Config>): MaybePromise<StageVerdict>;
   isAuthorized?(request: RequestEnvelope, context: PluginContext<Config>): MaybePromise<StageVerdict>;
@@ -50,6 +56,8 @@ export type PreVerdict = true | undefined | void | RespondDecision | { metadata:
 
 /** The middleware contract (`kind: Middleware`): `onRequest` for `stage: pre`, `onDecision` for `stage: post`. */
 export interface MiddlewareModule<Config = Record<string, JsonValue>> {
+  /** As for processors: once per sandbox build, before any request; a throw refuses the plugin. Synchronous. */
+  init?(context: PluginContext<Config>): void;
   onRequest?(request: RequestEnvelope, context: PluginContext<Config>): MaybePromise<PreVerdict>;
   /** Return nothing to keep the decision, or a decision to replace it. */
   onDecision?(request: RequestEnvelope, decision: Decision, context: PluginContext<Config>): MaybePromise<Decision | undefined | void>;
