@@ -5,12 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Decision } from '../../core/envelope.js';
-import { loadPlugin, mergedConfig, type LoadedPlugin } from '../../core/host/plugins.js';
+import { loadPlugin, mergedConfig, type LoadedPlugin } from '../../core/plugins/bundle.js';
 import { Processor } from '../../core/host/processor.js';
 import { silentLogger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { packagePath } from '../../core/paths.js';
-import { fixtureEnvelope } from '../../core/plugins/fixtures.js';
+import { fixtureEnvelope } from '../../core/host/fixtures.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 
 export const r3Dir = packagePath('plugins', 'r3');
