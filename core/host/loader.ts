@@ -412,7 +412,9 @@ export class SlotLoader {
       return instance;
     } catch (err) {
       if (err instanceof PluginError) throw err;
-      throw new PluginError(`${manifest.ref}@${manifest.metadata.version} does not load: ${(err as Error).message}`, { cause: err });
+      const file = configFileOf(config.config);
+      const withConfig = file !== undefined ? ` with config file ${file}` : '';
+      throw new PluginError(`${manifest.ref}@${manifest.metadata.version} does not load${withConfig}: ${(err as Error).message}`, { cause: err });
     }
   }
 

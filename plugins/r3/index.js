@@ -656,11 +656,29 @@ function isObject(value) {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/**
+ * The compiled document, or an Error listing every problem. Ids are collected first so references may point
+ * forwards; the entries of big maps are not walked for that unless a reference was not found without it (ids
+ * written inside map entries are rare, and walking 100,000 entries twice costs a third of the load).
+ */
 function compile(doc) {
+  const shallow = attempt(doc, false);
+  return shallow.incomplete ? finish(attempt(doc, true)) : finish(shallow);
+}
+
+function finish(c) {
+  if (c.problems.lines.length > 0) {
+    const n = c.problems.lines.length;
+    throw new Error('the R3 document has ' + n + ' problem' + (n === 1 ? '' : 's') + ':\n  ' + c.problems.lines.join('\n  '));
+  }
+  return c.result;
+}
+
+function attempt(doc, deep) {
   const problems = new Problems();
   const ids = new Map(); // id → { kind, node, path }
-  const c = { problems, ids, selectors: new Map(), maps: new Map(), templates: new Map(), byName: new Map(), selectorCount: 0, mapCount: 0 };
-  collect(c, doc);
+  const c = { problems, ids, deep, incomplete: false, selectors: new Map(), maps: new Map(), templates: new Map(), byName: new Map(), selectorCount: 0, mapCount: 0, result: null };
+  collect(c, doc, deep);
   for (const [i, node] of (doc.selectors || []).entries()) compileSelector(c, node, pointer('/selectors', i));
   for (const [i, node] of (doc.maps || []).entries()) mapFrom(c, node, pointer('/maps', i));
   const planSource = doc.plan !== undefined ? doc.plan : doc.maps || [];
@@ -672,26 +690,26 @@ function compile(doc) {
   let defaultRoute = null;
   if (doc.defaultRoute !== undefined) defaultRoute = translationFrom(c, doc.defaultRoute, '/defaultRoute', undefined, null);
   findCycles(c);
-  if (problems.lines.length > 0) {
-    throw new Error('the R3 document has ' + problems.lines.length + ' problem' + (problems.lines.length === 1 ? '' : 's') + ':\n  ' + problems.lines.join('\n  '));
-  }
-  return { plan, defaultRoute, selectorCount: c.selectorCount, mapCount: c.mapCount, byName: c.byName };
+  c.result = { plan, defaultRoute, selectorCount: c.selectorCount, mapCount: c.mapCount, byName: c.byName };
+  return c;
 }
 
-/** First pass: every object with an id, wherever it is written, so references may point forwards. */
-function collect(c, doc) {
-  const define = (node, kind, path) => {
-    if (!isObject(node) || typeof node.id !== 'string') return;
-    const other = c.ids.get(node.id);
-    if (other !== undefined && other.node !== node) c.problems.add(path + '/id', 'duplicate id: ' + other.kind + ' at ' + other.path + ' has it too', node.id);
-    else c.ids.set(node.id, { kind, node, path });
-  };
+/** Record an object's id (a second object with the same id is a problem; the same object again is not). */
+function define(c, node, kind, path) {
+  if (!isObject(node) || typeof node.id !== 'string') return;
+  const other = c.ids.get(node.id);
+  if (other === undefined) c.ids.set(node.id, { kind, node, path });
+  else if (other.node !== node) c.problems.add(path + '/id', 'duplicate id: ' + other.kind + ' at ' + other.path + ' has it too', node.id);
+}
+
+/** The first pass: the ids of selectors, maps and translations, inside map entries too when `deep`. */
+function collect(c, doc, deep) {
   const walkMap = (node, path) => {
     if (!isObject(node)) return;
-    define(node, 'map', path);
-    if (isObject(node.selector)) define(node.selector, 'selector', path + '/selector');
-    if (Array.isArray(node.selectors)) node.selectors.forEach((s, i) => define(s, 'selector', pointer(path + '/selectors', i)));
-    if (!isObject(node.map)) return;
+    define(c, node, 'map', path);
+    if (isObject(node.selector)) define(c, node.selector, 'selector', path + '/selector');
+    if (Array.isArray(node.selectors)) node.selectors.forEach((s, i) => define(c, s, 'selector', pointer(path + '/selectors', i)));
+    if (!deep || !isObject(node.map)) return;
     for (const key of Object.keys(node.map)) {
       const entry = node.map[key];
       if (isObject(entry) && (typeof entry.id === 'string' || Array.isArray(entry.list))) walkTranslation(entry, pointer(path + '/map', key));
@@ -699,10 +717,10 @@ function collect(c, doc) {
   };
   const walkTranslation = (node, path) => {
     if (!isObject(node)) return;
-    define(node, 'translation', path);
+    define(c, node, 'translation', path);
     if (Array.isArray(node.list)) node.list.forEach((m, i) => walkMap(m, pointer(path + '/list', i)));
   };
-  (doc.selectors || []).forEach((s, i) => define(s, 'selector', pointer('/selectors', i)));
+  (doc.selectors || []).forEach((s, i) => define(c, s, 'selector', pointer('/selectors', i)));
   (doc.maps || []).forEach((m, i) => walkMap(m, pointer('/maps', i)));
   (doc.plan || []).forEach((m, i) => walkMap(m, pointer('/plan', i)));
   walkTranslation(doc.defaultRoute, '/defaultRoute');
@@ -713,6 +731,7 @@ function deref(c, value, kind, path) {
   if (typeof value !== 'string') return { node: value, path };
   const found = c.ids.get(value);
   if (found === undefined) {
+    if (!c.deep) c.incomplete = true; // it may be written inside a map entry: look there too
     c.problems.add(path, 'unknown ' + kind + ' id "' + value + '"' + suggestion(c, value, kind));
     return null;
   }
@@ -732,6 +751,7 @@ function suggestion(c, value, kind) {
 function compileSelector(c, node, path) {
   const existing = c.selectors.get(node);
   if (existing !== undefined) return existing;
+  define(c, node, 'selector', path);
   const name = typeof node.id === 'string' ? node.id : path;
   const selector = { name, index: c.selectorCount++, read: null, regex: null, expression: null, groups: null };
   c.selectors.set(node, selector);
@@ -776,6 +796,7 @@ function mapFrom(c, value, path) {
 }
 
 function compileMap(c, node, path) {
+  define(c, node, 'map', path);
   const name = typeof node.id === 'string' ? node.id : path;
   const table = TABLES[node.type]();
   const map = { name, type: node.type, index: c.mapCount++, path, selectors: [], table, children: [] };
@@ -834,6 +855,7 @@ function translationFrom(c, value, parent, key, groups) {
   // A translation named from several maps is checked against each one's groups, so it is compiled per use.
   const scope = groups !== null ? groups : NO_GROUPS;
   const id = node.id;
+  if (typeof id === 'string' && at === null) define(c, node, 'translation', key === undefined ? parent : pointer(parent, key));
   const name = typeof id === 'string' ? id : typeof node.description === 'string' ? node.description : null;
   const translation = { key, name, at, parent, uri: null, respond: null, headers: null, list: null };
   const uri = node.requestUri;

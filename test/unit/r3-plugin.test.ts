@@ -187,6 +187,22 @@ describe('r3 - refused at load, every problem with its path and id', () => {
     assert.match(message, /\/maps\/0\/map\/1\/requestUri: must match pattern/);
   });
 
+  test('r3 - ids written inside map entries may be named before them, and still clash with others', async () => {
+    const forward = {
+      selectors: [toUser],
+      maps: [
+        { type: 'hash', id: 'first', selector: 'to-user', map: { '1001': 'later', '1002': { list: ['inner'] } } },
+        { type: 'hash', id: 'second', selector: 'to-user', map: { x: { id: 'later', requestUri: 'sip:later.example.net', list: [{ type: 'hash', id: 'inner', selector: 'to-user', map: { '1002': { requestUri: 'sip:inner.example.net' } } }] } } },
+      ],
+      plan: ['first'],
+    };
+    assert.equal(await route(forward, {}), 'sip:later.example.net');
+    assert.equal(await route(forward, call('sip:1002@example.com')), 'sip:inner.example.net');
+    const clash = structuredClone(forward) as unknown as { maps: Array<{ map: Record<string, { id?: string }> }> };
+    clash.maps[1].map.x.id = 'first';
+    assert.match(await refusal(clash), /\/maps\/1\/map\/x\/id: duplicate id: map at \/maps\/0 has it too/);
+  });
+
   test('r3 - a broken document is refused before it serves: the next good one builds', async () => {
     await refusal(maps([{ type: 'hash', id: 'loop', selector: 'to-user', map: { '1001': { list: ['loop'] } } }]));
     assert.equal(await route(maps([{ type: 'hash', id: 'ok', selector: 'to-user', map: { '1001': { requestUri: 'sip:ok.example.net' } } }]), {}), 'sip:ok.example.net');
