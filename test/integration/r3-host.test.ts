@@ -16,7 +16,8 @@ import { ProcessorHost } from '../../core/host/host.js';
 import { silentLogger } from '../../core/log.js';
 import { Metrics } from '../../core/metrics.js';
 import { readPluginDir } from '../../core/plugins/bundle.js';
-import { createEngine, type SandboxEngine } from '../../sandbox/index.js';
+import type { SandboxEngine } from '../../sandbox/index.js';
+import { testEngine } from '../helpers/sandbox-engine.js';
 import { decide, envelope } from '../helpers/envelopes.js';
 import { startTestHost, variant } from '../helpers/plugins.js';
 import { r3Dir, seedDocumentText } from '../helpers/r3.js';
@@ -25,7 +26,7 @@ import { waitFor } from '../helpers/wait.js';
 let engine: SandboxEngine;
 const dir = mkdtempSync(join(tmpdir(), 'routr-r3-'));
 before(() => {
-  engine = createEngine();
+  engine = testEngine();
 });
 after(() => {
   engine.disposeAll();

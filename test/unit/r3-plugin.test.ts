@@ -8,12 +8,14 @@ import { after, before, describe, test } from 'node:test';
 import ipaddr from 'ipaddr.js';
 import { load } from 'js-yaml';
 import { readConfigFile } from '../../core/host/config-files.js';
-import { createEngine, type SandboxEngine } from '../../sandbox/index.js';
+import { localCapabilities, runFixtures } from '../../core/host/fixtures.js';
+import type { SandboxEngine } from '../../sandbox/index.js';
+import { testEngine } from '../helpers/sandbox-engine.js';
 import { buildR3, call, outcome, r3Plugin, seedDocumentText } from '../helpers/r3.js';
 
 let engine: SandboxEngine;
 before(() => {
-  engine = createEngine();
+  engine = testEngine();
 });
 after(() => engine.disposeAll());
 
@@ -37,6 +39,12 @@ async function route(document: Record<string, unknown>, request: Record<string, 
 
 const toUser = { id: 'to-user', attribute: 'To', pattern: '^(sips?):([^@]+)(?:@(.+))?$', expression: '$2' };
 const fromUser = { id: 'from-user', attribute: 'From', pattern: 'sips?:([^@]+)@.*', expression: '$1' };
+
+test('r3 - its fixtures pass on this engine (the seed, every map type, selectors, translations)', async () => {
+  const results = await runFixtures(r3Plugin(), { engine, capabilities: localCapabilities() });
+  assert.ok(results.length >= 50, `${results.length} fixtures`);
+  assert.deepEqual(results.filter((r) => !r.ok), []);
+});
 
 describe('r3 - the seed, pasted as written', () => {
   const parse = (text: string) => load(text) as Record<string, unknown>;
