@@ -13,6 +13,8 @@ export interface SippOptions {
   /** Remote host:port; absent for a UAS. */
   remote?: string;
   localPort?: number;
+  /** The address sipp binds and writes in Via and Contact (default 127.0.0.1; any of 127.0.0.0/8 works). */
+  localIp?: string;
   transport?: 'u1' | 'un' | 't1' | 'tn';
   calls?: number;
   rate?: number;
@@ -65,7 +67,7 @@ export interface SippProcess {
 export function runSipp(options: SippOptions): SippProcess {
   const dir = mkdtempSync(join(tmpdir(), 'routr-sipp-'));
   const args = ['-sf', scenarioPath(options.scenario), '-nostdin', '-trace_stat', '-stf', join(dir, 'stat.csv'), '-trace_err', '-error_file', join(dir, 'errors.log')];
-  args.push('-i', '127.0.0.1', '-t', options.transport ?? 'u1');
+  args.push('-i', options.localIp ?? '127.0.0.1', '-t', options.transport ?? 'u1');
   if (options.localPort !== undefined) args.push('-p', String(options.localPort));
   if (options.calls !== undefined) args.push('-m', String(options.calls));
   if (options.rate !== undefined) args.push('-r', String(options.rate));
