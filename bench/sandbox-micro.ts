@@ -4,8 +4,11 @@
  * with many in flight), what a sync capability costs from each, and how long create() takes.
  *
  *   npx tsc -p . && node --no-node-snapshot dist/bench/sandbox-micro.js
+ *   BENCH_ENGINE=quickjs node dist/bench/sandbox-micro.js      (auto | isolated-vm | quickjs; default auto)
+ *   bun dist/bench/sandbox-micro.js  ·  deno run -A dist/bench/sandbox-micro.js   (auto is quickjs there)
  */
-import { createEngine } from '../sandbox/index.js';
+import { currentRuntime } from '../core/runtime/detect.js';
+import { createEngine, type SandboxEngineChoice } from '../sandbox/index.js';
 import type { Sandbox } from '../sandbox/types.js';
 
 const ENVELOPE = JSON.stringify({
@@ -81,8 +84,9 @@ async function inFlight(sandbox: Sandbox, count: number, width: number): Promise
 }
 
 async function main(): Promise<void> {
-  const engine = createEngine();
-  process.stdout.write(`sandbox micro-benchmark — ${engine.name}, Node ${process.versions.node}, argument ${ENVELOPE.length} bytes\n\n`);
+  const engine = createEngine({ engine: (process.env.BENCH_ENGINE || 'auto') as SandboxEngineChoice });
+  const runtime = currentRuntime();
+  process.stdout.write(`sandbox micro-benchmark — ${engine.name}, ${runtime.name} ${runtime.version}, argument ${ENVELOPE.length} bytes\n\n`);
 
   const creates: number[] = [];
   for (let i = 0; i < 30; i++) {
@@ -112,6 +116,7 @@ async function main(): Promise<void> {
   perCall('+ one sync capability call inside call', asyncLog, 2000);
   process.stdout.write(`\nstats: ${JSON.stringify(sandbox.stats)}\n`);
   sandbox.dispose();
+  engine.disposeAll();
 }
 
 await main();

@@ -193,6 +193,7 @@ export class QuickJSGeneration {
 
   /** Run every pending job (promise reactions: async exports resuming, capability replies arriving). */
   runJobs(deadline: number, onDeadline?: DeadlinePassed): Outcome {
+    if (!this.#disposed && !this.#runtime.hasPendingJob()) return { ok: true, value: 0 };
     if (this.#depth === 0) this.#onDeadline = onDeadline;
     return this.#enter(deadline, () => {
       const ran = this.#runtime.executePendingJobs();

@@ -71,7 +71,8 @@ export async function assertContained(sandbox: Sandbox, exportName: string, expe
   assert.ok(names.includes(error.name), `${exportName}(): ${error.name} is not ${names.join(' or ')}: ${error.message}`);
   const made = madeBy.get(sandbox);
   if (made?.traits.runsOnHostThread) {
-    const bound = made.limits.timeoutMs * 1.5 + 100;
+    // Generous for a loaded machine: what it rules out is a thread held indefinitely, or for several limits.
+    const bound = made.limits.timeoutMs * 3 + 200;
     assert.ok(elapsedMs < bound, `the host's thread was held ${Math.round(elapsedMs)} ms, past the ${made.limits.timeoutMs} ms limit`);
   } else {
     assert.ok(elapsedMs < 30 || ticks > 0, `the host event loop stalled for ${Math.round(elapsedMs)} ms while the sandbox misbehaved`);
