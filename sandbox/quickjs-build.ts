@@ -46,10 +46,49 @@ export interface GenerationHooks {
  */
 export type DeadlinePassed = (now: number) => number;
 
+/**
+ * quickjs-emscripten's newString encodes UTF-8 in a JavaScript loop: measured ≈ 17 µs for a 1.3 KB envelope,
+ * against 0.2 µs for TextEncoder.encodeInto into the instance's memory. Every call carries its argument as a
+ * string, so this uses the context's own parts (malloc, QTS_NewString, its handle wrapper) when they are there,
+ * and newString when a future version hides them.
+ */
+interface ContextParts {
+  module: { _malloc(bytes: number): number; _free(pointer: number): void; HEAPU8: Uint8Array };
+  ffi: { QTS_NewString(context: number, chars: number): number };
+  ctx: { value: number };
+  memory: { heapValueHandle(pointer: number): QuickJSHandle };
+}
+const encoder = new TextEncoder();
+
+function stringMaker(context: QuickJSContext): (text: string) => QuickJSHandle {
+  const parts = context as unknown as Partial<ContextParts>;
+  const { module, ffi, ctx, memory } = parts;
+  const usable =
+    typeof module?._malloc === 'function' && typeof module._free === 'function' && module.HEAPU8 instanceof Uint8Array &&
+    typeof ffi?.QTS_NewString === 'function' && typeof ctx?.value === 'number' && typeof memory?.heapValueHandle === 'function';
+  if (!usable) return (text) => context.newString(text);
+  const { module: m, ffi: f, ctx: c, memory: mem } = parts as ContextParts;
+  return (text) => {
+    const room = text.length * 3 + 1;
+    const chars = m._malloc(room);
+    if (chars === 0) return context.newString(text);
+    try {
+      // HEAPU8 is read after malloc: growing the memory replaces it.
+      const heap = m.HEAPU8;
+      const { written } = encoder.encodeInto(text, heap.subarray(chars, chars + room - 1));
+      heap[chars + written] = 0;
+      return mem.heapValueHandle(f.QTS_NewString(c.value, chars));
+    } finally {
+      m._free(chars);
+    }
+  };
+}
+
 export class QuickJSGeneration {
   readonly #instance: WasmInstance;
   readonly #runtime: QuickJSRuntime;
   readonly #context: QuickJSContext;
+  readonly #newString: (text: string) => QuickJSHandle;
   readonly #hooks: GenerationHooks;
   readonly #owned: QuickJSHandle[] = [];
   /** Async capability calls waiting for the host; freed with the generation if they never settle. */
@@ -91,6 +130,7 @@ export class QuickJSGeneration {
         },
       );
       this.#context = runtime.newContext();
+      this.#newString = stringMaker(this.#context);
     } catch (e) {
       runtime.dispose();
       throw e;
@@ -127,7 +167,7 @@ export class QuickJSGeneration {
   bootstrap(spec: SandboxSpec, host: SandboxSpec['host'], deadline: number): Outcome {
     const ctx = this.#context;
     const hostSync = this.#own(
-      ctx.newFunction('hostSync', (index, args) => ctx.newString(host.callSync(ctx.getNumber(index), ctx.getString(args)))),
+      ctx.newFunction('hostSync', (index, args) => this.#newString(host.callSync(ctx.getNumber(index), ctx.getString(args)))),
     );
     const hostAsync = this.#own(ctx.newFunction('hostAsync', (index, args) => this.#callAsync(host, ctx.getNumber(index), ctx.getString(args))));
     const hostDone = this.#own(ctx.newFunction('hostDone', (id, text) => void this.#hooks.done(ctx.getNumber(id), ctx.getString(text))));
@@ -174,7 +214,7 @@ export class QuickJSGeneration {
     const name = cached ?? ctx.newString(exportName);
     try {
       return this.#enter(deadline, () => {
-        const arg = ctx.newString(argJson);
+        const arg = this.#newString(argJson);
         try {
           return ctx.callFunction(dispatch, ctx.undefined, name, arg, isAsync ? ctx.true : ctx.false);
         } finally {
@@ -242,7 +282,7 @@ export class QuickJSGeneration {
     void host.callAsync(index, argsJson).then((reply) => {
       if (this.#disposed || !this.#deferreds.delete(deferred)) return;
       try {
-        const text = this.#context.newString(reply);
+        const text = this.#newString(reply);
         deferred.resolve(text);
         text.dispose();
         deferred.dispose();
