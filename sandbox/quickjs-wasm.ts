@@ -18,6 +18,8 @@ const MIB = 1024 * 1024;
 const PAGE_BYTES = 64 * 1024;
 /** The module declares 256 pages as its minimum: a 5 MiB C stack, static data, and the start of the heap. */
 const BASE_PAGES = 256;
+/** A 32-bit WebAssembly memory holds at most 4 GiB. */
+const MAX_PAGES = 65536;
 /** Below the heap: the module's data and its 5 MiB C stack (the heap starts a little past 5 MiB). */
 const BELOW_HEAP_MIB = 6;
 
@@ -81,7 +83,7 @@ export interface WasmInstance {
  */
 export function ceilingPages(memoryMb: number): number {
   const bytes = (BELOW_HEAP_MIB + memoryMb * 1.1) * MIB;
-  return Math.max(BASE_PAGES + 16, Math.ceil(bytes / PAGE_BYTES));
+  return Math.min(MAX_PAGES, Math.max(BASE_PAGES + 16, Math.ceil(bytes / PAGE_BYTES)));
 }
 
 export async function instantiate(memoryMb: number): Promise<WasmInstance> {

@@ -229,7 +229,8 @@ export class QuickJSSandbox implements Sandbox {
   #runJobs(gen: QuickJSGeneration): void {
     if (gen.disposed) return;
     const loading = this.#loading.get(gen);
-    const deadline = loading?.deadline ?? this.#earliestDeadline();
+    // Jobs with no call in flight (a capability a finished call did not await) get one time limit of their own.
+    const deadline = loading?.deadline ?? (this.#inflight.size > 0 ? this.#earliestDeadline() : performance.now() + this.#spec.timeoutMs);
     const outcome = this.#watch(deadline, () => gen.runJobs(deadline, loading === undefined ? this.#expire : undefined));
     if (loading !== undefined) {
       if (!outcome.ok) loading.text = `${FAILURE_MARK}${JSON.stringify(['limit', outcome.limit, ''])}`;

@@ -4,13 +4,18 @@
  * offers the capabilities that need no server (see `localCapabilities`); a plugin asking for another is
  * reported as such.
  */
-import { createEngine } from '../../sandbox/index.js';
+import { createEngine, SANDBOX_ENGINE_CHOICES, type SandboxEngineChoice } from '../../sandbox/index.js';
+import { UsageError } from './usage.js';
 import { localCapabilities, runFixtures } from '../host/fixtures.js';
 import { loadedFromBundle } from '../plugins/bundle.js';
 import { bundleFromPath } from './tgz.js';
 import { writeStderr, writeStdout } from '../runtime/process.js';
 
-export async function runPluginTest(path: string, options: { json: boolean }): Promise<number> {
+export async function runPluginTest(path: string, options: { json: boolean; engine?: string }): Promise<number> {
+  const choice = options.engine ?? 'auto';
+  if (!SANDBOX_ENGINE_CHOICES.includes(choice as SandboxEngineChoice)) {
+    throw new UsageError(`--engine must be one of ${SANDBOX_ENGINE_CHOICES.join(', ')}`);
+  }
   let plugin;
   try {
     plugin = loadedFromBundle(bundleFromPath(path), { origin: 'directory', location: path });
@@ -22,7 +27,7 @@ export async function runPluginTest(path: string, options: { json: boolean }): P
   const version = plugin.manifest.metadata.version;
   let results;
   try {
-    results = await runFixtures(plugin, { engine: createEngine(), capabilities: localCapabilities() });
+    results = await runFixtures(plugin, { engine: createEngine({ engine: choice as SandboxEngineChoice }), capabilities: localCapabilities() });
   } catch (err) {
     writeStderr(`routr: ${ref}@${version} does not load: ${(err as Error).message}\n`);
     return 1;

@@ -8,6 +8,7 @@
  *   enable <ref>         enable, and close an open circuit at once
  *   disable <ref>        disable: requests fall through to the next processor
  *   test <dir|.tgz>      run the plugin's fixtures in a real sandbox here, no server needed
+ *                        (--engine auto|isolated-vm|quickjs: the sandbox engine, default auto)
  *
  * Options: --url (default http://127.0.0.1:8080, env ROUTR_URL), --token (env ROUTR_API_TOKEN), --json.
  * Exit codes: 0 done, 1 refused or failed (the reason is printed), 2 usage.
@@ -29,12 +30,13 @@ interface Client {
 export async function runPlugin(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false }, engine: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
   const [verb, target, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
+  if (values.engine !== undefined && verb !== 'test') throw new UsageError('--engine is for plugin test only');
   const client: Client = {
     url: (values.url ?? env('ROUTR_URL') ?? DEFAULT_URL).replace(/\/+$/, ''),
     token: values.token ?? (env('ROUTR_API_TOKEN') || undefined),
@@ -47,7 +49,7 @@ export async function runPlugin(args: string[]): Promise<number> {
   if (!target) throw new UsageError(verb ? `plugin ${verb} needs an argument` : 'plugin needs a verb: install, list, remove, rollback, enable, disable or test');
   if (verb === 'install') return install(client, target);
   // Loaded on use: the sandbox engine and the schemas are not needed to talk to a server.
-  if (verb === 'test') return (await import('./plugin-test.js')).runPluginTest(target, { json: client.json });
+  if (verb === 'test') return (await import('./plugin-test.js')).runPluginTest(target, { json: client.json, engine: values.engine });
   if (REF_VERBS.has(verb)) return change(client, verb, target);
   throw new UsageError(`unknown plugin verb "${verb}"`);
 }

@@ -27,6 +27,23 @@ describe('sandbox quickjs - the host thread', () => {
       assert.equal(sandbox.callSync('ok', 'null'), '1');
     }));
 
+  it('quickjs - a continuation no call waits for still runs under a time limit, and the sandbox is rebuilt', () =>
+    withSandbox(
+      engine,
+      {
+        source: 'export function kick() { routr.wait().then(() => { for (;;) {} }); return 1; }\nexport const ok = () => 2;',
+        capabilities: { wait: { async: true, fn: () => sleep(1) } },
+      },
+      async (sandbox) => {
+        assert.equal(await sandbox.call('kick', 'null'), '1');
+        const started = performance.now();
+        await sleep(20);
+        assert.ok(performance.now() - started < 1000, 'the stray loop held the host past the time limit');
+        assert.equal(await sandbox.call('ok', 'null'), '2');
+        assert.equal(sandbox.stats.recreations, 1);
+      },
+    ));
+
   it('quickjs - native work that held the thread far past the deadline quarantines the sandbox and tells the host', async () => {
     const reports: string[] = [];
     const strict = new QuickJSEngine({ onCatastrophicError: (name, message) => reports.push(`${name}: ${message}`) }, { overrunMs: 30 });

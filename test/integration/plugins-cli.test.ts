@@ -202,6 +202,18 @@ describe('plugins cli - without a server', () => {
     assert.match(r.stdout, /3 passed, 0 failed/);
   });
 
+  test('plugins cli - plugin test --engine runs the fixtures on the engine named; an unknown one is a usage error', async () => {
+    for (const engine of ['quickjs', 'isolated-vm']) {
+      const r = await routr(['plugin', 'test', '--engine', engine, join(testPluginsDir, 'versioned')]);
+      assert.equal(r.code, 0, `${engine}: ${r.stderr}`);
+      assert.match(r.stdout, /3 passed, 0 failed/);
+    }
+    const bad = await routr(['plugin', 'test', '--engine', 'v8', join(testPluginsDir, 'versioned')]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--engine must be one of auto, isolated-vm, quickjs/);
+    assert.equal((await routr(['plugin', 'list', '--engine', 'quickjs'])).code, 2);
+  });
+
   test('plugins cli - plugin test exits 1 naming the failing fixture and why', async () => {
     const dir = writeDir('failing', variant(fixtureBundle('versioned'), '0.0.1', { source: (s) => s.replace('status: config.status', 'status: 486') }));
     const r = await routr(['plugin', 'test', dir]);
