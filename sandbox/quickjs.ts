@@ -10,8 +10,9 @@
  * settles), dispose(). Every call in flight on it fails (the one over its deadline with SandboxTimeoutError, the
  * others with SandboxAbortedError; after a breach in pending jobs, where the culprit cannot be told, all with
  * SandboxMemoryError) and the next call builds a new generation — on a fresh instance in call(), which gives the
- * memory back, and on the same instance in callSync(), which must not wait. A timeout in callSync() leaves the
- * generation as it is, as isolated-vm's timeout leaves the isolate.
+ * memory back, and in callSync(), which must not wait, on the same instance the first time and on a spare made
+ * meanwhile after that. A timeout in callSync() leaves the generation as it is, as isolated-vm's timeout leaves
+ * the isolate.
  *
  * There is no thread to lose, so onCatastrophicError means one thing here: an entry into QuickJS that returned
  * long after its deadline (native work the interrupt does not reach held the host's thread). That sandbox is
@@ -196,6 +197,7 @@ export class QuickJSSandbox implements Sandbox {
     for (const gen of this.#loading.keys()) gen.dispose();
     this.#loading.clear();
     this.#instance = undefined;
+    this.#spare = undefined;
   }
 
   #run(gen: QuickJSGeneration, exportName: string, argJson: string): Promise<string> {
@@ -326,6 +328,9 @@ export class QuickJSSandbox implements Sandbox {
       throw new SandboxUsageError(`${this.name}: callSync() would block behind call()s in flight on this sandbox; use call()`);
     }
     if (this.#gen !== undefined) return this.#gen;
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (spare !== undefined) this.#instance = spare;
     const instance = this.#instance;
     if (instance === undefined) {
       // The instance trapped: a fresh one can only be made asynchronously. This call fails; later ones find it.
@@ -343,10 +348,33 @@ export class QuickJSSandbox implements Sandbox {
       throw new SandboxCompileError(`${this.name}: top-level await in ${this.#spec.filename} did not settle synchronously`);
     }
     this.#adopt(gen, this.#loaded(gen, text), true);
+    if (spare === undefined) this.#prepareSpare();
     return gen;
   }
 
   #exportNames: string[] = [];
+  /** A fresh instance for the next rebuild in callSync(), made in the background after one reused an instance. */
+  #spare: WasmInstance | undefined;
+  #spareComing = false;
+
+  /**
+   * callSync() rebuilt on the instance that breached (it cannot wait for a fresh one): that instance's memory
+   * stays grown to its ceiling, which holds the memory and makes a plain `throw null` look like a breach (see
+   * `neared`). The generation keeps running there (moving it would lose its state); the next rebuild moves to
+   * this spare, and the worn instance goes.
+   */
+  #prepareSpare(): void {
+    if (this.#spareComing) return;
+    this.#spareComing = true;
+    instantiate(this.#spec.memoryMb)
+      .then((instance) => {
+        if (this.#closed === undefined) this.#spare = instance;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.#spareComing = false;
+      });
+  }
 
   /** Build a generation on a fresh instance, waiting for top-level await within the time limit. */
   async #rebuild(isRebuild: boolean): Promise<void> {
