@@ -10,6 +10,8 @@
  *   the guest function for one host capability.
  * - RESULTS: `encodeFailure(kind, message, stack)`, the engine's form of a failed call; it defines `failure`,
  *   `fail`, `finish` (a result to JSON text within maxResultChars), `rejected` and `isThenable`.
+ * - dispatcherSource(asyncBranch): `ns` (the entry's namespace, null until loaded); it defines
+ *   `call(name, argJson, isAsync)`, whose async branch (given `out`, what the export returned) is the engine's.
  */
 
 /** Specifiers only the synthetic root module may import (see rootModuleSource). */
@@ -120,3 +122,24 @@ function finish(value) {
 const rejected = (e) => failure('script', e);
 const isThenable = (v) => v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
 `;
+
+/** The dispatcher: run an export with the parsed argument; sync results are finished here, async ones by `asyncBranch`. */
+export function dispatcherSource(asyncBranch: string): string {
+  return String.raw`
+function call(name, argJson, isAsync) {
+  let out;
+  try {
+    const fn = ns === null ? undefined : ns[name];
+    if (typeof fn !== 'function') return fail('script', '"' + clip(name, 200) + '" is not an exported function');
+    out = apply(fn, undefined, [parse(argJson)]);
+    if (isAsync) {
+      ${asyncBranch}
+    }
+    if (isThenable(out)) return fail('result', 'the export returned a Promise; use call() for async exports');
+  } catch (e) {
+    return failure('script', e);
+  }
+  return finish(out);
+}
+`;
+}

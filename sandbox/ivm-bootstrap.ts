@@ -8,7 +8,7 @@
  * Wire format of a capability reply (host → sandbox): `u` (undefined), `v<json>` (value) or `e<message>` (throw).
  * The dispatcher answers the host with the result's JSON text, or `[kind, message, stack]` when the call failed.
  */
-import { CAPTURES, READY_GLOBAL, RESULTS, ROUTR_GLOBAL } from './guest-source.js';
+import { CAPTURES, dispatcherSource, READY_GLOBAL, RESULTS, ROUTR_GLOBAL } from './guest-source.js';
 
 export { ENTRY_SPECIFIER, READY_SPECIFIER, readyModuleSource, rootModuleSource } from './guest-source.js';
 
@@ -60,19 +60,7 @@ defineProperty(globalThis, '${READY_GLOBAL}', { value: (namespace) => { if (ns =
 
 const encodeFailure = (kind, message, stack) => [kind, message, stack];
 ${RESULTS}
-function call(name, argJson, isAsync) {
-  let out;
-  try {
-    const fn = ns === null ? undefined : ns[name];
-    if (typeof fn !== 'function') return fail('script', '"' + clip(name, 200) + '" is not an exported function');
-    out = apply(fn, undefined, [parse(argJson)]);
-    if (isAsync) return apply(promiseThen, apply(promiseResolve, PromiseCtor, [out]), [finish, rejected]);
-    if (isThenable(out)) return fail('result', 'the export returned a Promise; use call() for async exports');
-  } catch (e) {
-    return failure('script', e);
-  }
-  return finish(out);
-}
+${dispatcherSource('return apply(promiseThen, apply(promiseResolve, PromiseCtor, [out]), [finish, rejected]);')}
 return {
   call,
   exportsNow: () => (ns === null ? null : keys(ns)),

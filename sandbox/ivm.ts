@@ -13,7 +13,7 @@ import { FAILURE_RESULT } from './ivm-bootstrap.js';
 import { buildGeneration, limitHit, runAsync, runSync, type BuildSpec, type DispatchResult, type Generation, type Ivm } from './ivm-build.js';
 import { nodeSnapshotProblem } from './runtime.js';
 import { withoutEngineFrames } from './source-location.js';
-import { checkedSpec, overByteLimit } from './spec.js';
+import { checkedSpec, overByteLimit, startTracked } from './spec.js';
 import {
   SandboxAbortedError,
   SandboxDisposedError,
@@ -104,16 +104,7 @@ export class IsolatedVmEngine implements SandboxEngine {
   }
 
   async create(options: SandboxOptions): Promise<Sandbox> {
-    const sandbox = new IsolatedVmSandbox(specFrom(this.#ivm, options), this.#options);
-    this.#live.add(sandbox);
-    sandbox.onDisposed = () => this.#live.delete(sandbox);
-    try {
-      await sandbox.start();
-    } catch (err) {
-      sandbox.dispose();
-      throw err;
-    }
-    return sandbox;
+    return startTracked(this.#live, new IsolatedVmSandbox(specFrom(this.#ivm, options), this.#options));
   }
 
   disposeAll(): void {

@@ -11,7 +11,7 @@
  * Answers: JSON text for a result, or FAILURE_MARK followed by the JSON of `[kind, message, stack]` (JSON text
  * never starts with `!`). An async call() returns its id (a number) and answers through hostDone.
  */
-import { CAPTURES, ENTRY_SPECIFIER, READY_GLOBAL, READY_SPECIFIER, RESULTS, ROUTR_GLOBAL } from './guest-source.js';
+import { CAPTURES, dispatcherSource, ENTRY_SPECIFIER, READY_GLOBAL, READY_SPECIFIER, RESULTS, ROUTR_GLOBAL } from './guest-source.js';
 
 /** QuickJS strings cross as C strings (a NUL would cut them), so the mark is a printable character. */
 export const FAILURE_MARK = '!';
@@ -42,23 +42,9 @@ defineProperty(globalThis, '${READY_GLOBAL}', { value: (namespace) => { if (ns =
 const encodeFailure = (kind, message, stack) => '${FAILURE_MARK}' + stringify([kind, message, stack]);
 ${RESULTS}
 let lastId = 0;
-function call(name, argJson, isAsync) {
-  let out;
-  try {
-    const fn = ns === null ? undefined : ns[name];
-    if (typeof fn !== 'function') return fail('script', '"' + clip(name, 200) + '" is not an exported function');
-    out = apply(fn, undefined, [parse(argJson)]);
-    if (isAsync) {
-      const id = ++lastId;
+${dispatcherSource(`const id = ++lastId;
       apply(promiseThen, apply(promiseResolve, PromiseCtor, [out]), [(v) => hostDone(id, finish(v)), (e) => hostDone(id, rejected(e))]);
-      return id;
-    }
-    if (isThenable(out)) return fail('result', 'the export returned a Promise; use call() for async exports');
-  } catch (e) {
-    return failure('script', e);
-  }
-  return finish(out);
-}
+      return id;`)}
 function load() {
   apply(promiseThen, import('${ROOT_MODULE}'), [undefined, (e) => hostDone(0, failure('script', e))]);
 }

@@ -22,7 +22,7 @@ import { FAILURE_MARK } from './quickjs-bootstrap.js';
 import { failureOf, loadFailure, QuickJSGeneration, type Limit, type Outcome } from './quickjs-build.js';
 import { instantiate, type WasmInstance } from './quickjs-wasm.js';
 import { withoutEngineFrames } from './source-location.js';
-import { checkedSpec, overByteLimit, type SandboxSpec } from './spec.js';
+import { checkedSpec, overByteLimit, startTracked, type SandboxSpec } from './spec.js';
 import {
   SandboxAbortedError,
   SandboxCompileError,
@@ -67,16 +67,7 @@ export class QuickJSEngine implements SandboxEngine {
   }
 
   async create(options: SandboxOptions): Promise<Sandbox> {
-    const sandbox = new QuickJSSandbox(checkedSpec(options), this.#options, this.#overrunMs);
-    this.#live.add(sandbox);
-    sandbox.onDisposed = () => this.#live.delete(sandbox);
-    try {
-      await sandbox.start();
-    } catch (err) {
-      sandbox.dispose();
-      throw err;
-    }
-    return sandbox;
+    return startTracked(this.#live, new QuickJSSandbox(checkedSpec(options), this.#options, this.#overrunMs));
   }
 
   disposeAll(): void {

@@ -42,3 +42,26 @@ export function checkedSpec(options: SandboxOptions): SandboxSpec {
 export function overByteLimit(text: string, max: number): boolean {
   return text.length * 3 > max && new TextEncoder().encode(text).length > max;
 }
+
+/** A sandbox as its engine tracks it: built by start(), and reporting its disposal. */
+export interface Tracked {
+  start(): Promise<void>;
+  dispose(): void;
+  onDisposed: (() => void) | undefined;
+}
+
+/**
+ * What every engine's create() does with a new sandbox: keep it in `live` until it is disposed (disposeAll at
+ * shutdown), build it, and dispose it when the first build fails (the failure is create()'s).
+ */
+export async function startTracked<S extends Tracked>(live: Set<S>, sandbox: S): Promise<S> {
+  live.add(sandbox);
+  sandbox.onDisposed = () => live.delete(sandbox);
+  try {
+    await sandbox.start();
+  } catch (err) {
+    sandbox.dispose();
+    throw err;
+  }
+  return sandbox;
+}
