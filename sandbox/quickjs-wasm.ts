@@ -36,32 +36,10 @@ const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 
 let compiled: Promise<object> | undefined;
 
-/** Exercises the parser, the interpreter, JSON, closures, classes and promises once. */
-const WARM_UP = `
-class Point { constructor(x, y) { this.x = x; this.y = y; } get sum() { return this.x + this.y; } }
-const list = Array.from({ length: 200 }, (_, i) => new Point(i, i * 2));
-const text = JSON.stringify({ list, map: [...new Map([[1, 'a']])], re: /a(b+)c/.exec('xabbc') });
-export const out = JSON.parse(text).list.filter((p) => p.x % 2).map(({ x, y }) => \`\${x}:\${y}\`).join(',');
-export const later = (async () => { await null; return out.length; })();
-`;
-
-/**
- * Read and compile the .wasm once, and run it once: V8 and JSC compile WebAssembly functions lazily, so the first
- * sandbox would otherwise pay for compiling the parser and the interpreter inside its own time limit. A failure
- * is not cached, so a later create() may try again.
- */
+/** Read and compile the .wasm once; a failure is not cached, so a later create() may try again. */
 function compiledModule(): Promise<object> {
   compiled ??= readFile(createRequire(import.meta.url).resolve(WASM_FILE))
     .then((bytes) => wasm.compile(bytes))
-    .then(async (module) => {
-      const warm = await newQuickJSWASMModuleFromVariant(newVariant(ngVariant, { wasmModule: module as never }));
-      const context = warm.newContext();
-      const result = context.evalCode(WARM_UP, 'warm-up.js', { type: 'module' });
-      (result.error ?? result.value).dispose();
-      context.runtime.executePendingJobs();
-      context.dispose();
-      return module;
-    })
     .catch((e: unknown) => {
       compiled = undefined;
       throw e;
