@@ -29,10 +29,27 @@ ${CAPTURES}
 delete globalThis.queueMicrotask;
 delete globalThis.performance;
 
+// Arguments past the host's limit are refused while they are serialised, not after: QuickJS serialises
+// ≈ 30 MB/s, so building megabytes of JSON only for the host to refuse them would spend the call's time limit.
+const ARGS_MAX = config.maxArgsChars, ARGS_TOO_BIG = freeze({});
+let argsBudget = 0;
+function argsGuard(key, value) {
+  argsBudget -= key.length + 1;
+  if (typeof value === 'string') argsBudget -= value.length;
+  if (argsBudget < 0) throw ARGS_TOO_BIG;
+  return value;
+}
+function encodeArgs(path, args) {
+  argsBudget = ARGS_MAX;
+  try { return stringify(args, argsGuard); }
+  catch (e) { if (e === ARGS_TOO_BIG) throw new ErrorCtor('routr.' + path + ': arguments larger than ' + ARGS_MAX + ' characters as JSON are refused'); throw e; }
+}
+const paths = config.capabilities.map(([path]) => path);
 function capability(index, name, isAsync) {
+  const path = paths[index];
   const fn = isAsync
-    ? { async [name](...args) { return decode(await hostAsync(index, stringify(args))); } }
-    : { [name](...args) { return decode(hostSync(index, stringify(args))); } };
+    ? { async [name](...args) { return decode(await hostAsync(index, encodeArgs(path, args))); } }
+    : { [name](...args) { return decode(hostSync(index, encodeArgs(path, args))); } };
   return fn[name];
 }
 ${ROUTR_GLOBAL}

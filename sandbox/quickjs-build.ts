@@ -21,6 +21,7 @@ import {
   ROOT_MODULE,
   rootModuleSource,
 } from './quickjs-bootstrap.js';
+import { MAX_CAPABILITY_ARGS_CHARS } from './capability-host.js';
 import type { WasmInstance } from './quickjs-wasm.js';
 import { at, locateSpecifier, locationInStack } from './source-location.js';
 import type { SandboxSpec } from './spec.js';
@@ -171,7 +172,9 @@ export class QuickJSGeneration {
     );
     const hostAsync = this.#own(ctx.newFunction('hostAsync', (index, args) => this.#callAsync(host, ctx.getNumber(index), ctx.getString(args))));
     const hostDone = this.#own(ctx.newFunction('hostDone', (id, text) => void this.#hooks.done(ctx.getNumber(id), ctx.getString(text))));
-    const config = this.#own(ctx.newString(JSON.stringify({ capabilities: host.config, maxResultChars: spec.maxResultBytes })));
+    const config = this.#own(
+      ctx.newString(JSON.stringify({ capabilities: host.config, maxResultChars: spec.maxResultBytes, maxArgsChars: MAX_CAPABILITY_ARGS_CHARS })),
+    );
     let api: QuickJSHandle | undefined;
     const outcome = this.#enter(deadline, () => {
       const made = ctx.evalCode(BOOTSTRAP_SOURCE, BOOTSTRAP_FILE, { type: 'global', strict: true });
