@@ -22,7 +22,7 @@ import { mountResourcesApi, openResourceStore, resourcesCapability, type Resourc
 import { PluginRuntime } from './plugins/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
-import { env, pid } from './runtime/process.js';
+import { env, hostname, pid } from './runtime/process.js';
 
 export type Role = 'all' | 'edge' | 'host';
 
@@ -53,7 +53,7 @@ export class RoutrServer {
   services: HostServices | undefined;
   /** Events on the bus (routr.v1.events.<type>): registrations, calls, plugin states. */
   events: EventPublisher | undefined;
-  /** This process's host name in events and replies (spec.host.ref, else host-<random>). */
+  /** This process's host name in events and replies (spec.host.ref, else <hostname>:<pid>). */
   readonly hostRef: string;
   /** Connected apps and request handlers (host role; APPS.md). */
   apps: AppRuntime | undefined;
@@ -70,7 +70,7 @@ export class RoutrServer {
     this.role = options.role ?? 'all';
     this.logger = options.logger ?? createLogger({ level: options.config.spec.logging.level });
     this.#onFatal = options.onFatal;
-    this.hostRef = options.config.spec.host.ref ?? `host-${globalThis.crypto.randomUUID().slice(0, 8)}`;
+    this.hostRef = options.config.spec.host.ref ?? `${hostname()}:${pid}`;
   }
 
   async start(): Promise<void> {

@@ -126,7 +126,7 @@ export interface ServerConfig {
     /** Shared secrets (core/auth/keyring.ts): newest first. */
     cluster: { secrets?: string[] };
     host: {
-      /** This host's name in events and replies; default host-<random>. */
+      /** This host's name in events and replies; default <hostname>:<pid>. */
       ref?: string;
       pluginsDir?: string;
       matchFuncTimeoutMs: number;

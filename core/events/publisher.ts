@@ -14,6 +14,7 @@ import { eventSubject } from '../bus/subjects.js';
 import type { Bus } from '../bus/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { soon } from '../runtime/process.js';
 import { EVENT_TYPES, type EventInput, type EventType, type RoutrEvent } from './types.js';
 
 const encoder = new TextEncoder();
@@ -76,7 +77,7 @@ export class EventPublisher {
     this.#queue.push(event);
     if (!this.#scheduled) {
       this.#scheduled = true;
-      setTimeout(() => this.#flush(), 0);
+      soon(() => this.#flush());
     }
   }
 

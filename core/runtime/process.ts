@@ -3,7 +3,7 @@
  * command-line parsing. Bun and Deno provide Node's `process` object; routr reaches it only through here.
  */
 export { spawnSync } from 'node:child_process';
-export { networkInterfaces } from 'node:os';
+export { hostname, networkInterfaces } from 'node:os';
 export { parseArgs } from 'node:util';
 
 /** An environment variable, or undefined. */
