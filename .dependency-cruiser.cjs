@@ -6,11 +6,11 @@
  *   0 runtime       core/runtime: everything that differs between Node, Bun and Deno
  *   1 foundations   core/sip (the codec), core/sdk, core/{errors,log,metrics,envelope,paths}.ts, sandbox/
  *   2 config        core/config
- *   3 plumbing      core/bus (with KvMirror), core/events (events on the bus), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
+ *   3 plumbing      core/bus (with KvMirror), core/events (events on the bus), core/trace (message traces), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
  *   4 resources     core/resources
  *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability)
  *   6 roles         core/edge, core/host, core/apps (apps outside the sandbox: the host's side, and the SDK)
- *   7 process       core/server.ts, core/cli
+ *   7 process       core/server.ts, core/console (ops views: status, traces, events, the web console), core/cli
  *
  * Run by test/unit/layers.test.ts (and `npm run check:layers`), which also checks that no Node global (`process`,
  * `Buffer`, `setImmediate`, ...) is used in core/ outside core/runtime.
@@ -19,11 +19,11 @@ const layers = [
   { name: 'runtime', path: '^core/runtime/' },
   { name: 'foundations', path: '^(core/(sip|sdk)/|core/(errors|log|metrics|envelope|paths)\\.ts$|sandbox/)' },
   { name: 'config', path: '^core/config/' },
-  { name: 'plumbing', path: '^(core/(bus|events|capabilities|api)/|core/http\\.ts$)' },
+  { name: 'plumbing', path: '^(core/(bus|events|trace|capabilities|api)/|core/http\\.ts$)' },
   { name: 'resources', path: '^core/resources/' },
   { name: 'services', path: '^core/(auth|location|plugins)/' },
   { name: 'roles', path: '^core/(edge|host|apps)/' },
-  { name: 'process', path: '^(core/server\\.ts$|core/cli/)' },
+  { name: 'process', path: '^(core/server\\.ts$|core/console/|core/cli/)' },
 ];
 
 const upward = layers.slice(0, -1).map((layer, i) => ({

@@ -9,6 +9,8 @@
  * in-process bus, instead of NATS), BENCH_PROCESSOR=connect (Agent 1001 calls a number through the Connect
  * processor: 407 digest challenge, authenticated INVITE, egress rule → Number → Trunk → the UAS; each call is two
  * INVITE transactions, an INFO and a BYE) instead of the static processor (INVITE, ACK, BYE).
+ * BENCH_TRACE_MAX_BYTES sets the edge's trace ring cap (spec.edge.trace.maxBytes; BENCH_TRACE=0 turns the ring
+ * off); after each step the edge's ring size and resident memory are printed (`trace_bytes=… edge_rss_mb=…`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,13 @@ const rates = (process.env.BENCH_RATES ?? '250,500,750,1000,1250,1500,1750,2000,
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const embedded = process.env.BENCH_EMBEDDED === '1';
 const connect = process.env.BENCH_PROCESSOR === 'connect';
+const trace = { enabled: process.env.BENCH_TRACE !== '0', ...(process.env.BENCH_TRACE_MAX_BYTES ? { maxBytes: Number(process.env.BENCH_TRACE_MAX_BYTES) } : {}) };
+
+/** A gauge of the edge's /metrics (summed over labels). */
+async function gauge(httpPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return text.split('\n').filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)).reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+}
 
 /** Resources for the Connect mode: Agent 1001 of sip.local, numbers leaving through a Trunk to the UAS. */
 function connectResources(uasPort: number): string {
@@ -63,16 +72,19 @@ async function main(): Promise<void> {
   const logging = { level: 'warn' };
   const processes: SpawnedRoutr[] = [];
   let edgePort: number;
+  let edgeHttp: number;
   if (nats) {
     const bus = { url: nats.url };
     processes.push(await spawnRoutr(await testConfig({ bus, host: { processors }, logging, resources }), { role: 'host' }));
-    const edge = await spawnRoutr(await testConfig({ bus, logging }), { role: 'edge' });
+    const edge = await spawnRoutr(await testConfig({ bus, logging, edge: { trace } }), { role: 'edge' });
     processes.push(edge);
     edgePort = edge.sipPort;
+    edgeHttp = edge.httpPort;
   } else {
-    const all = await spawnRoutr(await testConfig({ host: { processors }, logging, resources }), { role: 'all' });
+    const all = await spawnRoutr(await testConfig({ host: { processors }, logging, resources, edge: { trace } }), { role: 'all' });
     processes.push(all);
     edgePort = all.sipPort;
+    edgeHttp = all.httpPort;
   }
   process.stdout.write(`routr bench: ${connect ? 'connect (authenticated agent-to-pstn)' : 'static'} processor, ${nats ? 'edge and host processes over NATS' : 'one process, in-process bus'}, ${seconds} s per step\n`);
   process.stdout.write('rate    calls  ok     failed achieved p50_ms p99_ms\n');
@@ -102,6 +114,8 @@ async function main(): Promise<void> {
       process.stdout.write(
         `${String(rate).padEnd(8)}${String(calls).padEnd(7)}${String(step.successful).padEnd(7)}${String(step.failed).padEnd(7)}${achieved.toFixed(0).padEnd(9)}${String(step.p50).padEnd(7)}${String(step.p99).padEnd(7)}${clean ? '' : ' (not clean)'}\n`,
       );
+      const [traceBytes, traceCalls, rss] = await Promise.all([gauge(edgeHttp, 'routr_trace_bytes'), gauge(edgeHttp, 'routr_trace_calls'), gauge(edgeHttp, 'routr_process_resident_memory_bytes')]);
+      process.stdout.write(`        trace_bytes=${traceBytes} trace_calls=${traceCalls} edge_rss_mb=${(rss / 1048576).toFixed(0)}\n`);
       if (!clean) {
         if (result.successful === 0) process.stdout.write(`sipp exit ${result.code}: ${result.stderr.trim().slice(-600)}\n${result.errors.slice(0, 600)}\n`);
         break;

@@ -55,6 +55,10 @@ export class Metrics {
   readonly pluginState: Gauge<'plugin' | 'processor' | 'state'>;
   readonly eventsPublished: Counter<'type'>;
   readonly eventsDropped: Counter<'type'>;
+  readonly traceBytes: Gauge<'edge'>;
+  readonly traceCalls: Gauge<'edge'>;
+  /** Trace rings read when Prometheus scrapes (an edge adds its own). */
+  readonly traceSources: Array<() => { edge: string; bytes: number; calls: number }> = [];
 
   constructor(options: { defaults?: boolean } = {}) {
     const registers = [this.registry];
@@ -133,6 +137,24 @@ export class Metrics {
         for (const [type, count] of eventCounts) this.inc({ type }, count);
       },
     });
+    const sources = this.traceSources;
+    /** A gauge per edge read from the trace rings at scrape time. */
+    const ringGauge = (name: string, help: string, field: 'bytes' | 'calls') =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['edge'],
+        registers,
+        collect() {
+          this.reset();
+          for (const read of sources) {
+            const s = read();
+            this.set({ edge: s.edge }, s[field]);
+          }
+        },
+      });
+    this.traceBytes = ringGauge('routr_trace_bytes', 'Memory held by the edge trace ring (estimated bytes), by edge; bounded by spec.edge.trace.maxBytes', 'bytes');
+    this.traceCalls = ringGauge('routr_trace_calls', 'Call-IDs held by the edge trace ring, by edge', 'calls');
     this.eventsDropped = new Counter({
       name: 'routr_events_dropped_total',
       help: 'Events dropped (queue full, bus not connected), by type',

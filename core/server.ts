@@ -2,13 +2,15 @@
  * One routr process: the edge role, the host role, or both (the default), sharing one bus, one metrics
  * registry and one logger. With no bus url the bus is in-process and both roles must run here.
  */
-import { apiToken } from './api/http.js';
+import { resolveApiAccess, type ApiAccess } from './api/token.js';
 import { AppRuntime } from './apps/index.js';
 import { mountSecretsApi } from './auth/api.js';
 import { openKeyring, type Keyring } from './auth/keyring.js';
 import { createBus, type NatsCredentials } from './bus/index.js';
 import type { Bus } from './bus/types.js';
-import type { ServerConfig } from './config/server.js';
+import { stateDirOf, type ServerConfig } from './config/server.js';
+import { CallBoard } from './console/board.js';
+import { mountConsole } from './console/index.js';
 import { Edge } from './edge/edge.js';
 import { defaultCapabilities } from './capabilities/index.js';
 import { EventPublisher } from './events/publisher.js';
@@ -59,9 +61,15 @@ export class RoutrServer {
   apps: AppRuntime | undefined;
   /** The cluster's shared secrets (Record-Route and branch signatures, nonces, auth.sign). */
   keys: Keyring | undefined;
+  /** The management API's token and bind address (configured, or generated into the state directory). */
+  apiAccess: ApiAccess | undefined;
+  /** What the console shows of calls, trunks and plugins, kept from the events (when HTTP is on). */
+  board: CallBoard | undefined;
+  readonly startedAt = Date.now();
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
+  #console: { close(): Promise<void> } | undefined;
   #engine: SandboxEngine | undefined;
   readonly #onFatal: ((reason: string) => void) | undefined;
 
@@ -119,14 +127,26 @@ export class RoutrServer {
         await this.edge.start();
       }
       if (spec.http.enabled) {
-        this.ops = new OpsServer({ bindAddr: spec.http.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness(), tls: spec.http.tls });
-        mountResourcesApi(this.ops, this.resources, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'resources-api' }) });
+        const access = resolveApiAccess(spec.http, stateDirOf(spec));
+        this.apiAccess = access;
+        const token = access.token;
+        this.ops = new OpsServer({ bindAddr: access.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness(), tls: spec.http.tls });
+        mountResourcesApi(this.ops, this.resources, { token, logger: this.logger.child({ component: 'resources-api' }) });
         if (this.host && this.plugins) {
-          mountPluginApi(this.ops, { host: this.host, token: apiToken(spec.http.apiToken), store: this.plugins.store, storeProblem: this.plugins.storeProblem });
+          mountPluginApi(this.ops, { host: this.host, token, store: this.plugins.store, storeProblem: this.plugins.storeProblem });
         }
-        mountSecretsApi(this.ops, this.keys, { token: apiToken(spec.http.apiToken), logger: this.logger.child({ component: 'secrets-api' }) });
+        mountSecretsApi(this.ops, this.keys, { token, logger: this.logger.child({ component: 'secrets-api' }) });
+        this.board = await CallBoard.open(this.bus);
+        this.#console = mountConsole(this.ops, this, { token, secure: spec.http.tls !== undefined });
         const address = await this.ops.listen();
-        this.logger.info({ port: address.port, tls: spec.http.tls !== undefined }, `${spec.http.tls ? 'https' : 'http'} listening (/healthz, /readyz, /metrics)`);
+        if (access.tokenFile) {
+          const { path, created } = access.tokenFile;
+          this.logger.info({ tokenFile: path, bindAddr: access.bindAddr }, created ? 'no API token configured: wrote a new one to the state directory; the ops HTTP server listens on loopback only' : 'no API token configured: using the one in the state directory; the ops HTTP server listens on loopback only');
+        } else if (!token) {
+          this.logger.warn({ bindAddr: access.bindAddr }, 'management API off: no token configured and a non-loopback bindAddr (set spec.http.apiToken or ROUTR_API_TOKEN)');
+        }
+        const scheme = spec.http.tls ? 'https' : 'http';
+        this.logger.info({ port: address.port, bindAddr: access.bindAddr, tls: spec.http.tls !== undefined }, `${scheme} listening (/healthz, /readyz, /metrics, /api/v1, /console/)`);
       }
     } catch (err) {
       await this.#close();
@@ -172,6 +192,8 @@ export class RoutrServer {
     await this.services?.close().catch(() => {});
     await this.keys?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
+    await this.board?.close().catch(() => {});
+    await this.#console?.close().catch(() => {});
     await this.resources?.close().catch(() => {});
     this.events?.close();
     await this.bus?.close().catch(() => {});

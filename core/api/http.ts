@@ -1,8 +1,9 @@
 /**
  * Conventions of routr's management API, mounted on the ops HTTP server (`OpsServer.route`): every route
- * requires `Authorization: Bearer <token>` matching `spec.http.apiToken` (or ROUTR_API_TOKEN); with no token
- * configured the API is off and answers 403. Bodies are JSON (YAML where a route says so), capped in size.
- * Subsystems (resources, plugins) add their routes with `mountApi`.
+ * requires `Authorization: Bearer <token>` — the token token.ts settles on (configured, or generated into the
+ * state directory); with none the API is off and answers 403. Reads (GET, HEAD) also accept the console's
+ * cookie, which is derived from the token and cannot change anything. Bodies are JSON (YAML where a route says
+ * so), capped in size. Subsystems (resources, plugins, traces, status) add their routes with `mountApi`.
  */
 import { timingSafeEqual } from '../runtime/crypto.js';
 import type { http } from '../runtime/http.js';
@@ -10,6 +11,7 @@ import { json } from '../http.js';
 import type { Handler, OpsServer } from '../http.js';
 import { env } from '../runtime/process.js';
 import { Buffer } from '../runtime/bytes.js';
+import { hasConsoleCookie } from './token.js';
 
 export const API_PREFIX = '/api/v1';
 
@@ -51,6 +53,11 @@ export async function readBody(req: http.IncomingMessage, limitBytes = 4 * 1024 
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/** GET and HEAD: what the console's cookie may do. */
+export function isRead(req: http.IncomingMessage): boolean {
+  return req.method === 'GET' || req.method === 'HEAD';
+}
+
 export type ApiHandler = (req: http.IncomingMessage, res: http.ServerResponse, path: string[]) => Promise<void>;
 
 /**
@@ -60,8 +67,8 @@ export type ApiHandler = (req: http.IncomingMessage, res: http.ServerResponse, p
 export function mountApi(server: OpsServer, name: string, token: string | undefined, handler: ApiHandler): void {
   const prefix = `${API_PREFIX}/${name}`;
   const route: Handler = async (req, res) => {
-    if (!token) return json(res, 403, { error: 'the management API is off: set spec.http.apiToken or ROUTR_API_TOKEN' });
-    if (!authorized(req, token)) return json(res, 401, { error: 'missing or wrong bearer token' });
+    if (!token) return json(res, 403, { error: 'the management API is off: set spec.http.apiToken or ROUTR_API_TOKEN (or bind spec.http.bindAddr to loopback for a generated token)' });
+    if (!authorized(req, token) && !(isRead(req) && hasConsoleCookie(req.headers.cookie, token))) return json(res, 401, { error: 'missing or wrong bearer token' });
     const rest = (req.url ?? '').split('?')[0].slice(prefix.length).split('/').filter(Boolean).map(decodeURIComponent);
     try {
       await handler(req, res, rest);

@@ -36,6 +36,8 @@ export {
   HOSTS_QUEUE,
   EVENTS_SUBJECT,
   PROCESS_SUBJECT,
+  TRACE_QUERY_SUBJECT,
+  TRACE_REPLY_PREFIX,
   anyEdgeSubject,
   assertSubject,
   bucketName,
@@ -44,6 +46,7 @@ export {
   fromSubjectToken,
   subjectMatches,
   subjectToken,
+  traceReplySubject,
 } from './subjects.js';
 export { MAX_KV_HISTORY, MIN_KV_TTL_MS } from './rules.js';
 export { MemoryBus, MemoryHub, type MemoryBusOptions } from './memory.js';

@@ -30,6 +30,15 @@ export function eventSubject(type: string): string {
   return subject;
 }
 
+/** Trace queries (core/trace): every edge listens; each answers on the query's own reply subject. */
+export const TRACE_QUERY_SUBJECT = `${ROOT}.trace.query`;
+export const TRACE_REPLY_PREFIX = `${ROOT}.trace.reply.`;
+
+/** `routr.v1.trace.reply.<id>`; `id` is the asker's random token ([A-Za-z0-9-]). */
+export function traceReplySubject(id: string): string {
+  return TRACE_REPLY_PREFIX + subjectToken(id);
+}
+
 /** Longest user-supplied part we accept; keeps subjects well under the NATS control-line limit. */
 const MAX_TOKEN_INPUT = 128;
 

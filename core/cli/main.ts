@@ -3,51 +3,50 @@
  * the server), 2 usage error. Each command lives in its own module, loaded only when it runs (a command that
  * talks to a server should not load the whole server), and has one entry in COMMANDS.
  */
+import { HELP, overview } from './help.js';
 import { UsageError } from './usage.js';
 import { args, exit, setExitCode, writeStderr, writeStdout } from '../runtime/process.js';
 
-interface Command {
-  summary: string;
-  run(args: string[]): Promise<number>;
-}
-
-const COMMANDS: Record<string, Command> = {
-  start: {
-    summary: 'start [--config <file>] [--role all|edge|host] [--resources <dir>]   run the server (default config: config/routr.yaml; a Routr v1 config.yaml is converted)',
-    run: async (args) => (await import('./start.js')).runStart(args),
-  },
-  resources: {
-    summary: 'resources validate <path>... | convert <v1 path> -o <file> | export <path>... --format routr -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)',
-    run: async (args) => (await import('./resources.js')).runResources(args),
-  },
-  config: {
-    summary: 'config convert <v1 config.yaml> -o <routr.yaml>   Routr v1\'s general configuration as a kind: Server document',
-    run: async (args) => (await import('./config.js')).runConfig(args),
-  },
-  plugin: {
-    summary: 'plugin install <dir|.tgz> | list | remove|rollback|enable|disable <ref> | test <dir|.tgz>  [--url <url>] [--token <t>] [--json]',
-    run: async (args) => (await import('./plugin.js')).runPlugin(args),
-  },
-  certs: {
-    summary: 'certs dev [--out <dir>] [--host <name>...]   self-signed cert.pem and key.pem for local TLS/WSS (needs openssl)',
-    run: async (args) => (await import('./certs.js')).runCerts(args),
-  },
+/** Each command's entry point (its help page is in help.ts under the same name). */
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  start: async (args) => (await import('./start.js')).runStart(args),
+  status: async (args) => (await import('./ops.js')).runStatus(args),
+  trace: async (args) => (await import('./ops.js')).runTrace(args),
+  console: async (args) => (await import('./ops.js')).runConsole(args),
+  resources: async (args) => (await import('./resources.js')).runResources(args),
+  config: async (args) => (await import('./config.js')).runConfig(args),
+  plugin: async (args) => (await import('./plugin.js')).runPlugin(args),
+  certs: async (args) => (await import('./certs.js')).runCerts(args),
 };
 
+/** The command the failure belongs to, for the usage text printed with a usage error. */
+let running: string | undefined;
+
 function usage(): string {
-  const lines = Object.values(COMMANDS).map((c) => `  ${c.summary}`);
-  return `usage: routr <command> [options]\n\ncommands:\n${lines.join('\n')}\n\noptions:\n  -h, --help   show this help`;
+  return running && HELP[running] ? HELP[running].page : overview();
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '-h' || name === '--help' || name === 'help') {
-    writeStdout(usage() + '\n');
+  if (!name || name === '-h' || name === '--help') {
+    writeStdout(overview() + '\n');
     return name ? 0 : 2;
+  }
+  if (name === 'help') {
+    const topic = rest[0];
+    if (topic && !Object.hasOwn(HELP, topic)) throw new UsageError(`unknown command "${topic}"`);
+    writeStdout((topic ? HELP[topic].page : overview()) + '\n');
+    return 0;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) throw new UsageError(`unknown command "${name}"`);
-  return command.run(rest);
+  running = name;
+  // --help anywhere after the command (`routr plugin install --help` too) shows the command's page.
+  if (rest.includes('--help') || rest.includes('-h')) {
+    writeStdout(HELP[name].page + '\n');
+    return 0;
+  }
+  return command(rest);
 }
 
 main(args()).then(

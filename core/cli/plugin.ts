@@ -10,16 +10,18 @@
  *   test <dir|.tgz>      run the plugin's fixtures in a real sandbox here, no server needed
  *                        (--engine auto|isolated-vm|quickjs: the sandbox engine, default auto)
  *
- * Options: --url (default http://127.0.0.1:8080, env ROUTR_URL), --token (env ROUTR_API_TOKEN), --json.
+ * Options: --url, --token, --config (how they default: client.ts), --json.
  * Exit codes: 0 done, 1 refused or failed (the reason is printed), 2 usage.
  */
-import { parseArgs, env, writeStderr, writeStdout } from '../runtime/process.js';
+import { parseArgs, writeStderr, writeStdout } from '../runtime/process.js';
 import type { PluginRow } from '../host/plugins-api.js';
 import type { SyncOutcome } from '../host/host.js';
+import { CLIENT_OPTIONS, noTokenMessage, resolveClient } from './client.js';
+import { progress } from './progress.js';
 import { UsageError } from './usage.js';
 
-const DEFAULT_URL = 'http://127.0.0.1:8080';
 const REF_VERBS = new Set(['remove', 'rollback', 'enable', 'disable']);
+const VERBS = new Set(['install', 'list', 'test', ...REF_VERBS]);
 
 interface Client {
   url: string;
@@ -30,38 +32,48 @@ interface Client {
 export async function runPlugin(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
-    options: { url: { type: 'string' }, token: { type: 'string' }, json: { type: 'boolean', default: false }, engine: { type: 'string' } },
+    options: { ...CLIENT_OPTIONS, json: { type: 'boolean', default: false }, engine: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
   const [verb, target, ...extra] = positionals;
   if (extra.length > 0) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
   if (values.engine !== undefined && verb !== 'test') throw new UsageError('--engine is for plugin test only');
-  const client: Client = {
-    url: (values.url ?? env('ROUTR_URL') ?? DEFAULT_URL).replace(/\/+$/, ''),
-    token: values.token ?? (env('ROUTR_API_TOKEN') || undefined),
-    json: values.json ?? false,
-  };
+  const json = values.json ?? false;
+  // Loaded on use: the sandbox engine and the schemas are not needed to talk to a server.
+  if (verb === 'test') {
+    if (!target) throw new UsageError('plugin test needs a directory or .tgz');
+    return (await import('./plugin-test.js')).runPluginTest(target, { json, engine: values.engine });
+  }
+  if (!verb) throw new UsageError('plugin needs a verb: install, list, remove, rollback, enable, disable or test');
+  if (!VERBS.has(verb)) throw new UsageError(`unknown plugin verb "${verb}"`);
+  const resolved = resolveClient(values);
+  if (!resolved.token) throw new UsageError(noTokenMessage(resolved));
+  const client: Client = { url: resolved.url, token: resolved.token, json };
   if (verb === 'list') {
     if (target !== undefined) throw new UsageError('plugin list takes no argument');
     return list(client);
   }
   if (!target) throw new UsageError(verb ? `plugin ${verb} needs an argument` : 'plugin needs a verb: install, list, remove, rollback, enable, disable or test');
   if (verb === 'install') return install(client, target);
-  // Loaded on use: the sandbox engine and the schemas are not needed to talk to a server.
-  if (verb === 'test') return (await import('./plugin-test.js')).runPluginTest(target, { json: client.json, engine: values.engine });
   if (REF_VERBS.has(verb)) return change(client, verb, target);
   throw new UsageError(`unknown plugin verb "${verb}"`);
 }
 
 async function install(client: Client, path: string): Promise<number> {
+  const steps = progress({ quiet: client.json });
   let bundle;
   try {
+    steps.step(`packing ${path}`);
     bundle = (await import('./tgz.js')).bundleFromPath(path);
   } catch (err) {
+    steps.done();
     return fail((err as Error).message);
   }
+  const size = JSON.stringify(bundle).length;
+  steps.step(`${bundle.manifest.ref}@${bundle.manifest.metadata.version}: ${(size / 1024).toFixed(1)} KiB, ${bundle.fixtures.length} fixture${bundle.fixtures.length === 1 ? '' : 's'}; sending to ${client.url}, where the host checks it and runs the fixtures in a fresh sandbox`);
   const answer = await call(client, 'POST', '', bundle);
+  steps.done();
   if (!answer.ok) return failed(answer.body);
   const body = answer.body as { ref: string; version: string; applied: SyncOutcome[] };
   if (client.json) return print(body);

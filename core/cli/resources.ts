@@ -7,7 +7,7 @@
  * printed: the server omits them, and `convert` writes its output (which must carry them) only to a file.
  */
 import { existsSync, join, mkdirSync, readFile, resolve, statSync, writeFile } from '../runtime/files.js';
-import { parseArgs, env, writeStderr, writeStdout } from '../runtime/process.js';
+import { parseArgs, writeStderr, writeStdout } from '../runtime/process.js';
 import { dump } from 'js-yaml';
 import { REQUEST_SOURCE } from '../resources/api.js';
 import { formatProblem, type Problem } from '../resources/problems.js';
@@ -16,11 +16,13 @@ import { toRoutrShapes } from '../resources/export.js';
 import { convertV1 } from '../resources/v1.js';
 import { sortProblems, validateDocuments } from '../resources/validate.js';
 import { listFiles, readResourcePath, type SourceDocument } from '../resources/yaml.js';
+import { CLIENT_OPTIONS, noTokenMessage, resolveClient } from './client.js';
+import { progress } from './progress.js';
 import { UsageError } from './usage.js';
 
 const VERBS: Record<string, (args: string[]) => Promise<number>> = { validate, convert, export: exportSet, apply, get, delete: remove };
 
-export const RESOURCES_USAGE = 'resources validate <path>... | convert <v1 path> -o <file> | export <path>... --format routr -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token)';
+export const RESOURCES_USAGE = 'resources validate <path>... | convert <v1 path> -o <file> | export <path>... --format routr -o <file> | apply -f <file|dir> | get <kind> [ref] | delete <kind> <ref>   (server verbs: --url, --token, --config)';
 
 export async function runResources(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
@@ -132,14 +134,22 @@ async function exportSet(args: string[]): Promise<number> {
   return 0;
 }
 
-const SERVER_OPTIONS = { url: { type: 'string' }, token: { type: 'string' } } as const;
+const SERVER_OPTIONS = CLIENT_OPTIONS;
 
 /** `apply -f <file|dir>`: all files in one request; created/updated/unchanged per resource. */
 async function apply(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, strict: true, options: { ...SERVER_OPTIONS, file: { type: 'string', short: 'f' } } });
   if (!values.file || positionals.length) throw new UsageError('resources apply needs -f <file|dir>');
+  const steps = progress();
+  steps.step(`reading ${values.file}`);
   const stream = await bundle(values.file);
-  const answer = await call(values, 'POST', '', { body: stream.text, contentType: 'application/yaml' });
+  steps.step(`${stream.files} file${stream.files === 1 ? '' : 's'}, ${(stream.text.length / 1024).toFixed(1)} KiB; the server validates the whole resulting set before it applies anything`);
+  let answer: Answer;
+  try {
+    answer = await call(values, 'POST', '', { body: stream.text, contentType: 'application/yaml' });
+  } finally {
+    steps.done();
+  }
   const body = answer.body as { changes?: Array<{ kind: string; ref: string; action: string }>; warnings?: string[]; problems?: Problem[] };
   for (const w of body.warnings ?? []) err(`warning: ${stream.relocate(w)}`);
   if (answer.status !== 200) return refused(answer, stream.relocate);
@@ -185,10 +195,11 @@ interface Answer {
   body: unknown;
 }
 
-async function call(values: { url?: string; token?: string }, method: string, path: string, options: { body?: string; contentType?: string } = {}): Promise<Answer> {
-  const base = (values.url ?? env('ROUTR_URL') ?? 'http://127.0.0.1:8080').replace(/\/+$/, '');
-  const token = values.token ?? env('ROUTR_API_TOKEN');
-  if (!token) throw new UsageError('no API token: pass --token or set ROUTR_API_TOKEN (the server\'s spec.http.apiToken)');
+async function call(values: { url?: string; token?: string; config?: string }, method: string, path: string, options: { body?: string; contentType?: string } = {}): Promise<Answer> {
+  const client = resolveClient(values);
+  const base = client.url;
+  const token = client.token;
+  if (!token) throw new UsageError(noTokenMessage(client));
   const url = `${base}/api/v1/resources${path}`;
   let res: Response;
   try {
@@ -220,7 +231,7 @@ function refused(answer: Answer, relocate: (line: string) => string = (l) => l):
  * Every file under `path` as one multi-document YAML stream, and a function that rewrites `<request>:N` in the
  * server's messages to the file and line N came from.
  */
-async function bundle(path: string): Promise<{ text: string; relocate: (line: string) => string }> {
+async function bundle(path: string): Promise<{ text: string; files: number; relocate: (line: string) => string }> {
   const files = existsSync(path) ? await listFiles(path).catch(async () => [path]) : [];
   if (files.length === 0) throw new UsageError(`${path}: no such file, or no .yaml/.yml/.json files in it`);
   const starts: Array<{ file: string; line: number }> = [];
@@ -241,5 +252,5 @@ async function bundle(path: string): Promise<{ text: string; relocate: (line: st
       const start = [...starts].reverse().find((s) => s.line <= at);
       return start ? `${start.file}:${at - start.line + 1}` : `${REQUEST_SOURCE}:${n}`;
     });
-  return { text, relocate };
+  return { text, files: files.length, relocate };
 }

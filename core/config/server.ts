@@ -120,6 +120,10 @@ export interface ServerConfig {
       userAgent?: string;
       /** auto: as the decision says (dialog-creating requests by default); always; never. */
       recordRoute: 'auto' | 'always' | 'never';
+      /** The trace ring (core/trace). */
+      trace: { enabled: boolean; maxBytes: number; messagesPerCall: number };
+      /** HEP3 export of every message. */
+      hep?: { host: string; port: number; agentId?: number };
     };
     /** user and password: how routr proves itself to a NATS server with authorization (APPS.md). */
     bus: { url?: string; name?: string; user?: string; password?: string };
@@ -144,8 +148,10 @@ export interface ServerConfig {
       apps: AppConfig[];
       requestHandlers: RequestHandlerEntry[];
     };
-    http: { enabled: boolean; bindAddr: string; port: number; apiToken?: string; tls?: TlsSettings };
-    logging: { level: string; sipTrace: boolean };
+    /** bindAddr absent: 0.0.0.0 with a token, else loopback (core/api/token.ts). */
+    http: { enabled: boolean; bindAddr?: string; port: number; apiToken?: string; tls?: TlsSettings };
+    /** sipTrace undefined: messages are logged when the level is trace (core/trace/capture.ts); false: never. */
+    logging: { level: string; sipTrace?: boolean };
     /** Where resources live (core/resources); `path` is absolute once loaded from a file. */
     resources: {
       provider: 'files' | 'nats' | 'redis' | 'restful';
@@ -153,6 +159,8 @@ export interface ServerConfig {
       redis: { host: string; port: number; secret?: string; username?: string; db: number; prefix: string; keyspaceNotifications: boolean; pollSeconds: number };
       restful?: { baseUrl: string; username?: string; secret?: string; pollSeconds: number; timeoutMs: number };
     };
+    /** The state directory (generated API token, embedded plugin store); absolute once loaded from a file. */
+    stateDir?: string;
   };
 }
 
@@ -298,7 +306,15 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
+/** Where a config keeps its state: spec.stateDir, else `.routr` in the working directory (inline configs). */
+export function stateDirOf(spec: ServerConfig['spec']): string {
+  return spec.stateDir ?? resolve(STATE_DIR);
+}
+
+export const STATE_DIR = '.routr';
+
 function resolvePaths(config: ServerConfig, base: string): void {
+  config.spec.stateDir = resolve(base, config.spec.stateDir ?? STATE_DIR);
   const host = config.spec.host;
   if (host.pluginsDir && !isAbsolute(host.pluginsDir)) host.pluginsDir = resolve(base, host.pluginsDir);
   const resources = config.spec.resources;

@@ -140,7 +140,7 @@ export class CallEvents {
 }
 
 /** Connect (and any processor that follows it) names the routing type in X-Call-Direction. */
-function routingTypeOf(decision: Decision): string | null {
+export function routingTypeOf(decision: Decision): string | null {
   if (decision.action !== 'forward' || !decision.headers) return null;
   const { add, set } = decision.headers;
   const value = add?.[ROUTING_HEADER] ?? set?.[ROUTING_HEADER] ?? add?.[ROUTING_HEADER.toLowerCase()] ?? set?.[ROUTING_HEADER.toLowerCase()];

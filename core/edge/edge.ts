@@ -4,7 +4,7 @@
  * still start; the edge is ready once at least one is bound.
  */
 import { Keyring } from '../auth/keyring.js';
-import type { Bus } from '../bus/types.js';
+import type { Bus, Subscription } from '../bus/types.js';
 import { BusHandlerError, BusNoRespondersError, BusTimeoutError } from '../bus/types.js';
 import { PROCESS_SUBJECT } from '../bus/subjects.js';
 import type { ServerConfig } from '../config/server.js';
@@ -13,11 +13,15 @@ import type { EventPublisher } from '../events/publisher.js';
 import { isErrorCode, SipError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
+import { serveTraces } from '../trace/bus.js';
+import { messageTap } from '../trace/capture.js';
+import { HepExporter } from '../trace/hep.js';
+import { TraceRing } from '../trace/ring.js';
 import { CallEvents } from './calls.js';
 import { EdgeIdentity } from './identity.js';
+import { edgeObserver } from './observer.js';
 import { ProxyCore } from './proxy.js';
 import { TcpTransport } from './tcp.js';
-import { sipTracer } from './trace.js';
 import { TlsTransport } from './tls.js';
 import type { Transport } from './transport.js';
 import { TransportSet } from './transports.js';
@@ -34,7 +38,9 @@ export interface EdgeOptions {
   metrics: Metrics;
   /** call.started / answered / ended go here. */
   events?: EventPublisher;
-  /** Log every SIP message in and out at trace level (spec.logging.sipTrace). */
+  /**
+   * Log every SIP message in and out at trace level (spec.logging.sipTrace); undefined: when the level is trace.
+   */
   sipTrace?: boolean;
   /** The cluster's keys (Record-Route and branch signatures); default: a random keyring for this edge alone. */
   keys?: Keyring;
@@ -46,6 +52,10 @@ export class Edge {
   #proxy: ProxyCore | undefined;
   #calls: CallEvents | undefined;
   #bound = false;
+  /** The last messages per Call-ID (spec.edge.trace), answered to trace queries on the bus. */
+  readonly trace: TraceRing | undefined;
+  readonly #hep: HepExporter | undefined;
+  #traceQueries: Subscription | undefined;
 
   constructor(options: EdgeOptions) {
     this.#options = options;
@@ -54,6 +64,15 @@ export class Edge {
       options.logger.debug({ source, reason }, 'stream closed: cannot frame');
     };
     this.#transports = new TransportSet(options.config.transports.map((t) => createTransport(t, options.config, onProtocolError)));
+    const { trace, hep, ref } = options.config;
+    if (trace.enabled) {
+      const ring = new TraceRing({ edge: ref, maxBytes: trace.maxBytes, messagesPerCall: trace.messagesPerCall });
+      this.trace = ring;
+      options.metrics.traceSources.push(() => ({ edge: ref, bytes: ring.bytes, calls: ring.calls }));
+    }
+    if (hep) this.#hep = new HepExporter(hep, { agentId: hep.agentId });
+    const messageLog = options.sipTrace === false ? undefined : options.logger.child({ edge: ref, component: 'sip-trace' });
+    this.#transports.tap = messageTap({ ring: this.trace, hep: this.#hep, logger: messageLog });
   }
 
   get ref(): string {
@@ -75,16 +94,7 @@ export class Edge {
   async start(): Promise<void> {
     const { config, logger, metrics } = this.#options;
     let proxy: ProxyCore | undefined;
-    const tracer = this.#options.sipTrace ? sipTracer(logger.child({ edge: config.ref, component: 'sip-trace' })) : undefined;
-    if (tracer) this.#transports.onSend = tracer.sent;
-    const failures = await this.#transports.start(
-      tracer
-        ? (inbound) => {
-            tracer.received(inbound);
-            proxy?.handle(inbound);
-          }
-        : (inbound) => proxy?.handle(inbound),
-    );
+    const failures = await this.#transports.start((inbound) => proxy?.handle(inbound));
     for (const { transport, error } of failures) {
       // The message names the file and the reason for TLS problems (see core/config/tls-files.ts): say it as it is.
       logger.error({ transport: transport.protocol, port: transport.local.port, err: error.message }, `transport failed to start: ${error.message}`);
@@ -100,6 +110,7 @@ export class Edge {
       localnets: config.localnets,
     });
     this.#calls = this.#options.events ? new CallEvents(this.#options.events) : undefined;
+    const proxyLogger = logger.child({ edge: config.ref });
     proxy = new ProxyCore({
       edgeRef: config.ref,
       identity,
@@ -107,15 +118,16 @@ export class Edge {
       transports: this.#transports,
       timers: config.timers,
       decide: (envelope) => this.#decide(envelope),
-      calls: this.#calls,
+      observer: edgeObserver({ calls: this.#calls, ring: this.trace, logger: proxyLogger }),
       retryAfterSeconds: config.retryAfterSeconds,
       fixInvalidContacts: config.fixInvalidContacts,
       userAgent: config.userAgent,
       recordRoute: config.recordRoute,
-      logger: logger.child({ edge: config.ref }),
+      logger: proxyLogger,
       metrics,
     });
     this.#proxy = proxy;
+    if (this.trace) this.#traceQueries = serveTraces(this.#options.bus, this.trace);
     this.#bound = true;
     for (const lp of identity.listeningPoints) logger.info({ transport: lp.transport, host: lp.host, port: lp.port }, 'listening');
   }
@@ -158,6 +170,9 @@ export class Edge {
     this.#bound = false;
     this.#proxy?.close();
     this.#calls?.close();
+    await this.#traceQueries?.drain().catch(() => {});
+    this.#traceQueries = undefined;
+    this.#hep?.close();
     await this.#transports.close();
   }
 }

@@ -11,13 +11,13 @@ import { ROUTED_HERE, type DecidedReply, type Decision, type MessageEnvelope } f
 import { defaultReason, SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
-import type { CallEvents } from './calls.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
 import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived, type RouteCheck } from './alterations.js';
 import { mintBranch, verifyBranch, verifyRecordRoute } from './dialog.js';
 import { ProxyContext, retarget, viaFor, type ForwardingDeps } from './forwarding.js';
 import type { EdgeIdentity } from './identity.js';
+import type { ProxyObserver } from './observer.js';
 import { isMessageFramed, isWebSocket, type Destination, type Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
 import { parsedResponse, type ClientTransaction } from './transactions/client.js';
@@ -36,8 +36,8 @@ export interface ProxyOptions {
   timers: TimerConfig;
   /** The bus round trip. Rejects with SipError for answers the edge must give itself (503, 500). */
   decide(envelope: MessageEnvelope): Promise<DecidedReply>;
-  /** Told of forwarded requests and how they ended (call events). */
-  calls?: CallEvents;
+  /** Told of decisions, forwarded requests and final answers (call events, trace, debug log); see observer.ts. */
+  observer?: ProxyObserver;
   /** Seconds in Retry-After when the edge answers 503 itself. */
   retryAfterSeconds: number;
   /** Rewrite `.invalid` Contact hosts of messages arriving over WS/WSS to the flow they came on (RFC 7118). */
@@ -82,7 +82,7 @@ export class ProxyCore {
       recordRoute: options.recordRoute,
       onDone: (server, status, cancelled) => {
         this.#contexts.delete(server.key);
-        options.calls?.done(server.request, status, cancelled);
+        options.observer?.done?.(server.request, status, cancelled);
       },
     };
   }
@@ -224,6 +224,7 @@ export class ProxyCore {
         }
       },
       onSendError: (tx, err) => tx.log.debug({ err: String(err) }, 'response not delivered'),
+      onFinal: this.#options.observer?.final,
     });
     this.#servers.set(key, server);
     metrics.transactions.inc({ kind: 'server' });
@@ -233,13 +234,24 @@ export class ProxyCore {
   async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound, routedHere: boolean): Promise<void> {
     const { metrics } = this.#options;
     const started = performance.now();
+    const observer = this.#options.observer;
     let reply: DecidedReply;
     try {
       reply = await this.#options.decide(this.#envelope(request, inbound, routedHere));
-      metrics.decisionSeconds.observe({ outcome: reply.decision.action }, (performance.now() - started) / 1000);
+      const ms = performance.now() - started;
+      metrics.decisionSeconds.observe({ outcome: reply.decision.action }, ms / 1000);
+      if (observer) {
+        observer.decided?.(request, reply, ms);
+        if (observer.final) server.decision = reply;
+      }
     } catch (err) {
       const spec = toResponseSpec(err);
-      metrics.decisionSeconds.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
+      const ms = performance.now() - started;
+      metrics.decisionSeconds.observe({ outcome: 'error' }, ms / 1000);
+      if (observer) {
+        observer.decided?.(request, { error: spec.status }, ms);
+        if (observer.final) server.decision = { error: spec.status };
+      }
       if (spec.status >= 500) server.log.warn({ status: spec.status, code: spec.code, err: String(err) }, 'no decision');
       this.#respondSafely(server, spec.status, spec.reason, spec.headers);
       return;
@@ -256,7 +268,7 @@ export class ProxyCore {
       const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
       this.#contexts.set(server.key, context);
       context.start();
-      this.#options.calls?.forwarded(request, reply, inbound.source);
+      observer?.forwarded?.(request, reply, inbound.source);
     } catch (err) {
       this.#contexts.delete(server.key);
       const failure = new SipError('ROUTR_INTERNAL', `the decision could not be applied: ${(err as Error)?.message ?? String(err)}`, { cause: err });

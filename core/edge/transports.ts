@@ -4,15 +4,18 @@
  * finds the listening point that already holds a connection with a destination (`flowFor`), so a request
  * to a client that connected to us goes back over that connection (RFC 5626 flows, RFC 7118).
  */
-import type { ListeningPoint } from '../envelope.js';
+import type { HostPort, ListeningPoint } from '../envelope.js';
 import type { TransportName } from '../sip/types.js';
 import { TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+
+/** Sees every message in and out (the trace, message logging, HEP): `remote` is the peer, `local` our side. */
+export type Tap = (dir: 'in' | 'out', data: Uint8Array, remote: HostPort & { transport: TransportName }, local: HostPort) => void;
 
 export class TransportSet {
   readonly #all: Transport[];
   readonly #byLocal = new Map<string, Transport>();
-  /** Told of every message sent (the SIP trace), when set. */
-  onSend: ((destination: Destination, data: Uint8Array) => void) | undefined;
+  /** Set before start(); undefined costs one check per message. */
+  tap: Tap | undefined;
 
   constructor(transports: Transport[]) {
     this.#all = transports;
@@ -32,7 +35,11 @@ export class TransportSet {
 
   /** Start every transport. Resolves with the failures (a transport that cannot bind does not stop the others). */
   async start(deliver: (inbound: Inbound) => void): Promise<Array<{ transport: Transport; error: Error }>> {
-    const results = await Promise.allSettled(this.#all.map((t) => t.start(deliver)));
+    const tapped = (inbound: Inbound): void => {
+      this.tap?.('in', inbound.data, inbound.source, inbound.local);
+      deliver(inbound);
+    };
+    const results = await Promise.allSettled(this.#all.map((t) => t.start(this.tap ? tapped : deliver)));
     const failures: Array<{ transport: Transport; error: Error }> = [];
     results.forEach((result, i) => {
       const transport = this.#all[i];
@@ -64,7 +71,7 @@ export class TransportSet {
   send(destination: Destination, data: Uint8Array): Promise<void> {
     const transport = (destination.local && this.#byLocal.get(localKey(destination.local))) ?? this.#first(destination.transport);
     if (!transport) return Promise.reject(new TransportError(`no ${destination.transport} transport configured`));
-    this.onSend?.(destination, data);
+    this.tap?.('out', data, destination, transport.local);
     return transport.send(destination, data);
   }
 

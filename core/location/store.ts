@@ -102,6 +102,13 @@ export class LocationStore {
     return live.sort((a, b) => b.updatedAt - a.updatedAt);
   }
 
+  /** Every live binding, by AOR then most recently updated first (the console, `routr status`). */
+  list(): Binding[] {
+    const out: Binding[] = [];
+    for (const aor of [...this.#bindings.keys()].sort()) out.push(...this.find(aor));
+    return out;
+  }
+
   /** Add, refresh or (expires 0) remove one binding; returns the live bindings of its AOR. */
   register(input: BindingInput): Binding[] {
     const aor = normaliseAor(input.aor);

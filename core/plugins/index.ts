@@ -4,9 +4,9 @@
  * bus without KV (nats-server without JetStream) the host still runs directory and built-in plugins, and
  * install, the store and `kv` are reported unavailable with the reason.
  */
-import { resolve } from '../runtime/files.js';
+import { join } from '../runtime/files.js';
 import type { Bus } from '../bus/types.js';
-import type { ServerConfig } from '../config/server.js';
+import { stateDirOf, type ServerConfig } from '../config/server.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
 import type { Logger } from '../log.js';
 import type { KvMirror } from '../bus/kv-mirror.js';
@@ -18,8 +18,8 @@ export { kvCapability, openPluginKv, PLUGIN_KV_BUCKET, scratchPluginKv } from '.
 export { DirectoryBackend, PluginStore, PluginStoreError, type PluginState, type StoreBackend } from './store.js';
 export { KvBackend, PLUGINS_BUCKET } from './store-kv.js';
 
-/** The embedded store's directory when `spec.host.pluginStore.path` is not set, relative to the working directory. */
-export const DEFAULT_STORE_PATH = '.routr/plugins';
+/** The embedded store's directory when `spec.host.pluginStore.path` is not set: in the state directory. */
+export const DEFAULT_STORE_DIR = 'plugins';
 
 export interface PluginRuntimeOptions {
   bus: Bus;
@@ -52,7 +52,7 @@ export class PluginRuntime {
         logger.info({ reason: problem }, 'plugin store unavailable: hosts run directory and built-in plugins only');
       }
     } else {
-      store = new PluginStore(new DirectoryBackend(options.config.host.pluginStore?.path ?? resolve(DEFAULT_STORE_PATH)));
+      store = new PluginStore(new DirectoryBackend(options.config.host.pluginStore?.path ?? join(stateDirOf(options.config), DEFAULT_STORE_DIR)));
     }
     let mirror: KvMirror | undefined;
     try {

@@ -56,6 +56,16 @@ export function writeStderr(text: string): void {
   process.stderr.write(text);
 }
 
+/** Whether standard error is a terminal (progress may redraw a line there). */
+export function stderrIsTTY(): boolean {
+  return process.stderr.isTTY === true;
+}
+
+/** Whether standard output is a terminal. */
+export function stdoutIsTTY(): boolean {
+  return process.stdout.isTTY === true;
+}
+
 /** Run `fn` after the current I/O callbacks (Node's setImmediate): batches work without a timer. */
 export function soon(fn: () => void): void {
   setImmediate(fn);

@@ -184,7 +184,7 @@ describe('plugins cli - against a running server', () => {
 
 describe('plugins cli - without a server', () => {
   test('plugins cli - an unreachable server is exit 1 naming the url', async () => {
-    const r = await routr(['plugin', 'list', '--url', 'http://127.0.0.1:9']);
+    const r = await routr(['plugin', 'list', '--url', 'http://127.0.0.1:9', '--token', 'some-token-0123456789']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /cannot reach routr at http:\/\/127\.0\.0\.1:9/);
   });

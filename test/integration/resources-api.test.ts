@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -20,12 +21,15 @@ import { cliCommand } from '../helpers/runtime.js';
 const TOKEN = 'test-token-0123456789abcdef';
 const PASSWORDS = ['1234', '5678', 'carrier-secret', 'voice-secret'];
 const run = promisify(execFile);
+/** An empty state directory: the CLI must not find a token some other routr generated on this machine. */
+const NO_STATE = mkdtempSync(join(tmpdir(), 'routr-no-state-'));
+after(() => rmSync(NO_STATE, { recursive: true, force: true }));
 
 /** `routr <args>` as a child process: exit code and output (never throws on a non-zero exit). */
 async function routr(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const [command, argv] = cliCommand(args, { nodeFlags: [] });
-    const { stdout, stderr } = await run(command, argv, { timeout: 20000, env: { ...process.env, ROUTR_API_TOKEN: '' } });
+    const { stdout, stderr } = await run(command, argv, { timeout: 20000, env: { ...process.env, ROUTR_API_TOKEN: '', ROUTR_STATE_DIR: NO_STATE } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -133,8 +137,9 @@ describe('resources api - two hosts sharing the nats provider', () => {
 });
 
 describe('resources api - routr start --resources', () => {
-  test('resources api - start --resources serves that directory, and the API is off without a token', async () => {
-    const node = await spawnRoutr(await testConfig({ logging: { level: 'info' } }), { args: ['--resources', packagePath('config', 'examples', 'valid')] });
+  test('resources api - start --resources serves that directory, and the API is off without a token on a public bind', async () => {
+    // No token and a non-loopback bindAddr: the API stays off (on loopback routr would generate a token).
+    const node = await spawnRoutr(await testConfig({ logging: { level: 'info' }, http: { bindAddr: '0.0.0.0' } }), { args: ['--resources', packagePath('config', 'examples', 'valid')] });
     try {
       const off = await fetch(`http://127.0.0.1:${node.httpPort}/api/v1/resources`);
       assert.equal(off.status, 403);

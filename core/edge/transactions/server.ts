@@ -6,6 +6,7 @@
  * (timer G, H), absorbs that ACK (timer I), and lingers after a final answer (timer J, L) so late
  * retransmissions are still answered rather than treated as new requests.
  */
+import type { DecidedReply } from '../../envelope.js';
 import type { Logger } from '../../log.js';
 import { stringifyMessage } from '../../sip/index.js';
 import type { SipRequest, SipResponse } from '../../sip/types.js';
@@ -28,6 +29,8 @@ export interface ServerTransactionOptions {
   onTerminated(tx: ServerTransaction): void;
   /** A response could not be sent (closed connection, unreachable). */
   onSendError?(tx: ServerTransaction, err: unknown): void;
+  /** The final response went out (observers: the debug line per transaction). */
+  onFinal?(tx: ServerTransaction, status: number): void;
 }
 
 export class ServerTransaction {
@@ -38,6 +41,8 @@ export class ServerTransaction {
   state: ServerState;
   /** Status of the last response sent, 0 before any. */
   lastStatus = 0;
+  /** How the request was decided, kept only while an observer wants it (the debug line). */
+  decision: DecidedReply | { error: number } | undefined;
   #lastResponse: Uint8Array | undefined;
   #localTag: string | undefined;
   #log: Logger | undefined;
@@ -100,6 +105,7 @@ export class ServerTransaction {
   }
 
   #final(status: number): void {
+    this.#options.onFinal?.(this, status);
     const timeout = transactionTimeout(this.#options.timers);
     if (!this.isInvite) {
       this.state = 'completed';

@@ -1,0 +1,170 @@
+/**
+ * The read-only operations API behind the CLI (`routr status`, `routr trace`) and the console, on the ops
+ * server with the management API's token (or the console's cookie, reads only):
+ *
+ *   GET /api/v1/status               roles, bus, edge and host, processors, counts, trace memory per edge
+ *   GET /api/v1/registrations        live bindings (cluster-wide: the location bucket)
+ *   GET /api/v1/calls                calls in progress and recently ended (from the events)
+ *   GET /api/v1/traces               recent calls in the edges' trace rings
+ *   GET /api/v1/traces/<call-id>     that call from every edge that saw it, and its ladder
+ *   GET /api/v1/trunks               Trunks with their last registration state (probe: when issue 14 adds it)
+ *   GET /api/v1/figures              calls/s, calls in progress, transactions, decision p50/p99
+ *   GET /api/v1/events               server-sent events: every event, and `figures` every 2 s
+ */
+import { ApiError, mountApi } from '../api/http.js';
+import type { ApiAccess } from '../api/token.js';
+import type { Bus } from '../bus/types.js';
+import type { ServerConfig } from '../config/server.js';
+import type { Edge } from '../edge/edge.js';
+import type { ProcessorHost } from '../host/host.js';
+import type { HostServices } from '../host/services.js';
+import { json, type OpsServer } from '../http.js';
+import { LocationStore } from '../location/store.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { packagePath } from '../paths.js';
+import { readFileSync } from '../runtime/files.js';
+import { KINDS } from '../resources/types.js';
+import type { ResourceStore } from '../resources/store.js';
+import type { http } from '../runtime/http.js';
+import type { Binding } from '../sdk/index.js';
+import { askEdges, gatherTrace, recentCalls, type TraceStats } from '../trace/bus.js';
+import { buildLadder } from '../trace/ladder.js';
+import type { CallBoard } from './board.js';
+import { FigureSampler } from './figures.js';
+import { streamEvents } from './stream.js';
+
+/** What of a running server the API reads (RoutrServer satisfies it). */
+export interface OpsView {
+  readonly config: ServerConfig;
+  readonly role: 'all' | 'edge' | 'host';
+  readonly hostRef: string;
+  readonly startedAt: number;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  bus: Bus | undefined;
+  edge: Edge | undefined;
+  host: ProcessorHost | undefined;
+  services: HostServices | undefined;
+  resources: ResourceStore | undefined;
+  board: CallBoard | undefined;
+  apiAccess: ApiAccess | undefined;
+  readiness(): string[];
+}
+
+/** routr's version, from package.json. */
+export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
+
+export function mountOpsApi(ops: OpsServer, view: OpsView, options: { token: string | undefined }): { close(): Promise<void> } {
+  const { token } = options;
+  const figures = new FigureSampler(view.metrics, view.board);
+  const registrations = new Registrations(view);
+  const get = (name: string, handler: (req: http.IncomingMessage, res: http.ServerResponse, path: string[]) => Promise<void>) =>
+    mountApi(ops, name, token, async (req, res, path) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, `${req.method} not allowed here (read-only)`);
+      await handler(req, res, path);
+    });
+
+  get('status', async (_req, res) => json(res, 200, await status(view, registrations)));
+  get('registrations', async (_req, res) => json(res, 200, { items: (await registrations.list()).map(bindingRow) }));
+  get('calls', async (_req, res) => json(res, 200, { active: [...(view.board?.active.values() ?? [])].reverse(), recent: view.board?.recent ?? [] }));
+  get('traces', async (req, res, path) => {
+    const bus = requireBus(view);
+    if (path.length === 0) {
+      const limit = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('limit') ?? 50);
+      return json(res, 200, { calls: await recentCalls(bus, Number.isFinite(limit) ? Math.max(1, Math.min(limit, 500)) : 50) });
+    }
+    if (path.length !== 1) throw new ApiError(404, 'not found');
+    const traces = await gatherTrace(bus, path[0]);
+    if (traces.length === 0) throw new ApiError(404, `no edge holds a trace of Call-ID ${path[0]} (it may be older than the trace rings keep)`);
+    return json(res, 200, { callId: path[0], traces, ladder: buildLadder(path[0], traces) });
+  });
+  get('trunks', async (_req, res) => json(res, 200, { items: trunks(view) }));
+  get('figures', async (_req, res) => json(res, 200, await figures.sample()));
+  get('events', async (req, res) => streamEvents(req, res, { board: view.board, figures }));
+  return { close: () => registrations.close() };
+}
+
+function requireBus(view: OpsView): Bus {
+  if (!view.bus) throw new ApiError(503, 'the bus is not connected');
+  return view.bus;
+}
+
+/** The host's live location store, or (edge-only nodes) a mirror of the location bucket opened on first use. */
+class Registrations {
+  readonly #view: OpsView;
+  #mirror: Promise<LocationStore | undefined> | undefined;
+
+  constructor(view: OpsView) {
+    this.#view = view;
+  }
+
+  async list(): Promise<Binding[]> {
+    const live = this.#view.services?.location;
+    if (live) return live.list();
+    const bus = this.#view.bus;
+    if (!bus) return [];
+    this.#mirror ??= LocationStore.open(bus, this.#view.logger).catch(() => undefined);
+    return (await this.#mirror)?.list() ?? [];
+  }
+
+  async close(): Promise<void> {
+    await (await this.#mirror)?.close();
+  }
+}
+
+function bindingRow(b: Binding) {
+  return { aor: b.aor, contact: b.contact, transport: b.sender.transport, source: `${b.sender.host}:${b.sender.port}`, edge: b.edgeRef, expires: b.expires, expiresAt: b.expiresAt, updatedAt: b.updatedAt, callId: b.callId };
+}
+
+async function status(view: OpsView, registrations: Registrations) {
+  const { config, edge, host, bus } = view;
+  const reasons = view.readiness();
+  const set = view.resources?.current();
+  let edges: Array<{ edge: string } & TraceStats> = [];
+  if (bus && bus.status() === 'connected') {
+    edges = (await askEdges(bus, { op: 'stats' })).flatMap((r) => (r.stats ? [{ edge: r.edge, ...r.stats }] : [])).sort((a, b) => a.edge.localeCompare(b.edge));
+  }
+  const transactions = await view.metrics.transactions.get();
+  const count = (kind: string) => transactions.values.filter((v) => v.labels.kind === kind).reduce((n, v) => n + v.value, 0);
+  return {
+    version: PACKAGE_VERSION,
+    server: config.ref,
+    role: view.role,
+    uptimeSeconds: Math.round((Date.now() - view.startedAt) / 1000),
+    ready: reasons.length === 0,
+    reasons,
+    bus: { kind: bus?.kind ?? null, status: bus?.status() ?? 'absent', url: config.spec.bus.url ?? null },
+    edge: edge
+      ? { ref: edge.ref, listening: edge.listeningPoints, pending: edge.pending, transactions: { server: count('server'), client: count('client') }, trace: edge.trace ? { calls: edge.trace.calls, messages: edge.trace.messages, bytes: edge.trace.bytes, maxBytes: edge.trace.maxBytes } : null }
+      : null,
+    host: host ? { ref: view.hostRef, processors: host.status().map((s) => ({ ref: s.ref, kind: s.kind, plugin: s.plugin, version: s.version, state: s.state, calls: s.calls, failures: s.failures })) } : null,
+    edges,
+    counts: {
+      registrations: (await registrations.list()).length,
+      callsInProgress: view.board?.active.size ?? 0,
+      resources: Object.fromEntries(KINDS.map((k) => [k, set?.list(k).length ?? 0])),
+    },
+    pluginStates: [...(view.board?.plugins.values() ?? [])],
+    recentEvents: view.board?.log ?? [],
+    http: { bindAddr: view.apiAccess?.bindAddr ?? null, api: view.apiAccess?.token ? 'on' : 'off', tokenFile: view.apiAccess?.tokenFile?.path ?? null },
+  };
+}
+
+function trunks(view: OpsView) {
+  const set = view.resources?.current();
+  return (set?.list('Trunk') ?? []).map((t) => {
+    const spec = t.spec as { inbound?: { uri?: string }; outbound?: { sendRegister?: boolean; uris?: Array<{ uri: { host: string; port?: number; transport?: string; user?: string }; enabled?: boolean; priority?: number }> } };
+    const last = view.board?.trunks.get(t.ref);
+    return {
+      ref: t.ref,
+      name: (t.metadata as { name?: string } | undefined)?.name ?? null,
+      inbound: spec.inbound?.uri ?? null,
+      outbound: (spec.outbound?.uris ?? []).map((u) => ({ uri: `${u.uri.user ? `${u.uri.user}@` : ''}${u.uri.host}${u.uri.port ? `:${u.uri.port}` : ''}${u.uri.transport ? `;transport=${u.uri.transport}` : ''}`, enabled: u.enabled ?? true, priority: u.priority ?? 10 })),
+      sendRegister: spec.outbound?.sendRegister ?? false,
+      registration: last ? { state: last.state, status: last.status, expires: last.expires, reason: last.reason, time: last.time } : null,
+      // Filled in when trunk probing (OPTIONS keepalives) reports its state; until then nothing is known.
+      probe: null,
+    };
+  });
+}
