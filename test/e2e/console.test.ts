@@ -17,6 +17,7 @@ import { RoutrServer } from '../../core/server.js';
 import { openBrowser, screenshot, type Browser } from '../helpers/browser.js';
 import { startNatsServer, type NatsServerHandle } from '../helpers/nats-server.js';
 import { freeSipPort, testConfig, type SpecOverrides } from '../helpers/routr.js';
+import { onlyOn } from '../helpers/runtime.js';
 import { runSipp } from '../helpers/sipp.js';
 
 const fast = { t1: 100, t2: 800, t4: 500, timerC: 180000 };
@@ -160,7 +161,8 @@ async function exercise(bed: Bed, browser: Browser, name: string, calleePort: nu
   await page.goto('about:blank');
 }
 
-describe('console', () => {
+// playwright-core drives Chromium from Node; the console itself is served the same on every runtime.
+describe('console', onlyOn(['node'], 'playwright-core is run from Node only'), () => {
   let dir: string;
   let browser: Browser;
 

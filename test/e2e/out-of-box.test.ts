@@ -16,10 +16,10 @@ import { promisify } from 'node:util';
 import { dump, load } from 'js-yaml';
 import { packagePath } from '../../core/paths.js';
 import { freeSipPort, freeTcpPort, startRoutr, waitReady } from '../helpers/routr.js';
+import { cliCommand } from '../helpers/runtime.js';
 import { runSipp } from '../helpers/sipp.js';
 
 const run = promisify(execFile);
-const CLI = packagePath('dist', 'core', 'cli', 'main.js');
 
 /** The environment of a user who configured nothing. */
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
@@ -30,7 +30,8 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 
 async function routr(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--no-node-snapshot', CLI, ...args], { env: cleanEnv(env), timeout: 30000 });
+    const [command, argv] = cliCommand(args);
+    const { stdout, stderr } = await run(command, argv, { env: cleanEnv(env), timeout: 30000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -49,7 +50,8 @@ describe('out of the box', () => {
 
   async function start(): Promise<void> {
     output = '';
-    server = spawn(process.execPath, ['--no-node-snapshot', CLI, 'start', '--config', file], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] = cliCommand(['start', '--config', file]);
+    server = spawn(command, argv, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     server.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     server.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise((resolve) => server?.once('exit', resolve));
