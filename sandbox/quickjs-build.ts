@@ -138,8 +138,8 @@ export class QuickJSGeneration {
     }
   }
 
-  get memory(): WasmInstance['memory'] {
-    return this.#instance.memory;
+  get instance(): WasmInstance {
+    return this.#instance;
   }
 
   /** Past the deadline: hand over to the caller's next deadline, or stop. */

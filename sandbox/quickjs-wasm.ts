@@ -68,6 +68,11 @@ export async function instantiate(memoryMb: number): Promise<WasmInstance> {
   const wasmModule = await compiledModule();
   const maximum = ceilingPages(memoryMb);
   const memory = new wasm.Memory({ initial: BASE_PAGES, maximum });
-  const quickjs = await newQuickJSWASMModuleFromVariant(newVariant(ngVariant, { wasmMemory: memory as never, wasmModule: wasmModule as never }));
+  // Emscripten prints an abort (a failed assertion inside QuickJS) to the console itself; routr logs through pino,
+  // and the abort reaches the engine as the exception it also throws.
+  const silent = { print: () => undefined, printErr: () => undefined };
+  const quickjs = await newQuickJSWASMModuleFromVariant(
+    newVariant(ngVariant, { wasmMemory: memory as never, wasmModule: wasmModule as never, emscriptenModule: silent as never }),
+  );
   return { quickjs, memory, maxBytes: maximum * PAGE_BYTES };
 }

@@ -513,7 +513,6 @@ export class QuickJSSandbox implements Sandbox {
       return;
     }
     this.#gen = undefined;
-    if (gen.instanceDead) this.#instance = undefined;
     this.#breachedBy = undefined;
     this.#expired = false;
     const now = performance.now();
@@ -521,6 +520,8 @@ export class QuickJSSandbox implements Sandbox {
     this.#inflight.clear();
     this.#byId.clear();
     gen.dispose();
+    // Freeing can be what shows the instance is broken (QuickJS asserting on objects an out-of-memory path leaked).
+    if (gen.instanceDead && this.#instance === gen.instance) this.#instance = undefined;
     for (const call of victims) {
       clearTimeout(call.timer);
       call.reject(this.#victimError(call, reason, now));
