@@ -55,7 +55,7 @@ describe('out of the box', () => {
     server.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     server.stderr?.on('data', (d: Buffer) => (output += d.toString()));
     const exited = new Promise((resolve) => server?.once('exit', resolve));
-    await waitReady(httpPort, exited).catch((err: Error) => {
+    await waitReady(httpPort, exited, 40000).catch((err: Error) => {
       throw new Error(`${err.message}\n${output}`);
     });
   }
@@ -79,6 +79,7 @@ describe('out of the box', () => {
     const config = load(readFileSync(packagePath('config', 'routr.yaml'), 'utf8')) as { spec: Record<string, Record<string, unknown>> };
     config.spec.edge.bindAddr = '127.0.0.1';
     config.spec.edge.transports = [{ protocol: 'udp', port: sipPort }, { protocol: 'tcp', port: sipPort }];
+    config.spec.edge.drainTimeoutMs = 2000; // a restart need not wait out the production drain
     config.spec.http = { port: httpPort };
     config.spec.resources = { provider: 'files', path: './resources' };
     config.spec.logging = { level: 'info' };
