@@ -8,7 +8,7 @@
  *   2 config        core/config
  *   3 plumbing      core/bus (with KvMirror), core/events (events on the bus), core/trace (message traces), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
  *   4 resources     core/resources
- *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability)
+ *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability), core/shield (abuse defences)
  *   6 roles         core/edge, core/host, core/apps (apps outside the sandbox: the host's side, and the SDK)
  *   7 process       core/server.ts, core/console (ops views: status, traces, events, the web console), core/cli
  *
@@ -21,7 +21,7 @@ const layers = [
   { name: 'config', path: '^core/config/' },
   { name: 'plumbing', path: '^(core/(bus|events|trace|capabilities|api)/|core/http\\.ts$)' },
   { name: 'resources', path: '^core/resources/' },
-  { name: 'services', path: '^core/(auth|location|plugins)/' },
+  { name: 'services', path: '^core/(auth|location|plugins|shield)/' },
   { name: 'roles', path: '^core/(edge|host|apps)/' },
   { name: 'process', path: '^(core/server\\.ts$|core/console/|core/cli/)' },
 ];
@@ -56,7 +56,7 @@ module.exports = {
     },
     ...upward,
     ...siblings('roles', ['edge', 'host']),
-    ...siblings('services', ['auth', 'location', 'plugins']),
+    ...siblings('services', ['auth', 'location', 'plugins', 'shield']),
     {
       name: 'sip-codec-stands-alone',
       comment: 'core/sip is the codec: it imports nothing of routr but the runtime seam',

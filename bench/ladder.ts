@@ -35,7 +35,7 @@ async function gauge(httpPort: number, name: string): Promise<number> {
 function connectResources(uasPort: number): string {
   return `
 - { apiVersion: v2beta1, kind: Domain, ref: d, spec: { context: { domainUri: sip.local, egressPolicies: [{ rule: '^\\+?[0-9]+$', numberRef: n }] } } }
-- { apiVersion: v2beta1, kind: Credentials, ref: c, spec: { username: "1001", password: "1234" } }
+- { apiVersion: v2beta1, kind: Credentials, ref: c, spec: { credentials: { username: "1001", password: "1234" } } }
 - { apiVersion: v2beta1, kind: Agent, ref: a, spec: { username: "1001", domainRef: d, credentialsRef: c } }
 - { apiVersion: v2beta1, kind: Number, ref: n, spec: { trunkRef: t, location: { telUrl: "tel:+19103434434" } } }
 - { apiVersion: v2beta1, kind: Trunk, ref: t, spec: { inbound: { uri: carrier.invalid }, outbound: { uris: [{ uri: { host: 127.0.0.1, port: ${uasPort} } }] } } }
@@ -93,7 +93,9 @@ async function main(): Promise<void> {
     for (const rate of rates) {
       const calls = rate * seconds;
       const started = Date.now();
-      const connectArgs = ['-key', 'caller', '1001', '-key', 'from_host', 'sip.local', '-key', 'to_host', 'sip.local', '-key', 'extra_header', 'X-Bench: 1', '-au', '1001', '-ap', '1234', '-auth_uri', 'sip.local'];
+      // No -auth_uri: sipp's digest uri is then routr's own address, which routr accepts (a uri naming another
+      // target is refused).
+      const connectArgs = ['-key', 'caller', '1001', '-key', 'from_host', 'sip.local', '-key', 'to_host', 'sip.local', '-key', 'extra_header', 'X-Bench: 1', '-au', '1001', '-ap', '1234'];
       const result: SippResult = await runSipp({
         scenario: connect ? 'connect-auth-call-expect-200.xml' : 'uac-expect-200.xml',
         remote: `127.0.0.1:${edgePort}`,

@@ -41,6 +41,38 @@ function publish(counter: Counter<'kind' | 'method' | 'status'>, counts: Message
   }
 }
 
+/**
+ * A counter with one label whose increments are plain integers, published when Prometheus scrapes: for
+ * counts taken per packet under a flood (drops), where prom-client's label hashing would cost the most.
+ */
+export class LabelCounter {
+  readonly #counts = new Map<string, number>();
+  readonly counter: Counter<string>;
+
+  constructor(options: { name: string; help: string; label: string; registers: Registry[] }) {
+    const counts = this.#counts;
+    const label = options.label;
+    this.counter = new Counter({
+      name: options.name,
+      help: options.help,
+      labelNames: [label],
+      registers: options.registers,
+      collect() {
+        this.reset();
+        for (const [value, count] of counts) this.inc({ [label]: value }, count);
+      },
+    });
+  }
+
+  inc(value: string, by = 1): void {
+    this.#counts.set(value, (this.#counts.get(value) ?? 0) + by);
+  }
+
+  get(value: string): number {
+    return this.#counts.get(value) ?? 0;
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
   readonly messagesIn: Counter<'kind' | 'method' | 'status'>;
@@ -59,6 +91,15 @@ export class Metrics {
   readonly traceCalls: Gauge<'edge'>;
   /** Trace rings read when Prometheus scrapes (an edge adds its own). */
   readonly traceSources: Array<() => { edge: string; bytes: number; calls: number }> = [];
+  /** Traffic the shield dropped before parsing or answering: acl, banned, scanner. */
+  readonly shieldDrops: LabelCounter;
+  /** Bounds reached: connections, connections_per_source, header_timeout, body_timeout, message_size, write_buffer, transactions. */
+  readonly limitHits: LabelCounter;
+  readonly bans: Counter<'reason'>;
+  readonly unbans: Counter<'reason'>;
+  readonly bansActive: Gauge<string>;
+  /** Refused digest answers by what followed: refused (plain 403), delayed, banned. */
+  readonly authFailures: Counter<'outcome'>;
 
   constructor(options: { defaults?: boolean } = {}) {
     const registers = [this.registry];
@@ -159,6 +200,27 @@ export class Metrics {
       name: 'routr_events_dropped_total',
       help: 'Events dropped (queue full, bus not connected), by type',
       labelNames: ['type'],
+      registers,
+    });
+    this.shieldDrops = new LabelCounter({
+      name: 'routr_shield_dropped_total',
+      help: 'Messages and connections dropped unanswered by the shield, by reason (acl|banned|scanner)',
+      label: 'reason',
+      registers,
+    });
+    this.limitHits = new LabelCounter({
+      name: 'routr_edge_limit_hits_total',
+      help: 'Times a bound was reached, by limit (connections|connections_per_source|header_timeout|body_timeout|message_size|write_buffer|transactions)',
+      label: 'limit',
+      registers,
+    });
+    this.bans = new Counter({ name: 'routr_shield_bans_total', help: 'Sources banned, by reason (rate|password|api)', labelNames: ['reason'], registers });
+    this.unbans = new Counter({ name: 'routr_shield_unbans_total', help: 'Bans ended, by reason they were set for (rate|password|api)', labelNames: ['reason'], registers });
+    this.bansActive = new Gauge({ name: 'routr_shield_bans_active', help: 'Sources banned now (as this node knows them)', registers });
+    this.authFailures = new Counter({
+      name: 'routr_auth_failures_total',
+      help: 'Refused digest answers, by what followed (refused|delayed|banned)',
+      labelNames: ['outcome'],
       registers,
     });
   }

@@ -22,6 +22,8 @@ import { createLogger, type Logger } from './log.js';
 import { Metrics } from './metrics.js';
 import { mountResourcesApi, openResourceStore, resourcesCapability, type ResourceStore } from './resources/index.js';
 import { PluginRuntime } from './plugins/index.js';
+import { mountShieldApi } from './shield/api.js';
+import { Shield } from './shield/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
 import { env, hostname, pid } from './runtime/process.js';
@@ -66,6 +68,8 @@ export class RoutrServer {
   /** What the console shows of calls, trunks and plugins, kept from the events (when HTTP is on). */
   board: CallBoard | undefined;
   readonly startedAt = Date.now();
+  /** Abuse defences shared by the edge and host roles: ban list, access list, rate and guessing limits. */
+  shield: Shield | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -99,8 +103,17 @@ export class RoutrServer {
       this.resources = await openResourceStore(spec.resources, { bus: this.bus, logger: this.logger, node: `${spec.edge.ref}/${pid}` });
       this.capabilities.register(resourcesCapability(this.resources));
       this.keys = await openKeyring(this.bus, { config: { secrets: spec.cluster.secrets, nonceSecret: spec.host.auth.nonceSecret }, logger: this.logger });
+      this.shield = await Shield.open({ bus: this.bus, config: spec, resources: this.resources, metrics: this.metrics, logger: this.logger.child({ component: 'shield' }), node: `${this.role === 'host' ? 'host' : spec.edge.ref}/${pid}` });
       if (this.role !== 'edge') {
-        this.services = await openHostServices(this.capabilities, { bus: this.bus, config: spec.host, resources: this.resources, logger: this.logger.child({ role: 'host' }), events: this.events, keys: this.keys });
+        this.services = await openHostServices(this.capabilities, {
+          bus: this.bus,
+          config: spec.host,
+          resources: this.resources,
+          logger: this.logger.child({ role: 'host' }),
+          events: this.events,
+          keys: this.keys,
+          passwords: this.shield.passwords,
+        });
         this.plugins = await PluginRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host' }), capabilities: this.capabilities });
         this.apps = await AppRuntime.open({ bus: this.bus, config: spec, logger: this.logger.child({ role: 'host', component: 'apps' }), metrics: this.metrics });
         const engine = createEngine({ engine: spec.host.sandbox.engine, onCatastrophicError: (sandbox, message) => this.#catastrophe(sandbox, message) });
@@ -123,7 +136,7 @@ export class RoutrServer {
         this.logger.info({ processors: this.host.processors }, 'processor host serving');
       }
       if (this.role !== 'host') {
-        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events, sipTrace: spec.logging.sipTrace, keys: this.keys });
+        this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events, sipTrace: spec.logging.sipTrace, keys: this.keys, shield: this.shield });
         await this.edge.start();
       }
       if (spec.http.enabled) {
@@ -136,6 +149,9 @@ export class RoutrServer {
           mountPluginApi(this.ops, { host: this.host, token, store: this.plugins.store, storeProblem: this.plugins.storeProblem });
         }
         mountSecretsApi(this.ops, this.keys, { token, logger: this.logger.child({ component: 'secrets-api' }) });
+        if (this.shield) {
+          mountShieldApi(this.ops, this.shield, { token, configured: spec.edge.accessControlList, ipv6PrefixLength: spec.security.rateLimit.ipv6PrefixLength });
+        }
         this.board = await CallBoard.open(this.bus);
         this.#console = mountConsole(this.ops, this, { token, secure: spec.http.tls !== undefined });
         const address = await this.ops.listen();
@@ -191,6 +207,7 @@ export class RoutrServer {
     await this.plugins?.close().catch(() => {});
     await this.services?.close().catch(() => {});
     await this.keys?.close().catch(() => {});
+    await this.shield?.close().catch(() => {});
     await this.ops?.close().catch(() => {});
     await this.board?.close().catch(() => {});
     await this.#console?.close().catch(() => {});

@@ -4,10 +4,13 @@
  * (JWT verification). Plugins reach them as `routr.auth.*`, `routr.acl.*` and `routr.tokens.*`.
  */
 import type { CapabilityProvider } from '../capabilities/index.js';
+import { currentScope, type RequestScope } from '../capabilities/request-scope.js';
+import type { Decision, MessageEnvelope } from '../envelope.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { AuthHeader } from '../sip/types.js';
 import type { JsonValue } from '../../sandbox/types.js';
-import { DigestAuth, type DigestAlgorithm } from './digest.js';
+import { DigestAuth, type DigestAlgorithm, type DigestCheck } from './digest.js';
+import { OwnAddresses } from './own-uri.js';
 import type { TokenVerifier } from './tokens.js';
 
 const ALGORITHMS = new Set(['MD5', 'SHA-256']);
@@ -21,8 +24,66 @@ function authHeaders(value: unknown): AuthHeader[] {
   return value.filter((v): v is AuthHeader => isObject(v) && typeof v.scheme === 'string' && isObject(v.params));
 }
 
+/** Routr's own addresses as the edge that sent the envelope knows them (a digest `uri` may name them). */
+const identities = new Map<string, OwnAddresses>();
+function identityOf(envelope: MessageEnvelope): OwnAddresses {
+  const key = JSON.stringify([envelope.listeningPoints, envelope.advertisedAddrs]);
+  let identity = identities.get(key);
+  if (!identity) {
+    if (identities.size > 64) identities.clear();
+    identity = new OwnAddresses(envelope.listeningPoints ?? [], envelope.advertisedAddrs ?? []);
+    identities.set(key, identity);
+  }
+  return identity;
+}
+
+/** Password-guessing limits on digest verdicts (the shield's PasswordGuard): milliseconds to delay the answer. */
+export interface GuessCounter {
+  failed(source: string, username: string | undefined): number;
+  delayForSuccess(source: string): number;
+}
+
+export interface DigestCapabilityOptions {
+  scratch?: () => DigestAuth;
+  /** Password-guessing limits (delays, bans) on refused answers. */
+  passwords?: GuessCounter;
+}
+
+/**
+ * The host side of a verify: the envelope the edge sent (socket source, Request-URI, routr's addresses) is
+ * taken from the request scope, not from what the plugin passed; refusals count as guesses; an `ok` verdict's
+ * nonce-count is claimed across hosts before the reply leaves (a lost claim turns the answer into a challenge).
+ */
+function scopedCheck(auth: DigestAuth, scope: RequestScope, input: Parameters<DigestAuth['check']>[0], proxy: boolean, passwords: GuessCounter | undefined): DigestCheck['verdict'] {
+  const envelope = scope.envelope;
+  const identity = identityOf(envelope);
+  const checked = auth.check({ ...input, method: envelope.method, requestUri: envelope.message.uri, isOwnUri: (uri) => identity.isOwnUri(uri) });
+  const source = envelope.sender?.host ?? '';
+  const { verdict, claim } = checked;
+  if (verdict.result === 'invalid' && passwords) scope.delay(passwords.failed(source, verdict.username));
+  if (verdict.result === 'ok' && passwords) scope.delay(passwords.delayForSuccess(source));
+  const counts = auth.counts;
+  if (claim && counts?.shared) {
+    const realm = input.realm;
+    scope.checks.push(
+      counts.claim(claim.key, claim.nc, claim.expires).then(
+        (won): Decision | undefined => (won ? undefined : replayAnswer(auth, realm, proxy, claim.algorithm)),
+        // The bucket cannot be reached: the local check stood, the answer goes as decided.
+        () => undefined,
+      ),
+    );
+  }
+  return verdict;
+}
+
+/** A replay caught by the shared claim: a fresh challenge, as the plugin answers a replay it sees itself. */
+function replayAnswer(auth: DigestAuth, realm: string, proxy: boolean, algorithm: DigestAlgorithm): Decision {
+  const header = proxy ? 'Proxy-Authenticate' : 'WWW-Authenticate';
+  return { action: 'respond', status: proxy ? 407 : 401, reason: proxy ? 'Proxy Authentication Required' : 'Unauthorized', headers: { [header]: auth.challenge(realm, { algorithms: [algorithm] }) } };
+}
+
 /** `auth.digest`: routr.auth.challenge({realm, stale?, algorithms?}) and routr.auth.verify({request, realm, credentialsRef, header?}). */
-export function digestCapability(digest: DigestAuth, resources: Pick<ResourceStore, 'current'>, options: { scratch?: () => DigestAuth } = {}): CapabilityProvider {
+export function digestCapability(digest: DigestAuth, resources: Pick<ResourceStore, 'current'>, options: DigestCapabilityOptions = {}): CapabilityProvider {
   return {
     name: 'auth.digest',
     description: 'routr.auth.challenge({realm, stale?, algorithms?}) | verify({request, realm, credentialsRef, header?}) | sign(text) | verifySigned(text, signature) — digest (MD5, SHA-256) with host-minted nonces; passwords stay on the host',
@@ -56,7 +117,9 @@ export function digestCapability(digest: DigestAuth, resources: Pick<ResourceSto
             const header = input.header === 'proxy-authorization' ? 'proxy-authorization' : 'authorization';
             const ref = typeof input.credentialsRef === 'string' ? input.credentialsRef : undefined;
             const credentials = ref === undefined ? undefined : resources.current().get('Credentials', ref)?.spec.credentials;
-            const verdict = auth.verify({ method: String(request.method ?? ''), headers: authHeaders(headers[header]), realm: input.realm, credentials });
+            const check = { method: String(request.method ?? ''), headers: authHeaders(headers[header]), realm: input.realm, credentials };
+            const scope = mode === 'fixtures' ? undefined : currentScope();
+            const verdict = scope ? scopedCheck(auth, scope, check, header === 'proxy-authorization', options.passwords) : auth.verify(check);
             return verdict as unknown as JsonValue;
           },
         },

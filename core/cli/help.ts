@@ -129,6 +129,43 @@ options:
   -h, --help           this page
 ${SERVER_FLAGS}`,
   },
+  bans: {
+    summary: 'bans list | add <address> [--seconds N] | lift <address>   the ban list every edge shares',
+    page: `usage: routr bans <verb> [address] [options]
+
+The ban list (README "Abuse defences"): sources banned by the rate limit, by password guessing or by hand,
+dropped by every edge before any parse. An IPv6 address stands for its /64 (spec.security.rateLimit.ipv6PrefixLength).
+
+verbs:
+  list                 every ban, soonest to end first: source, reason (rate|password|api), until, by
+  add <address>        ban it on every edge (--seconds N, default 3600, at most 86400)
+  lift <address>       lift its ban everywhere
+
+options:
+  --seconds <n>        add: how long
+  --json               answers as JSON
+  -h, --help           this page
+${SERVER_FLAGS}`,
+  },
+  acl: {
+    summary: 'acl get | set [--allow <net>]... [--deny <net>]...   the edge access list set through the API',
+    page: `usage: routr acl get | set [options]
+
+The edge access list checked on the socket source of every datagram and connection before any parse: the
+configured one (spec.edge.accessControlList) merged with the one set here, which every edge reads from the bus.
+Entries are addresses, CIDRs or IPv4 address/netmask; allow wins over deny; neither lets in.
+
+verbs:
+  get                  the configured list and the one set through the API
+  set                  replace the API's list (every --allow and --deny given; none clears it)
+
+options:
+  --allow <net>        repeat for more
+  --deny <net>         repeat for more
+  --json               answers as JSON
+  -h, --help           this page
+${SERVER_FLAGS}`,
+  },
   certs: {
     summary: 'certs dev [--out <dir>] [--host <name>...]   self-signed cert.pem and key.pem for local TLS/WSS',
     page: `usage: routr certs dev [options]

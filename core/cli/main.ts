@@ -16,6 +16,8 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   resources: async (args) => (await import('./resources.js')).runResources(args),
   config: async (args) => (await import('./config.js')).runConfig(args),
   plugin: async (args) => (await import('./plugin.js')).runPlugin(args),
+  bans: async (args) => (await import('./shield.js')).runBans(args),
+  acl: async (args) => (await import('./shield.js')).runAcl(args),
   certs: async (args) => (await import('./certs.js')).runCerts(args),
 };
 

@@ -7,6 +7,7 @@ import { readFileSync, dirname, isAbsolute, resolve } from '../runtime/files.js'
 import { load, YAMLException } from 'js-yaml';
 import type { SandboxEngineChoice } from '../../sandbox/types.js';
 import type { TransportName } from '../sip/types.js';
+import { entryProblem } from '../config/networks.js';
 import { schemaProblems, validator, type SchemaProblem } from './schemas.js';
 
 /** RFC 3261 timers, milliseconds. */
@@ -52,6 +53,41 @@ export interface TransportConfig {
   tls?: TlsSettings;
   /** ws and wss: the HTTP path WebSocket upgrades must use (any when absent). */
   path?: string;
+  /** Largest message (header block and body) accepted on this transport; default DEFAULT_MAX_MESSAGE_BYTES. */
+  maxMessageBytes?: number;
+}
+
+/** Kamailio's BUF_SIZE: no SIP message a phone, PBX or trunk sends comes near it. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 65_535;
+
+/** Networks as written (addresses, CIDRs, IPv4 address/netmask): allow wins over deny, neither lets in. */
+export interface NetworkList {
+  allow: string[];
+  deny: string[];
+}
+
+/** spec.security: the abuse defences (core/shield). */
+export interface SecurityConfig {
+  rateLimit: {
+    enabled: boolean;
+    windowMs: number;
+    maxRequests: number;
+    banSeconds: number;
+    ipv6PrefixLength: number;
+    exempt: string[];
+    exemptTrunksAndPeers: boolean;
+  };
+  passwordGuessing: {
+    enabled: boolean;
+    windowSeconds: number;
+    delayAfter: number;
+    delayMs: number;
+    banAfter: number;
+    banSeconds: number;
+    usernameDelayAfter: number;
+  };
+  scanners: { enabled: boolean; userAgents: string[] };
+  bans: { enabled: boolean; maxEntries: number };
 }
 
 export interface ProcessorConfig {
@@ -124,6 +160,13 @@ export interface ServerConfig {
       trace: { enabled: boolean; maxBytes: number; messagesPerCall: number };
       /** HEP3 export of every message. */
       hep?: { host: string; port: number; agentId?: number };
+      /** Checked on the socket source before any parse (core/shield). */
+      accessControlList: NetworkList;
+      maxConnections: number;
+      headerTimeoutMs: number;
+      bodyTimeoutMs: number;
+      maxWriteBufferBytes: number;
+      maxTransactions: number;
     };
     /** user and password: how routr proves itself to a NATS server with authorization (APPS.md). */
     bus: { url?: string; name?: string; user?: string; password?: string };
@@ -148,6 +191,7 @@ export interface ServerConfig {
       apps: AppConfig[];
       requestHandlers: RequestHandlerEntry[];
     };
+    security: SecurityConfig;
     /** bindAddr absent: 0.0.0.0 with a token, else loopback (core/api/token.ts). */
     http: { enabled: boolean; bindAddr?: string; port: number; apiToken?: string; tls?: TlsSettings };
     /** sipTrace undefined: messages are logged when the level is trace (core/trace/capture.ts); false: never. */
@@ -249,6 +293,17 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
     if (t.port !== 0 && seen.has(key)) problems.push({ path: `/spec/edge/transports/${i}`, message: `duplicate ${t.protocol} transport on port ${t.port}` });
     seen.add(key);
   });
+  const networks: Array<[string, readonly string[]]> = [
+    ['/spec/edge/accessControlList/allow', config.spec.edge.accessControlList.allow],
+    ['/spec/edge/accessControlList/deny', config.spec.edge.accessControlList.deny],
+    ['/spec/security/rateLimit/exempt', config.spec.security.rateLimit.exempt],
+  ];
+  for (const [path, entries] of networks) {
+    entries.forEach((entry, i) => {
+      const problem = entryProblem(entry);
+      if (problem) problems.push({ path: `${path}/${i}`, message: problem });
+    });
+  }
   const tokens = config.spec.host.tokens;
   if (tokens && !tokens.publicKey && !tokens.jwks) problems.push({ path: '/spec/host/tokens', message: 'set publicKey (a PEM file) or jwks (a JWKS file)' });
   const resources = config.spec.resources;

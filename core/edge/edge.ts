@@ -17,13 +17,14 @@ import { serveTraces } from '../trace/bus.js';
 import { messageTap } from '../trace/capture.js';
 import { HepExporter } from '../trace/hep.js';
 import { TraceRing } from '../trace/ring.js';
+import type { Shield } from '../shield/index.js';
 import { CallEvents } from './calls.js';
 import { EdgeIdentity } from './identity.js';
 import { edgeObserver } from './observer.js';
 import { ProxyCore } from './proxy.js';
 import { TcpTransport } from './tcp.js';
 import { TlsTransport } from './tls.js';
-import type { Transport } from './transport.js';
+import { ConnectionBudget, type Transport, type TransportBounds } from './transport.js';
 import { TransportSet } from './transports.js';
 import { UdpTransport } from './udp.js';
 import { WsTransport } from './ws.js';
@@ -44,6 +45,8 @@ export interface EdgeOptions {
   sipTrace?: boolean;
   /** The cluster's keys (Record-Route and branch signatures); default: a random keyring for this edge alone. */
   keys?: Keyring;
+  /** Access list, bans, rate limits and scanner filter (core/shield); absent: none of them. */
+  shield?: Shield;
 }
 
 export class Edge {
@@ -63,7 +66,16 @@ export class Edge {
       options.metrics.parseFailures.inc({ outcome: 'dropped' });
       options.logger.debug({ source, reason }, 'stream closed: cannot frame');
     };
-    this.#transports = new TransportSet(options.config.transports.map((t) => createTransport(t, options.config, onProtocolError)));
+    const { config, metrics, shield } = options;
+    const bounds: TransportBounds = {
+      guard: shield?.guard,
+      budget: new ConnectionBudget(config.maxConnections),
+      headerTimeoutMs: config.headerTimeoutMs,
+      bodyTimeoutMs: config.bodyTimeoutMs,
+      maxWriteBufferBytes: config.maxWriteBufferBytes,
+      onLimit: (limit) => metrics.limitHits.inc(limit),
+    };
+    this.#transports = new TransportSet(config.transports.map((t) => createTransport(t, config, { ...bounds, maxMessageBytes: t.maxMessageBytes }, onProtocolError)));
     const { trace, hep, ref } = options.config;
     if (trace.enabled) {
       const ring = new TraceRing({ edge: ref, maxBytes: trace.maxBytes, messagesPerCall: trace.messagesPerCall });
@@ -123,6 +135,8 @@ export class Edge {
       fixInvalidContacts: config.fixInvalidContacts,
       userAgent: config.userAgent,
       recordRoute: config.recordRoute,
+      scanners: this.#options.shield?.scanners,
+      maxTransactions: config.maxTransactions,
       logger: proxyLogger,
       metrics,
     });
@@ -179,12 +193,17 @@ export class Edge {
 
 type ProtocolErrorHandler = (source: { host: string; port: number }, reason: string) => void;
 
-function createTransport(t: ServerConfig['spec']['edge']['transports'][number], edge: ServerConfig['spec']['edge'], onProtocolError: ProtocolErrorHandler): Transport {
+function createTransport(
+  t: ServerConfig['spec']['edge']['transports'][number],
+  edge: ServerConfig['spec']['edge'],
+  bounds: TransportBounds,
+  onProtocolError: ProtocolErrorHandler,
+): Transport {
   const bindAddr = t.bindAddr ?? edge.bindAddr;
-  const connections = { idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource };
+  const connections = { ...bounds, idleTimeoutMs: edge.idleTimeoutMs, maxConnectionsPerSource: edge.maxConnectionsPerSource };
   switch (t.protocol) {
     case 'udp':
-      return new UdpTransport({ bindAddr, port: t.port });
+      return new UdpTransport({ ...bounds, bindAddr, port: t.port });
     case 'tcp':
       return new TcpTransport({ bindAddr, port: t.port, ...connections, onProtocolError });
     case 'tls':

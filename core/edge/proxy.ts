@@ -12,6 +12,7 @@ import { defaultReason, SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../metrics.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
+import type { ScannerFilter } from '../shield/scanners.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
 import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived, type RouteCheck } from './alterations.js';
 import { mintBranch, verifyBranch, verifyRecordRoute } from './dialog.js';
@@ -21,11 +22,19 @@ import type { ProxyObserver } from './observer.js';
 import { isMessageFramed, isWebSocket, type Destination, type Inbound } from './transport.js';
 import type { TransportSet } from './transports.js';
 import { parsedResponse, type ClientTransaction } from './transactions/client.js';
-import { clientKey, serverKey } from './transactions/keys.js';
+import { clientKey, newTag, serverKey } from './transactions/keys.js';
 import { ServerTransaction } from './transactions/server.js';
 import type { TimerConfig } from './transactions/timers.js';
 
 const SUPPORTED_SCHEMES = new Set(['sip', 'sips', 'tel']);
+/**
+ * RFC 3261 17.2.1: an INVITE server transaction sends 100 Trying unless the TU answers within 200 ms. Most
+ * decisions take a millisecond, so a request that is challenged or refused gets its final answer alone: a
+ * spoofed INVITE draws one response, not two. A forwarded INVITE gets its 100 at once.
+ */
+const TRYING_DELAY_MS = 200;
+/** Challenges are answered statelessly; their To tags start with this (per process), so their ACKs are known. */
+const STATELESS_TAG_PREFIX = newTag().slice(0, 6);
 
 export interface ProxyOptions {
   edgeRef: string;
@@ -45,6 +54,10 @@ export interface ProxyOptions {
   /** Server on every response the edge gives itself, User-Agent on requests it writes (spec.edge.userAgent). */
   userAgent?: string;
   recordRoute?: 'auto' | 'always' | 'never';
+  /** Requests from scanners (by User-Agent) are dropped unanswered. */
+  scanners?: ScannerFilter;
+  /** Server transactions waiting for a final answer at once; past it, 503 statelessly. Default 10,000. */
+  maxTransactions?: number;
   logger: Logger;
   metrics: Metrics;
 }
@@ -56,11 +69,15 @@ export class ProxyCore {
   readonly #contexts = new Map<string, ProxyContext>();
   readonly #forwarding: ForwardingDeps;
   readonly #fixInvalidContacts: boolean;
+  /** Server transactions without a final answer yet. */
+  readonly #inFlight = new Set<ServerTransaction>();
+  readonly #maxTransactions: number;
   #draining = false;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
     this.#fixInvalidContacts = options.fixInvalidContacts ?? true;
+    this.#maxTransactions = options.maxTransactions ?? 10_000;
     this.#forwarding = {
       identity: options.identity,
       keys: options.keys,
@@ -89,9 +106,7 @@ export class ProxyCore {
 
   /** Requests still waiting for their final answer. */
   get pending(): number {
-    let count = 0;
-    for (const tx of this.#servers.values()) if (!tx.hasFinalResponse) count++;
-    return count;
+    return this.#inFlight.size;
   }
 
   /** New dialogs and out-of-dialog requests get 503 from now on; transactions in flight finish. */
@@ -153,6 +168,11 @@ export class ProxyCore {
   #onRequest(request: SipRequest, body: Uint8Array, inbound: Inbound): void {
     stampReceived(request, inbound.source);
     if (this.#fixInvalidContacts && isWebSocket(inbound.source.transport)) fixInvalidContact(request, inbound.source);
+    if (this.#options.scanners?.matches(request.headers['user-agent'])) {
+      // A scanner learns nothing from silence; an answer, even a 403, tells it a SIP server lives here.
+      this.#options.metrics.shieldDrops.inc('scanner');
+      return;
+    }
     if (request.method === 'ACK') {
       this.#onAck(request, body, inbound);
       return;
@@ -168,7 +188,6 @@ export class ProxyCore {
       this.#respond(server, rejection.status, rejection.reason, rejection.headers);
       return;
     }
-    if (server.isInvite) this.#respond(server, 100);
     if (this.#draining && request.headers.to.params.tag === undefined) {
       this.#respond(server, 503, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
       return;
@@ -198,13 +217,24 @@ export class ProxyCore {
     return undefined;
   }
 
-  /** A new server transaction, or undefined for a retransmission (answered from its transaction, RFC 3261 17.2). */
+  /**
+   * A new server transaction, or undefined for a retransmission (answered from its transaction, RFC 3261 17.2)
+   * or when too many are in flight (answered 503 statelessly, so an overload costs no further state).
+   */
   #newServer(request: SipRequest, inbound: Inbound): ServerTransaction | undefined {
     const key = serverKey(request);
     const existing = this.#servers.get(key);
-    if (!existing) return this.#createServer(key, request, inbound);
-    existing.retransmission();
-    return undefined;
+    if (existing) {
+      existing.retransmission();
+      return undefined;
+    }
+    if (this.#inFlight.size >= this.#maxTransactions) {
+      this.#options.metrics.limitHits.inc('transactions');
+      const busy = makeResponse(request, 503, defaultReason(503), { toTag: STATELESS_TAG_PREFIX + newTag(), headers: { 'Retry-After': String(this.#options.retryAfterSeconds) } });
+      this.#sendStateless(responseDestination(request, inbound), busy);
+      return undefined;
+    }
+    return this.#createServer(key, request, inbound);
   }
 
   #createServer(key: string, request: SipRequest, inbound: Inbound): ServerTransaction {
@@ -217,16 +247,21 @@ export class ProxyCore {
       timers: this.#options.timers,
       logger,
       send: (d, data) => this.#options.transports.send(d, data),
+      onFinal: (tx, status) => {
+        this.#inFlight.delete(tx);
+        this.#options.observer?.final?.(tx, status);
+      },
       onTerminated: (tx) => {
+        this.#inFlight.delete(tx);
         if (this.#servers.get(tx.key) === tx) {
           this.#servers.delete(tx.key);
           metrics.transactions.dec({ kind: 'server' });
         }
       },
       onSendError: (tx, err) => tx.log.debug({ err: String(err) }, 'response not delivered'),
-      onFinal: this.#options.observer?.final,
     });
     this.#servers.set(key, server);
+    this.#inFlight.add(server);
     metrics.transactions.inc({ kind: 'server' });
     return server;
   }
@@ -235,6 +270,7 @@ export class ProxyCore {
     const { metrics } = this.#options;
     const started = performance.now();
     const observer = this.#options.observer;
+    const trying = server.isInvite ? setTimeout(() => server.lastStatus === 0 && this.#respond(server, 100), TRYING_DELAY_MS) : undefined;
     let reply: DecidedReply;
     try {
       reply = await this.#options.decide(this.#envelope(request, inbound, routedHere));
@@ -245,6 +281,7 @@ export class ProxyCore {
         if (observer.final) server.decision = reply;
       }
     } catch (err) {
+      clearTimeout(trying);
       const spec = toResponseSpec(err);
       const ms = performance.now() - started;
       metrics.decisionSeconds.observe({ outcome: 'error' }, ms / 1000);
@@ -256,15 +293,23 @@ export class ProxyCore {
       this.#respondSafely(server, spec.status, spec.reason, spec.headers);
       return;
     }
+    clearTimeout(trying);
     // Applying a decision is contained per request: whatever a decision makes fail (a header value the codec
     // refuses, a target that cannot be sent to) is a 500 for this request, never an exception that escapes.
     try {
       if (server.hasFinalResponse) return; // cancelled while the host was deciding
       const decision = reply.decision;
       if (decision.action === 'respond') {
+        // A challenge to a request outside any dialog (no To tag): stateless. Inside a dialog the ACK would carry
+        // the dialog's tag, not ours, so such a challenge keeps its transaction to absorb it.
+        if ((decision.status === 401 || decision.status === 407) && request.headers.to.params.tag === undefined) {
+          this.#challenge(server, decision);
+          return;
+        }
         this.#respond(server, decision.status, decision.reason, decision.headers, decision.content);
         return;
       }
+      if (server.isInvite && server.lastStatus === 0) this.#respond(server, 100);
       const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
       this.#contexts.set(server.key, context);
       context.start();
@@ -312,6 +357,8 @@ export class ProxyCore {
   }
 
   #onAck(request: SipRequest, body: Uint8Array, inbound: Inbound): void {
+    // The ACK for a challenge answered statelessly: nothing holds its transaction, and it goes no further.
+    if (request.headers.to.params.tag?.startsWith(STATELESS_TAG_PREFIX)) return;
     const { metrics, identity } = this.#options;
     const server = this.#servers.get(serverKey(request));
     if (server && server.state === 'completed') {
@@ -406,6 +453,17 @@ export class ProxyCore {
 
   #serverHeader(): Record<string, string> | undefined {
     return this.#options.userAgent ? { Server: this.#options.userAgent } : undefined;
+  }
+
+  /** A 401/407 decision: sent once, statelessly (see ServerTransaction.respondStateless). */
+  #challenge(server: ServerTransaction, decision: Extract<Decision, { action: 'respond' }>): void {
+    const response = makeResponse(server.request, decision.status, decision.reason ?? defaultReason(decision.status), {
+      toTag: STATELESS_TAG_PREFIX + newTag(),
+      headers: withServerHeader(decision.headers, this.#options.userAgent),
+      content: decision.content,
+    });
+    this.#options.metrics.countOut('response', server.request.method, decision.status);
+    server.respondStateless(response);
   }
 
   #sendStateless(destination: Destination, response: SipResponse, body?: Uint8Array): void {

@@ -10,12 +10,13 @@
  */
 import { net } from '../runtime/net.js';
 import type { ListeningPoint } from '../envelope.js';
+import { OPEN_GUARD } from '../shield/guard.js';
 import { StreamFramer } from '../sip/index.js';
 import { SourceLimit } from './source-limit.js';
-import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport, type TransportBounds } from './transport.js';
 import type { Buffer } from '../runtime/bytes.js';
 
-export interface StreamTransportOptions {
+export interface StreamTransportOptions extends TransportBounds {
   bindAddr: string;
   port: number;
   idleTimeoutMs?: number;
@@ -66,7 +67,7 @@ export class StreamTransport implements Transport {
   constructor(options: StreamTransportOptions, flavor: StreamFlavor) {
     this.#options = options;
     this.#flavor = flavor;
-    this.#limit = new SourceLimit(options.maxConnectionsPerSource);
+    this.#limit = new SourceLimit({ maxPerSource: options.maxConnectionsPerSource, budget: options.budget, guard: options.guard, onLimit: options.onLimit });
     this.protocol = flavor.protocol;
     this.#local = { host: options.bindAddr, port: options.port, transport: flavor.protocol };
   }
@@ -99,13 +100,13 @@ export class StreamTransport implements Transport {
     this.#server = server;
     // Registered before the accept listener: a source over its limit is dropped before any handshake.
     server.on('connection', (socket: net.Socket) => this.#limit.admit(socket));
-    server.on(this.#flavor.acceptEvent, (socket: net.Socket) => this.#adopt(socket));
+    server.on(this.#flavor.acceptEvent, (socket: net.Socket) => this.#adopt(socket, true));
     return listenServer(server, this.#options.port, this.#options.bindAddr, where).then((port) => {
       this.#local = { ...this.#local, port };
     });
   }
 
-  #adopt(socket: net.Socket): Connection | undefined {
+  #adopt(socket: net.Socket, accepted: boolean): Connection | undefined {
     if (socket.destroyed) return undefined;
     const host = normaliseAddress(socket.remoteAddress ?? '');
     const port = socket.remotePort ?? 0;
@@ -114,24 +115,57 @@ export class StreamTransport implements Transport {
     this.#byRemote.set(connection.remote, connection);
     socket.setNoDelay(true);
     socket.setTimeout(this.#options.idleTimeoutMs ?? 300_000, () => socket.destroy());
-    const framer = new StreamFramer();
+    const options = this.#options;
+    const maxMessageBytes = options.maxMessageBytes ?? 65_535;
+    const framer = new StreamFramer({ maxMessageBytes, maxBodyBytes: maxMessageBytes });
     const source = { host, port, transport: this.protocol };
+    const guard = options.guard ?? OPEN_GUARD;
+    // Slowloris: a message's header block (and then its body) must arrive within a deadline from its first
+    // octet, whatever trickles in meanwhile; an accepted connection must start its first message in time too.
+    let deadline: ReturnType<typeof setTimeout> | undefined;
+    let phase: 'idle' | 'headers' | 'body' | 'first' = accepted ? 'first' : 'idle';
+    const expire = (limit: string) => () => {
+      options.onLimit?.(limit);
+      socket.destroy();
+    };
+    const track = (next: 'idle' | 'headers' | 'body' | 'first', restart = false) => {
+      // The same phase of the same message keeps its deadline; a new message gets a new one.
+      if (next === phase && deadline !== undefined && !restart) return;
+      if (deadline !== undefined) clearTimeout(deadline);
+      deadline = undefined;
+      phase = next;
+      if (next === 'body') deadline = setTimeout(expire('body_timeout'), options.bodyTimeoutMs ?? 10_000);
+      else if (next !== 'idle') deadline = setTimeout(expire('header_timeout'), options.headerTimeoutMs ?? 10_000);
+    };
+    if (accepted) track('first');
     socket.on('data', (chunk: Buffer) => {
+      let delivered = false;
       for (const event of framer.push(chunk)) {
         if (event.type === 'message') {
+          delivered = true;
+          if (!guard.admit(host, event.data)) {
+            // Banned while connected (or flooding over it): the connection goes too.
+            socket.destroy();
+            return;
+          }
           this.#deliver({ data: event.data, source, local: this.#local, connectionId: connection.id });
         } else if (event.type === 'keepalive') {
           if (event.pong) socket.write(CRLF);
         } else {
           // A stream we can no longer frame cannot be resynchronised: close it.
+          if (event.reason.includes('exceeds')) options.onLimit?.('message_size');
           this.#options.onProtocolError?.(source, event.reason);
           socket.destroy();
           return;
         }
       }
+      const now = framer.phase;
+      // Keepalives alone do not lift the first-message deadline; a message does.
+      if (delivered || now !== 'idle' || phase !== 'first') track(now, delivered);
     });
     socket.on('error', () => socket.destroy());
     socket.once('close', () => {
+      if (deadline !== undefined) clearTimeout(deadline);
       this.#byId.delete(connection.id);
       if (this.#byRemote.get(connection.remote) === connection) this.#byRemote.delete(connection.remote);
     });
@@ -142,7 +176,15 @@ export class StreamTransport implements Transport {
     let connection = destination.connectionId ? this.#byId.get(destination.connectionId) : undefined;
     connection ??= this.#byRemote.get(`${destination.host}:${destination.port}`);
     connection ??= await this.#connect(destination);
-    await write(connection.socket, data);
+    const socket = connection.socket;
+    const max = this.#options.maxWriteBufferBytes ?? 1024 * 1024;
+    if (socket.writableLength + data.byteLength > max) {
+      // A peer that does not read: drop it rather than buffer for it without end.
+      this.#options.onLimit?.('write_buffer');
+      socket.destroy();
+      throw new TransportError(`${this.protocol}: ${connection.remote} is not reading (${socket.writableLength} octets queued)`);
+    }
+    await write(socket, data);
   }
 
   #connect(destination: Destination): Promise<Connection> {
@@ -158,7 +200,7 @@ export class StreamTransport implements Transport {
       }, this.#options.connectTimeoutMs ?? 5000);
       socket.once(readyEvent, () => {
         clearTimeout(timer);
-        const connection = this.#adopt(socket);
+        const connection = this.#adopt(socket, false);
         if (connection) resolve(connection);
         else reject(new TransportError(`${what}: closed at once`));
       });

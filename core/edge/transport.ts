@@ -5,6 +5,7 @@
  */
 import type { Server } from '../runtime/net.js';
 import type { ListeningPoint, Sender } from '../envelope.js';
+import type { SourceGuard } from '../shield/guard.js';
 import type { TransportName } from '../sip/types.js';
 
 export interface Inbound {
@@ -41,6 +42,32 @@ export interface Transport {
   hasConnection?(host: string, port: number): boolean;
   /** Problems found at start that do not stop the transport (a certificate close to expiry); logged by the edge. */
   readonly warnings?: readonly string[];
+}
+
+/** Called when a bound is reached; the edge counts it in routr_edge_limit_hits_total. */
+export type LimitListener = (limit: string) => void;
+
+/** Open connections across every connection-oriented transport of one edge. */
+export class ConnectionBudget {
+  open = 0;
+  constructor(readonly max: number) {}
+}
+
+/** The bounds every transport enforces (config spec.edge and the transport entry's maxMessageBytes). */
+export interface TransportBounds {
+  /** Asked about every datagram, connection and framed message before parsing. */
+  guard?: SourceGuard;
+  /** Largest message accepted (header block and body). Default 65535. */
+  maxMessageBytes?: number;
+  /** Connection-oriented transports: open connections across the edge. */
+  budget?: ConnectionBudget;
+  /** Header block deadline from a message's first octet (and for the first message after accept). */
+  headerTimeoutMs?: number;
+  bodyTimeoutMs?: number;
+  /** A peer with more than this queued and unread is dropped. */
+  maxWriteBufferBytes?: number;
+  /** Told when a bound is reached (routr_edge_limit_hits_total). */
+  onLimit?: LimitListener;
 }
 
 export function isReliable(transport: TransportName): boolean {

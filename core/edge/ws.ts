@@ -19,9 +19,10 @@ import { WebSocketServer, type RawData, type WebSocket } from '../runtime/ws.js'
 import type { ListeningPoint } from '../envelope.js';
 import { loadTlsMaterial, serverTlsOptions, type TlsSettings } from '../config/tls-files.js';
 import { SourceLimit } from './source-limit.js';
-import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport } from './transport.js';
+import { OPEN_GUARD } from '../shield/guard.js';
+import { listenServer, normaliseAddress, TransportError, type Destination, type Inbound, type Transport, type TransportBounds } from './transport.js';
 
-export interface WsTransportOptions {
+export interface WsTransportOptions extends TransportBounds {
   protocol: 'ws' | 'wss';
   bindAddr: string;
   port: number;
@@ -34,8 +35,6 @@ export interface WsTransportOptions {
   /** Default: a third of idleTimeoutMs, at most 30 s. */
   pingIntervalMs?: number;
   maxConnectionsPerSource?: number;
-  /** Largest WebSocket message accepted, in octets (a SIP message's header block and body). */
-  maxMessageBytes?: number;
 }
 
 interface Connection {
@@ -67,7 +66,7 @@ export class WsTransport implements Transport {
   constructor(options: WsTransportOptions) {
     this.#options = options;
     this.protocol = options.protocol;
-    this.#limit = new SourceLimit(options.maxConnectionsPerSource);
+    this.#limit = new SourceLimit({ maxPerSource: options.maxConnectionsPerSource, budget: options.budget, guard: options.guard, onLimit: options.onLimit });
     this.#local = { host: options.bindAddr, port: options.port, transport: options.protocol };
   }
 
@@ -96,9 +95,12 @@ export class WsTransport implements Transport {
     this.#sockets = new WebSocketServer({
       noServer: true,
       perMessageDeflate: false,
-      maxPayload: this.#options.maxMessageBytes ?? 64 * 1024 + 1024 * 1024,
+      maxPayload: this.#options.maxMessageBytes ?? 65_535,
       handleProtocols: () => 'sip',
     });
+    // The HTTP handshake is bounded like a SIP header block (slowloris before the upgrade).
+    server.headersTimeout = this.#options.headerTimeoutMs ?? 10_000;
+    server.requestTimeout = this.#options.headerTimeoutMs ?? 10_000;
     server.on('connection', (socket: net.Socket) => this.#limit.admit(socket));
     server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => this.#upgrade(req, socket, head));
     // A plain HTTP request to a SIP WebSocket port: say what this port speaks.
@@ -146,9 +148,14 @@ export class WsTransport implements Transport {
     this.#byRemote.set(connection.remote, connection);
     socket.setNoDelay(true);
     const source = { host, port, transport: this.protocol };
+    const guard = this.#options.guard ?? OPEN_GUARD;
     ws.on('message', (data: RawData) => {
       connection.alive = true;
       const bytes = toBuffer(data);
+      if (!guard.admit(host, bytes)) {
+        ws.terminate();
+        return;
+      }
       if (isOnlyCrlf(bytes)) {
         if (bytes.length >= 4) ws.send(CRLF);
         return;
@@ -157,7 +164,10 @@ export class WsTransport implements Transport {
     });
     ws.on('pong', () => (connection.alive = true));
     ws.on('ping', () => (connection.alive = true));
-    ws.on('error', () => ws.terminate());
+    ws.on('error', (err: Error) => {
+      if (/max payload/i.test(err.message)) this.#options.onLimit?.('message_size');
+      ws.terminate();
+    });
     ws.once('close', () => {
       this.#byId.delete(connection.id);
       if (this.#byRemote.get(connection.remote) === connection) this.#byRemote.delete(connection.remote);
@@ -182,6 +192,12 @@ export class WsTransport implements Transport {
       return Promise.reject(new TransportError(`${this.protocol}: no connection with ${destination.host}:${destination.port} (a WebSocket peer must connect to us)`));
     }
     const ws = connection.ws;
+    if (ws.bufferedAmount + data.byteLength > (this.#options.maxWriteBufferBytes ?? 1024 * 1024)) {
+      // A peer that does not read: drop it rather than buffer for it without end.
+      this.#options.onLimit?.('write_buffer');
+      ws.terminate();
+      return Promise.reject(new TransportError(`${this.protocol}: ${connection.remote} is not reading`));
+    }
     return new Promise((resolve, reject) => {
       // Text frames for UTF-8 (what browsers' SIP stacks read first); binary only for a body that is not text.
       ws.send(data, { binary: !isUtf8(data) }, (err) => (err ? reject(new TransportError(`${this.protocol} send: ${err.message}`, { cause: err })) : resolve()));

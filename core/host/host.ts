@@ -23,6 +23,7 @@ import { defaultCapabilities } from '../capabilities/index.js';
 import { kindOf } from './instance.js';
 import { SlotLoader, type HostOptions, type Pipeline, type ProcessorRoute, type SyncOutcome } from './loader.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
+import { inScope, RequestScope } from '../capabilities/request-scope.js';
 import type { SlotKind, SlotState } from './slot.js';
 
 const encoder = new TextEncoder();
@@ -136,7 +137,23 @@ export class ProcessorHost {
     return encoder.encode(JSON.stringify(reply));
   }
 
+  /**
+   * Decide inside a request scope (request-scope.ts): capabilities may ask for a delay (password guessing) or
+   * leave checks to finish first (nonce-counts claimed across hosts); a failed check replaces the decision.
+   */
   async decide(envelopeJson: string): Promise<HostReply> {
+    const scope = new RequestScope(envelopeJson);
+    let reply = await this.#decide(envelopeJson, scope);
+    if (scope.checks.length > 0) {
+      for (const replacement of await Promise.all(scope.checks)) {
+        if (replacement && 'decision' in reply) reply = { decision: replacement, processor: reply.processor };
+      }
+    }
+    if (scope.delayMs > 0) await new Promise((resolve) => setTimeout(resolve, scope.delayMs));
+    return reply;
+  }
+
+  async #decide(envelopeJson: string, scope: RequestScope): Promise<HostReply> {
     // Captured once: a pipeline swapped in meanwhile serves the next request, not the rest of this one.
     const { router, chain }: Pipeline = this.#loader.pipeline;
     let ref = 'router';
@@ -163,7 +180,7 @@ export class ProcessorHost {
       } else {
         const slot = this.#route(router, method, json);
         decidedBy = ref = slot.ref;
-        decision = await processOn(slot, json, method);
+        decision = await processOn(slot, json, method, scope);
       }
       if (chain !== undefined && chain.hasPost) {
         ref = 'middleware';
@@ -212,10 +229,10 @@ export class ProcessorHost {
 }
 
 /** Run the processor the router picked, on the instance current now; the slot's breaker hears how it went. */
-async function processOn(slot: ProcessorRoute, json: string, method: string): Promise<Decision> {
+async function processOn(slot: ProcessorRoute, json: string, method: string, scope: RequestScope): Promise<Decision> {
   const processor = slot.begin();
   try {
-    const decision = await processor.process(json, method);
+    const decision = await inScope(scope, () => processor.process(json, method));
     slot.end();
     return decision;
   } catch (err) {

@@ -4,8 +4,9 @@
  * verification (nonces and auth.sign with their own keys of the cluster keyring). `openHostServices` opens them on the bus and registers their providers; the host then builds
  * each plugin's set from what its manifest lists.
  */
-import { aclCapability, digestCapability, tokensCapability } from '../auth/capability.js';
+import { aclCapability, digestCapability, tokensCapability, type GuessCounter } from '../auth/capability.js';
 import { DigestAuth } from '../auth/digest.js';
+import { NonceCounts } from '../auth/nonce-counts.js';
 import { TokenVerifier } from '../auth/tokens.js';
 import { bucketName } from '../bus/subjects.js';
 import type { Bus } from '../bus/types.js';
@@ -15,7 +16,6 @@ import type { EventPublisher } from '../events/publisher.js';
 import { balancerCapability, locationReadCapability, locationWriteCapability } from '../location/capability.js';
 import { LocationStore } from '../location/store.js';
 import type { Logger } from '../log.js';
-import { KvMirror } from '../bus/kv-mirror.js';
 import type { ResourceStore } from '../resources/store.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
 
@@ -38,6 +38,8 @@ export interface HostServicesOptions {
   events?: EventPublisher;
   /** The cluster's secrets (core/auth/keyring.ts): nonces and auth.sign use their own keys from it. */
   keys: Keyring;
+  /** Password-guessing limits applied to refused digest answers (the shield's). */
+  passwords?: GuessCounter;
 }
 
 interface Services {
@@ -47,13 +49,14 @@ interface Services {
   tokens: TokenVerifier | undefined;
   /** A digest for fixture runs, whose nonce-counts must not reach the live store. */
   scratchDigest?: () => DigestAuth;
+  passwords?: GuessCounter;
 }
 
 function registerServices(registry: CapabilityRegistry, services: Services): void {
   registry.register(locationReadCapability(services.location));
   registry.register(locationWriteCapability(services.location));
   registry.register(balancerCapability(services.location));
-  registry.register(digestCapability(services.digest, services.resources, { scratch: services.scratchDigest }));
+  registry.register(digestCapability(services.digest, services.resources, { scratch: services.scratchDigest, passwords: services.passwords }));
   registry.register(aclCapability(services.resources));
   registry.register(tokensCapability(services.tokens));
 }
@@ -63,31 +66,29 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
   const ttlSeconds = config.auth.nonceTtlSeconds;
   const sessionTtlMs = config.balancer.sessionTtlSeconds * 1000;
   const keys = options.keys;
-  let counts: KvMirror | undefined;
+  let counts: NonceCounts;
   let location: LocationStore;
   try {
-    counts = await KvMirror.open(bus, logger, { bucket: NONCES_BUCKET, maxKeysPerNamespace: 0 });
+    // Keys live a minute past their nonce: after that a nonce can only be stale, its count is moot.
+    counts = new NonceCounts(await bus.kv(NONCES_BUCKET, { ttlMs: (ttlSeconds + 60) * 1000 }));
     location = await LocationStore.open(bus, logger, { sessionTtlMs, events: options.events });
   } catch (err) {
     // NATS without JetStream: serve anyway, but each host then has its own bindings and nonces.
     logger.warn({ reason: (err as Error).message }, 'location and nonce state are per-host: the bus has no KV (on NATS, start nats-server with -js)');
-    await counts?.close();
-    counts = KvMirror.scratch({ maxKeysPerNamespace: 0 });
+    counts = new NonceCounts(undefined);
     location = LocationStore.scratch({ sessionTtlMs, events: options.events });
   }
   const digest = new DigestAuth({ keys, ttlSeconds, counts });
-  const scratchDigest = () => new DigestAuth({ keys, ttlSeconds, counts: KvMirror.scratch({ maxKeysPerNamespace: 0 }) });
-  registerServices(registry, { location, digest, resources: options.resources, tokens: config.tokens ? new TokenVerifier(config.tokens) : undefined, scratchDigest });
+  const scratchDigest = () => new DigestAuth({ keys, ttlSeconds, counts: new NonceCounts(undefined) });
+  registerServices(registry, { location, digest, resources: options.resources, tokens: config.tokens ? new TokenVerifier(config.tokens) : undefined, scratchDigest, passwords: options.passwords });
   const sweeper = setInterval(() => digest.sweep(), SWEEP_MS);
   sweeper.unref();
-  const nonceCounts = counts;
   return {
     location,
     digest,
     async close() {
       clearInterval(sweeper);
       await location.close();
-      await nonceCounts.close();
     },
   };
 }
@@ -97,6 +98,6 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
  * location, a random nonce secret, and refusing tokens.
  */
 export function registerLocalServices(registry: CapabilityRegistry, resources: Pick<ResourceStore, 'current'>): void {
-  const digest = new DigestAuth({ keys: Keyring.random(), counts: KvMirror.scratch({ maxKeysPerNamespace: 0 }) });
+  const digest = new DigestAuth({ keys: Keyring.random(), counts: new NonceCounts(undefined) });
   registerServices(registry, { location: LocationStore.scratch(), digest, resources, tokens: undefined });
 }

@@ -6,29 +6,9 @@
 import ipaddr from 'ipaddr.js';
 import type { AccessControlList } from './types.js';
 
-export type Network = [ipaddr.IPv4 | ipaddr.IPv6, number];
+import { parseNetwork, type Network } from '../config/networks.js';
 
-/** Parse `10.0.0.1`, `10.0.0.0/8`, `fd00::/8` or `192.168.1.0/255.255.255.0`; throws a RangeError saying why. */
-export function parseNetwork(entry: string): Network {
-  const text = entry.trim();
-  const slash = text.indexOf('/');
-  if (slash === -1) {
-    if (!ipaddr.isValid(text)) throw new RangeError(`"${entry}" is not an IPv4 or IPv6 address or CIDR`);
-    const address = ipaddr.parse(text);
-    return [address, address.kind() === 'ipv4' ? 32 : 128];
-  }
-  const [host, mask] = [text.slice(0, slash), text.slice(slash + 1)];
-  if (ipaddr.IPv4.isValidFourPartDecimal(host) && ipaddr.IPv4.isValidFourPartDecimal(mask)) {
-    const bits = ipaddr.IPv4.parse(mask).prefixLengthFromSubnetMask();
-    if (bits === null) throw new RangeError(`"${entry}": ${mask} is not a netmask`);
-    return [ipaddr.IPv4.parse(host), bits];
-  }
-  try {
-    return ipaddr.parseCIDR(text);
-  } catch {
-    throw new RangeError(`"${entry}" is not a valid CIDR (address/prefix length, e.g. 10.0.0.0/8 or fd00::/8)`);
-  }
-}
+export { parseNetwork, type Network };
 
 export function inNetwork(address: string, networks: readonly Network[]): boolean {
   if (!ipaddr.isValid(address)) return false;

@@ -26,7 +26,12 @@ export interface StreamFramerOptions {
   maxHeaderBytes?: number;
   /** Largest body accepted, in octets. Default 1 MiB. */
   maxBodyBytes?: number;
+  /** Largest message (header block, blank line and body) accepted, in octets. Default: no limit beyond the two above. */
+  maxMessageBytes?: number;
 }
+
+/** What the framer is waiting for: nothing buffered, the rest of a header block, or the rest of a body. */
+export type FramePhase = 'idle' | 'headers' | 'body';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -35,8 +40,9 @@ const INITIAL_CAPACITY = 4096;
 const IDLE_CAPACITY = 64 * 1024;
 
 export class StreamFramer {
-  readonly #maxHeaderBytes: number;
+  #maxHeaderBytes: number;
   readonly #maxBodyBytes: number;
+  readonly #maxMessageBytes: number;
   // Allocated on the first chunk: an edge may hold many idle connections.
   #buffer = new Uint8Array(0);
   #read = 0;
@@ -50,6 +56,13 @@ export class StreamFramer {
   constructor(options: StreamFramerOptions = {}) {
     this.#maxHeaderBytes = options.maxHeaderBytes ?? 64 * 1024;
     this.#maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+    this.#maxMessageBytes = options.maxMessageBytes ?? Number.POSITIVE_INFINITY;
+    if (options.maxMessageBytes !== undefined) this.#maxHeaderBytes = Math.min(this.#maxHeaderBytes, options.maxMessageBytes);
+  }
+
+  get phase(): FramePhase {
+    if (this.#messageLength !== undefined) return 'body';
+    return this.buffered === 0 ? 'idle' : 'headers';
   }
 
   /** Octets held for a message not yet complete. */
@@ -93,6 +106,9 @@ export class StreamFramer {
       if (typeof declared === 'string') return { type: 'error', reason: declared };
       if (declared > this.#maxBodyBytes) {
         return { type: 'error', reason: `body of ${declared} octets exceeds ${this.#maxBodyBytes}` };
+      }
+      if (headerLength + 4 + declared > this.#maxMessageBytes) {
+        return { type: 'error', reason: `message of ${headerLength + 4 + declared} octets exceeds ${this.#maxMessageBytes}` };
       }
       this.#messageLength = headerLength + 4 + declared;
     }

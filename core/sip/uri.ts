@@ -83,7 +83,7 @@ export function parseUri(s: string): SipUri | null {
   if (rest.charCodeAt(pos) === 0x5b /* [ */) {
     const close = rest.indexOf(']', pos);
     if (close < 0) return null;
-    if (close === pos + 1 || runEnd(IPV6, rest, pos + 1) !== close) return null;
+    if (close === pos + 1 || runEnd(IPV6, rest, pos + 1) !== close || !isIPv6Address(rest.slice(pos + 1, close))) return null;
     uri.host = rest.slice(pos, close + 1);
     pos = close + 1;
   } else {
@@ -118,6 +118,28 @@ export function parseUri(s: string): SipUri | null {
     pos = rest.length;
   }
   return pos === rest.length ? uri : null;
+}
+
+/**
+ * RFC 4291 2.2 text forms (what RFC 5118 4.10 says the RFC 3261 ABNF gets wrong): at most eight groups of one to
+ * four hex digits, one `::` at most standing for one or more zero groups, and an optional IPv4 tail counting as
+ * two. `2001:db8:::192.0.2.1` (three colons) is not an address; `2001:db8::192.0.2.1` is.
+ */
+export function isIPv6Address(text: string): boolean {
+  const parts = text.split('::');
+  if (parts.length > 2) return false;
+  const groups = parts.map((part) => (part === '' ? [] : part.split(':')));
+  const all = groups.flat();
+  let count = all.length;
+  const last = all[all.length - 1];
+  if (last !== undefined && last.includes('.')) {
+    if (!/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(last)) return false;
+    if (parts.length === 2 && groups[0]!.includes(last)) return false; // the IPv4 tail must end the address
+    count++;
+    all.pop();
+  }
+  if (!all.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g))) return false;
+  return parts.length === 2 ? count <= 7 : count === 8;
 }
 
 export function formatUri(u: SipUri): string {

@@ -562,7 +562,9 @@ function authenticate(request, config, { realm, credentialsRef, kind }) {
 }
 
 function challenge(realm, config, kind, stale) {
-  const values = routr.auth.challenge({ realm, stale, algorithms: config.algorithms });
+  // One challenge by default: phones that meet two (baresip 1.0) may give up instead of picking one.
+  const algorithms = config.multipleChallenges ? config.algorithms : config.algorithms.slice(0, 1);
+  const values = routr.auth.challenge({ realm, stale, algorithms });
   return respond(kind.status, kind.reason, { [kind.challengeHeader]: values });
 }
 

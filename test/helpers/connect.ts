@@ -38,10 +38,10 @@ export function contactOf(ua: TestUA, user: string): string {
   return `sip:${user}@${ua.host}:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}`;
 }
 
-/** A challenge header (WWW-Authenticate / Proxy-Authenticate) of `response` for `algorithm`, as digest.ts takes it. */
-export function challengeOf(response: SipResponse, algorithm: 'MD5' | 'SHA-256' = 'MD5'): Challenge {
+/** A challenge header (WWW-Authenticate / Proxy-Authenticate) of `response` for `algorithm` (default: the first offered), as digest.ts takes it. */
+export function challengeOf(response: SipResponse, algorithm?: 'MD5' | 'SHA-256'): Challenge {
   const values = (response.headers['www-authenticate'] ?? response.headers['proxy-authenticate'] ?? []) as AuthHeader[];
-  const found = values.find((v) => (v.params.algorithm ?? 'MD5').toUpperCase() === algorithm);
+  const found = algorithm === undefined ? values[0] : values.find((v) => (v.params.algorithm ?? 'MD5').toUpperCase() === algorithm);
   if (!found) throw new Error(`no ${algorithm} challenge in the ${response.status} (got ${JSON.stringify(values)})`);
   const p = found.params;
   return { realm: p.realm, nonce: p.nonce, algorithm: p.algorithm ?? 'MD5', qop: p.qop, stale: p.stale, opaque: p.opaque };
@@ -97,7 +97,7 @@ export class SipClient {
     const fromTag = options.fromTag ?? `t${++sequence}`;
     const first = await this.send({ ...options, callId, cseq, fromTag }, extra.timeoutMs);
     if (first.status !== 401 && first.status !== 407) return { final: first };
-    const challenge = challengeOf(first, extra.algorithm ?? 'MD5');
+    const challenge = challengeOf(first, extra.algorithm);
     const authorization = digestAuthorization(challenge, { username: account.username, password: account.password, method: options.method, uri: options.uri });
     const header = first.status === 401 ? 'Authorization' : 'Proxy-Authorization';
     const final = await this.send({ ...options, callId, cseq: cseq + 1, fromTag, headers: [...(options.headers ?? []), `${header}: ${authorization}`] }, extra.timeoutMs);

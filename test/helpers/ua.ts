@@ -53,7 +53,7 @@ export class TestUA {
   static async udp(port = 0, host = '127.0.0.1'): Promise<TestUA> {
     const ua = new TestUA('udp');
     ua.host = host;
-    const socket = dgram.createSocket('udp4');
+    const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     ua.#udp = socket;
     socket.on('message', (data, rinfo) => ua.#deliver(data, { host: rinfo.address, port: rinfo.port }));
     await new Promise<void>((resolve) => socket.bind(port, host, () => resolve()));
@@ -312,8 +312,9 @@ export function requestText(options: {
   const ua = options.ua;
   const transport = ua.transport.toUpperCase();
   const webSocket = ua.transport === 'ws' || ua.transport === 'wss';
-  const sentBy = webSocket ? ua.invalidHost : `${ua.host}:${ua.port}`;
-  const contact = options.contact !== undefined ? options.contact : (webSocket ? `<sip:alice@${ua.invalidHost};transport=ws>` : `<sip:alice@${ua.host}:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}>`);
+  const host = ua.host.includes(':') ? `[${ua.host}]` : ua.host;
+  const sentBy = webSocket ? ua.invalidHost : `${host}:${ua.port}`;
+  const contact = options.contact !== undefined ? options.contact : (webSocket ? `<sip:alice@${ua.invalidHost};transport=ws>` : `<sip:alice@${host}:${ua.port}${ua.transport === 'udp' ? '' : `;transport=${ua.transport}`}>`);
   const lines = [
     `${options.method} ${options.uri} SIP/2.0`,
     `Via: SIP/2.0/${transport} ${sentBy};branch=${options.branch ?? `z9hG4bK-test-${process.pid}-${n}`};rport`,

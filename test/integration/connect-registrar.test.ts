@@ -78,12 +78,12 @@ function registrarBed(host: SpecOverrides['host'] = {}): { ua: TestUA; client: S
 describe('connect registrar - digest and refusals', () => {
   const bed = registrarBed();
 
-  test('connect registrar - MD5: 401 offers SHA-256 then MD5 for the Domain realm; the answer registers the contact', async () => {
+  test('connect registrar - 401 offers one challenge, the first configured algorithm (SHA-256), for the Domain realm; the answer registers the contact', async () => {
     const contact = contactOf(bed.ua, '1001');
     const { challenge, final } = await register(bed.client, '1001', { expires: 600 });
     assert.equal(challenge?.status, 401);
     const offered = challenge!.headers['www-authenticate']!.map((h) => [h.params.algorithm, h.params.realm, h.params.qop]);
-    assert.deepEqual(offered, [['SHA-256', DOMAIN, 'auth'], ['MD5', DOMAIN, 'auth']]);
+    assert.deepEqual(offered, [['SHA-256', DOMAIN, 'auth']], 'one challenge: baresip gives up when offered two');
     assert.equal(final.status, 200);
     const expires = bindingsOf(final).get(contact);
     assert.ok(expires !== undefined && expires > 590 && expires <= 600, `expires ${expires}`);
@@ -217,6 +217,48 @@ describe('connect registrar - digest and refusals', () => {
       await sleep(5);
     }
     assert.deepEqual([...bindingsOf(last!.final).keys()].sort(), contacts.slice(1).sort());
+  });
+});
+
+describe('connect registrar - several challenges when configured', () => {
+  const bed = registrarBed(connectHost({ algorithms: ['SHA-256', 'MD5'], multipleChallenges: true }));
+
+  test('connect registrar - multipleChallenges offers SHA-256 then MD5; an MD5 answer registers, an MD5 answer to the SHA-256 nonce does not', async () => {
+    const { challenge, final } = await register(bed.client, '1001', { algorithm: 'MD5' });
+    const offered = challenge!.headers['www-authenticate']!.map((h) => h.params.algorithm);
+    assert.deepEqual(offered, ['SHA-256', 'MD5']);
+    assert.equal(final.status, 200);
+    const base = { method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:1001@${DOMAIN}` };
+    const callId = `downgrade-${Date.now()}@test`;
+    const first = await bed.client.send({ ...base, callId, cseq: 1 });
+    const sha = challengeOf(first, 'SHA-256');
+    const downgraded = digestAuthorization({ ...sha, algorithm: 'MD5' }, { ...account('1001'), method: 'REGISTER', uri: base.uri });
+    assert.equal((await bed.client.send({ ...base, callId, cseq: 2, headers: [`Authorization: ${downgraded}`] })).status, 403);
+  });
+});
+
+describe('connect registrar - configured algorithms and the digest uri', () => {
+  const bed = registrarBed(connectHost({ algorithms: ['SHA-256'] }));
+
+  test('connect registrar - with algorithms [SHA-256] an MD5 answer is refused 403', async () => {
+    const base = { method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:1001@${DOMAIN}` };
+    const callId = `md5-${Date.now()}@test`;
+    const first = await bed.client.send({ ...base, callId, cseq: 1 });
+    assert.deepEqual(first.headers['www-authenticate']!.map((h) => h.params.algorithm), ['SHA-256']);
+    const md5 = digestAuthorization({ ...challengeOf(first), algorithm: 'MD5' }, { ...account('1001'), method: 'REGISTER', uri: base.uri });
+    assert.equal((await bed.client.send({ ...base, callId, cseq: 2, headers: [`Authorization: ${md5}`] })).status, 403);
+  });
+
+  test('connect registrar - an answer computed for another uri (sip:elsewhere.example) is refused 403; one for routr\'s own address registers', async () => {
+    const base = { method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:1001@${DOMAIN}`, to: `sip:1001@${DOMAIN}` };
+    const callId = `uri-${Date.now()}@test`;
+    const first = await bed.client.send({ ...base, callId, cseq: 1 });
+    const elsewhere = digestAuthorization(challengeOf(first), { ...account('1001'), method: 'REGISTER', uri: 'sip:elsewhere.example' });
+    const refused = await bed.client.send({ ...base, callId, cseq: 2, headers: [`Authorization: ${elsewhere}`] });
+    assert.equal(refused.status, 403);
+    const again = await bed.client.send({ ...base, callId, cseq: 3 });
+    const own = digestAuthorization(challengeOf(again), { ...account('1001'), method: 'REGISTER', uri: `sip:127.0.0.1:${bed.routr.sipPort}` });
+    assert.equal((await bed.client.send({ ...base, callId, cseq: 4, headers: [`Authorization: ${own}`] })).status, 200);
   });
 });
 

@@ -25,13 +25,27 @@ describe('edge - answers it gives itself', () => {
     await routr?.stop();
   });
 
-  test('edge - an INVITE gets 100 Trying at once, then the decision', async () => {
+  test('edge - an INVITE the host answers at once gets its final answer alone, no 100 Trying (RFC 3261 17.2.1: 200 ms)', async () => {
     ua.send(requestText({ method: 'INVITE', uri: 'sip:kit@127.0.0.1', ua, callId: 'trying-1' }), proxy);
-    const trying = await ua.waitForResponse(100, 'INVITE');
-    assert.equal(trying.message.headers['call-id'], 'trying-1');
-    assert.equal((trying.message as SipResponse).headers.to.params.tag, undefined, '100 carries no To tag');
     const ok = await ua.waitForResponse(200, 'INVITE');
     assert.ok((ok.message as SipResponse).headers.to.params.tag, 'final response carries a To tag');
+    assert.ok(await ua.nothingWithin(300, (m) => 'status' in m && m.status === 100), 'no 100: one answer per request');
+  });
+
+  test('edge - a challenge is sent once, statelessly: no 401 retransmissions over UDP, a retransmitted INVITE gets a new one, its ACK goes nowhere', async () => {
+    const text = requestText({ method: 'INVITE', uri: 'sip:kit@127.0.0.1', ua, callId: 'sl-1', headers: ['X-Test: challenge'] });
+    ua.send(text, proxy);
+    const first = (await ua.waitForResponse(401, 'INVITE')).message as SipResponse;
+    // With T1 = 50 ms a stateful 401 would come again after 50, 100, 200 ... ms (timer G).
+    assert.ok(await ua.nothingWithin(600, (m) => 'status' in m && m.status === 401), 'the 401 is not retransmitted');
+    ua.send(text, proxy);
+    const again = (await ua.waitForResponse(401, 'INVITE')).message as SipResponse;
+    assert.notEqual(again.headers.to.params.tag, undefined);
+    const acksOut = await metricValue(routr.httpPort, 'routr_sip_messages_out_total', { method: 'ACK' });
+    const ack = text.replace('INVITE sip:', 'ACK sip:').replace(/CSeq: (\d+) INVITE/, 'CSeq: $1 ACK').replace(/(To: <[^>]+>)/, `$1;tag=${first.headers.to.params.tag}`);
+    ua.send(ack, proxy);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await metricValue(routr.httpPort, 'routr_sip_messages_out_total', { method: 'ACK' }), acksOut, 'the ACK for a stateless challenge is absorbed');
   });
 
   test('edge - Max-Forwards 0 is answered 483', async () => {
@@ -124,6 +138,7 @@ describe('edge - forwarding', () => {
 
   test('proxy - forwards with its Via and Record-Route, relays the answer without its Via', async () => {
     caller.send(requestText({ method: 'INVITE', uri: 'sip:one@127.0.0.1', ua: caller, callId: 'fwd-1', fromTag: 'fwd' }), proxy);
+    await caller.waitForResponse(100, 'INVITE');
     const { message } = await first.waitForRequest('INVITE');
     const invite = message as SipRequest;
     assert.equal(invite.uri, `sip:b@127.0.0.1:${first.port}`);
@@ -233,7 +248,6 @@ describe('edge - no processor host', () => {
 
   test('edge - 503 with Retry-After when no host is running', async () => {
     ua.send(requestText({ method: 'INVITE', uri: 'sip:bob@127.0.0.1', ua }), { host: '127.0.0.1', port: routr.sipPort });
-    await ua.waitForResponse(100);
     const r = await ua.waitForResponse(503, 'INVITE');
     assert.equal(r.message.headers['retry-after'], '7');
   });

@@ -10,13 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { DigestAuth } from '../../core/auth/digest.js';
+import { NonceCounts } from '../../core/auth/nonce-counts.js';
 import { TokenVerifier } from '../../core/auth/tokens.js';
 import { MemoryBus } from '../../core/bus/memory.js';
 import { defaultCapabilities } from '../../core/capabilities/index.js';
 import { registerLocalServices } from '../../core/host/services.js';
 import { LocationStore, normaliseAor } from '../../core/location/store.js';
 import { silentLogger } from '../../core/log.js';
-import { KvMirror } from '../../core/bus/kv-mirror.js';
 import { ResourceSet } from '../../core/resources/set.js';
 import { parseAuth } from '../../core/sip/headers.js';
 import { digestAuthorization, parseChallenge } from '../helpers/digest.js';
@@ -25,14 +25,17 @@ import { waitFor } from '../helpers/wait.js';
 const credentials = { username: '1001', password: '1234' };
 const sender = { host: '127.0.0.1', port: 5062, transport: 'udp' as const };
 
-function answer(auth: DigestAuth, challengeValue: string, options: { password?: string; username?: string; nc?: number; cnonce?: string } = {}) {
-  const value = digestAuthorization(parseChallenge(challengeValue), { username: options.username ?? '1001', password: options.password ?? '1234', method: 'REGISTER', uri: 'sip:sip.local', nc: options.nc, cnonce: options.cnonce });
-  return (creds = credentials as typeof credentials | undefined) => auth.verify({ method: 'REGISTER', headers: [parseAuth(value)], realm: 'sip.local', credentials: creds });
+function answer(auth: DigestAuth, challengeValue: string, options: { password?: string; username?: string; nc?: number; cnonce?: string; uri?: string; algorithm?: string } = {}) {
+  const challenge = parseChallenge(challengeValue);
+  if (options.algorithm) challenge.algorithm = options.algorithm;
+  const value = digestAuthorization(challenge, { username: options.username ?? '1001', password: options.password ?? '1234', method: 'REGISTER', uri: options.uri ?? 'sip:sip.local', nc: options.nc, cnonce: options.cnonce });
+  return (creds = credentials as typeof credentials | undefined) =>
+    auth.verify({ method: 'REGISTER', headers: [parseAuth(value)], realm: 'sip.local', credentials: creds, requestUri: 'sip:sip.local', isOwnUri: (uri) => uri === 'sip:127.0.0.1:5060' });
 }
 
 describe('digest', () => {
   test('digest - MD5 and SHA-256 answers with the right password are ok, each offered in the order asked', () => {
-    const auth = new DigestAuth({ secret: randomBytes(32), counts: KvMirror.scratch() });
+    const auth = new DigestAuth({ secret: randomBytes(32), counts: new NonceCounts(undefined) });
     const [sha, md5] = auth.challenge('sip.local');
     assert.match(sha, /^Digest realm="sip.local", nonce="[\w-]+", algorithm=SHA-256, qop="auth"$/);
     assert.match(md5, /algorithm=MD5/);
@@ -67,20 +70,50 @@ describe('digest', () => {
     assert.equal(ours.nonceState('x'.repeat(46)), undefined);
   });
 
-  test('digest - a replayed nonce-count is refused, a higher one accepted, across hosts sharing the counts bucket', async () => {
+  test('digest - a replayed nonce-count is refused on the same host at once', () => {
+    const auth = new DigestAuth({ secret: randomBytes(32), counts: new NonceCounts(undefined) });
+    const [md5] = auth.challenge('sip.local', { algorithms: ['MD5'] });
+    const first = answer(auth, md5, { nc: 1, cnonce: 'c1' });
+    assert.equal(first().result, 'ok');
+    assert.equal(first().result, 'replay');
+    assert.equal(answer(auth, md5, { nc: 2 })().result, 'ok');
+  });
+
+  test('digest - two hosts given the same answer at once: the shared compare-and-set lets exactly one win', async () => {
     const bus = new MemoryBus();
     const secret = randomBytes(32);
-    const a = new DigestAuth({ secret, counts: await KvMirror.open(bus, silentLogger(), { bucket: 'routr_v1_nonces', maxKeysPerNamespace: 0 }) });
-    const bMirror = await KvMirror.open(bus, silentLogger(), { bucket: 'routr_v1_nonces', maxKeysPerNamespace: 0 });
-    const b = new DigestAuth({ secret, counts: bMirror });
+    const kv = await bus.kv('routr_v1_nonces', { ttlMs: 60_000 });
+    const a = new DigestAuth({ secret, counts: new NonceCounts(kv) });
+    const b = new DigestAuth({ secret, counts: new NonceCounts(kv) });
     const [md5] = a.challenge('sip.local', { algorithms: ['MD5'] });
-    const first = answer(a, md5, { nc: 1, cnonce: 'c1' });
-    assert.equal(first().result, 'ok');
-    assert.equal(first().result, 'replay', 'same host');
-    await waitFor(() => bMirror.keys('n.').length === 1);
-    assert.equal(answer(b, md5, { nc: 1, cnonce: 'c1' })().result, 'replay', 'another host');
-    assert.equal(answer(b, md5, { nc: 2 })().result, 'ok');
+    const value = digestAuthorization(parseChallenge(md5), { username: '1001', password: '1234', method: 'REGISTER', uri: 'sip:sip.local', nc: 1, cnonce: 'c1' });
+    const input = { method: 'REGISTER', headers: [parseAuth(value)], realm: 'sip.local', credentials };
+    const [checkA, checkB] = [a.check(input), b.check(input)];
+    assert.equal(checkA.verdict.result, 'ok', 'neither host has seen it: both answer from what they know');
+    assert.equal(checkB.verdict.result, 'ok');
+    const won = await Promise.all([a.counts!.claim(checkA.claim!.key, 1, checkA.claim!.expires), b.counts!.claim(checkB.claim!.key, 1, checkB.claim!.expires)]);
+    assert.deepEqual(won.sort(), [false, true]);
+    // A higher count is claimed over the first; a lower one is not.
+    assert.equal(await a.counts!.claim(checkA.claim!.key, 3, checkA.claim!.expires), true);
+    assert.equal(await b.counts!.claim(checkA.claim!.key, 2, checkA.claim!.expires), false);
     await bus.close();
+  });
+
+  test('digest - an answer must use the algorithm its nonce was offered with (no MD5 answer to a SHA-256 challenge)', () => {
+    const auth = new DigestAuth({ secret: randomBytes(32) });
+    const [sha] = auth.challenge('sip.local', { algorithms: ['SHA-256'] });
+    assert.equal(answer(auth, sha)().result, 'ok');
+    assert.equal(answer(auth, sha, { algorithm: 'MD5' })().result, 'invalid');
+    const [md5] = auth.challenge('sip.local', { algorithms: ['MD5'] });
+    assert.equal(answer(auth, md5, { algorithm: 'SHA-256' })().result, 'invalid');
+  });
+
+  test('digest - the answer\'s uri must be the Request-URI or routr\'s own address', () => {
+    const auth = new DigestAuth({ secret: randomBytes(32) });
+    const md5 = () => auth.challenge('sip.local', { algorithms: ['MD5'] })[0];
+    assert.equal(answer(auth, md5(), { uri: 'sip:elsewhere.example' })().result, 'invalid');
+    assert.equal(answer(auth, md5(), { uri: 'SIP:SIP.LOCAL' })().result, 'ok', 'case-insensitively equal');
+    assert.equal(answer(auth, md5(), { uri: 'sip:127.0.0.1:5060' })().result, 'ok', 'the proxy itself (what sipp writes)');
   });
 
   test('digest - no matching credentials is missing; a malformed header is invalid', () => {

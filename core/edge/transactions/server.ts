@@ -29,7 +29,8 @@ export interface ServerTransactionOptions {
   onTerminated(tx: ServerTransaction): void;
   /** A response could not be sent (closed connection, unreachable). */
   onSendError?(tx: ServerTransaction, err: unknown): void;
-  /** The final response went out (observers: the debug line per transaction). */
+  /** The final response went out: the transaction is no longer in flight, though it may linger (the proxy's
+   * in-flight count; the debug line per transaction). */
   onFinal?(tx: ServerTransaction, status: number): void;
 }
 
@@ -102,6 +103,20 @@ export class ServerTransaction {
       return;
     }
     this.#final(status);
+  }
+
+  /**
+   * Send a final response once and keep no state for it, as a stateless proxy would (Kamailio's sl_send_reply):
+   * no retransmission (timer G), no lingering (timers H, J). For challenges to requests nobody has
+   * authenticated yet: a spoofed source then gets one answer per request it is sent, never more. A
+   * retransmitted request is a new request and gets a new answer; the ACK for it is recognised by its To tag.
+   */
+  respondStateless(response: SipResponse): void {
+    if (!this.#accepts(response.status) || response.status < 200) return;
+    this.lastStatus = response.status;
+    this.#transmit(stringifyMessage(response));
+    this.#options.onFinal?.(this, response.status);
+    this.terminate();
   }
 
   #final(status: number): void {
