@@ -82,7 +82,8 @@ export interface TraceRingOptions {
 }
 
 /** Estimated bytes of an entry besides its text: the object, its numbers and the two address strings. */
-const MESSAGE_OVERHEAD = 160;
+// Measured (node --expose-gc, heap + array buffers): an entry, its own ArrayBuffer and the array slot ≈ 300 bytes.
+const MESSAGE_OVERHEAD = 300;
 const DECISION_OVERHEAD = 240;
 const CALL_OVERHEAD = 200;
 

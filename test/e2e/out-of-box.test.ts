@@ -18,6 +18,7 @@ import { packagePath } from '../../core/paths.js';
 import { freeSipPort, freeTcpPort, startRoutr, waitReady } from '../helpers/routr.js';
 import { cliCommand } from '../helpers/runtime.js';
 import { runSipp } from '../helpers/sipp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
@@ -118,6 +119,14 @@ describe('out of the box', () => {
     assert.match(install.stderr, /packing .*blocklist/, 'progress on stderr');
     assert.match(install.stderr, /runs the fixtures/);
 
+    // routr trace --follow, started before the call, prints its start and, when it ends, its ladder.
+    const [command, argv] = cliCommand(['trace', '--follow', '--config', file]);
+    const follower = spawn(command, argv, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let followed = '';
+    follower.stdout?.on('data', (d: Buffer) => (followed += d.toString()));
+    follower.stderr?.on('data', (d: Buffer) => (followed += d.toString()));
+    const followerExit = new Promise<number | null>((resolve) => follower.once('exit', resolve));
+    await waitFor(() => followed.includes('following calls on'), { timeoutMs: 10000, what: 'trace --follow to connect' });
     const carrier = runSipp({ scenario: 'connect-uas-answer-200.xml', localPort: carrierPort, calls: 1, timeoutSeconds: 20 });
     await new Promise((r) => setTimeout(r, 300));
     const call = await runSipp({
@@ -126,6 +135,12 @@ describe('out of the box', () => {
     }).result;
     assert.equal(call.successful, 1, `${call.errors}\n${call.stdout}`);
     await carrier.result;
+    await waitFor(() => /■ \S+ ended: bye 200/.test(followed) && /◀─+ 200 OK \(BYE\) ─+│/.test(followed), { timeoutMs: 10000, what: "the followed call's ladder" }).catch((err: Error) => {
+      throw new Error(`${err.message}; trace --follow printed:\n${followed}`);
+    });
+    assert.match(followed, /▶ \S+ started at edge-01: sip:1001@sip\.local → sip:\+19195551234@sip\.local \(agent-to-pstn\)/);
+    follower.kill('SIGINT');
+    assert.equal(await followerExit, 0, 'Ctrl-C ends --follow cleanly');
 
     const listed = await routr(['trace', '--list', '--config', file]);
     assert.equal(listed.code, 0, listed.stderr);
