@@ -68,7 +68,7 @@ test('trace - the ring keeps the last messagesPerCall of a call and stays under 
   assert.equal(long.messages[0].remote, '10.0.0.1:5061');
   for (let i = 0; i < 2000; i++) {
     add(`call-${i}`);
-    if (i % 100 === 0) add('long', invite('long', ['X-Seq: kept'])); // keeps 'long' recently active
+    if (i % 20 === 0) add('long', invite('long', ['X-Seq: kept'])); // keeps 'long' recently active
     assert.ok(ring.bytes <= ring.maxBytes, `over the cap after ${i}: ${ring.bytes}`);
   }
   assert.ok(ring.get('long'), 'the recently active call is still there');
