@@ -4,6 +4,7 @@
  * everything else (response, nonce, cnonce: the material of a replay or an offline guess); X-Connect-Token
  * (a bearer JWT) is blanked whole. Compact forms do not exist for these headers, so the long names suffice.
  */
+import { Buffer } from '../runtime/bytes.js';
 
 // The value runs on over folded continuation lines (RFC 3261 7.3.1), which must go too.
 const CREDENTIAL_HEADERS = /^(authorization|proxy-authorization|x-connect-token)[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*/gim;
@@ -27,6 +28,8 @@ export function redactSip(text: string): string {
 const LF = 10;
 const CR = 13;
 const COLON = 58;
+const CANONICAL = Buffer.from('\r\nCall-ID:');
+const HEAD_END = Buffer.from('\r\n\r\n');
 
 function isSpace(byte: number): boolean {
   return byte === 32 || byte === 9;
@@ -34,37 +37,48 @@ function isSpace(byte: number): boolean {
 
 /**
  * The Call-ID of a message in wire form (long `Call-ID` or compact `i`, any case), read straight from the bytes
- * without decoding the message: the capture path runs it on every message the edge sends or receives, so it
- * only jumps from line start to line start (native indexOf) and looks at the first letters. Undefined when the
- * header part has none (keepalives, garbage).
+ * without decoding the message: the capture path runs it on every message the edge sends or receives. The
+ * header as almost every stack writes it (`Call-ID:`) is found by the runtime's native search; only a message
+ * without it is walked line by line for `i:` or another case. Undefined when the header part has none
+ * (keepalives, garbage).
  */
 export function scanCallId(data: Uint8Array): string | undefined {
-  const limit = Math.min(data.length, 16384);
-  let lf = data.indexOf(LF);
+  const bytes = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const limit = Math.min(bytes.length, 16384);
+  const found = bytes.indexOf(CANONICAL);
+  // A header only when no blank line comes before it (else it is in the body).
+  if (found >= 0 && found < limit && bytes.lastIndexOf(HEAD_END, found) < 0) return valueAt(bytes, found + CANONICAL.length - 1, limit);
+  let lf = bytes.indexOf(LF);
   while (lf >= 0 && lf + 1 < limit) {
     const start = lf + 1;
-    if (data[start] === CR || data[start] === LF) return undefined; // the blank line: headers done
-    const first = data[start] | 0x20;
+    if (bytes[start] === CR || bytes[start] === LF) return undefined; // the blank line: headers done
+    const first = bytes[start] | 0x20;
     let at = -1;
-    if (first === 0x63 /* c */ && lowerEquals(data, start, 'call-id')) at = start + 7;
+    if (first === 0x63 /* c */ && lowerEquals(bytes, start, 'call-id')) at = start + 7;
     else if (first === 0x69 /* i */) at = start + 1;
     if (at > 0) {
-      while (at < limit && isSpace(data[at])) at++;
-      if (data[at] === COLON) {
-        at++;
-        while (at < limit && isSpace(data[at])) at++;
-        let end = at;
-        while (end < limit && data[end] !== CR && data[end] !== LF) end++;
-        while (end > at && isSpace(data[end - 1])) end--;
-        if (end > at) return String.fromCharCode(...data.subarray(at, Math.min(end, at + 512)));
+      while (at < limit && isSpace(bytes[at])) at++;
+      if (bytes[at] === COLON) {
+        const value = valueAt(bytes, at, limit);
+        if (value) return value;
       }
     }
-    lf = data.indexOf(LF, start);
+    lf = bytes.indexOf(LF, start);
   }
   return undefined;
 }
 
-function lowerEquals(data: Uint8Array, at: number, word: string): boolean {
+/** The header value after the colon at `colon`, trimmed; undefined when empty. */
+function valueAt(bytes: Buffer, colon: number, limit: number): string | undefined {
+  let at = colon + 1;
+  while (at < limit && isSpace(bytes[at])) at++;
+  let end = bytes.indexOf(CR, at);
+  if (end < 0 || end > limit) end = limit;
+  while (end > at && isSpace(bytes[end - 1])) end--;
+  return end > at ? bytes.toString('latin1', at, Math.min(end, at + 512)) : undefined;
+}
+
+function lowerEquals(data: Buffer, at: number, word: string): boolean {
   for (let i = 0; i < word.length; i++) if ((data[at + i] | 0x20) !== word.charCodeAt(i)) return false;
   return true;
 }

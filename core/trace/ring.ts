@@ -2,7 +2,7 @@
  * The trace ring: the last messages of the most recent calls one edge saw, in and out, kept in memory so an
  * operator can draw a call's ladder after the fact (`routr trace <call-id>`, the console). Bounded twice:
  * `messagesPerCall` per Call-ID (the oldest of a call go first) and `maxBytes` in all (whole calls go, least
- * recently active first). Sizes are the bytes kept plus a fixed overhead per entry, so the bound holds to
+ * recently active first, by the CLOCK approximation). Sizes are the bytes kept plus a fixed overhead per entry, so the bound holds to
  * within that estimate.
  *
  * `add` is on the edge's message path: it keeps a copy of the bytes and the addresses it was given, nothing
@@ -103,6 +103,10 @@ interface CallRecord {
   decisions: TraceDecision[];
   dropped: number;
   bytes: number;
+  /** Used since eviction last passed it (CLOCK). */
+  used: boolean;
+  /** When its latest message or decision came. */
+  lastAt: number;
 }
 
 const decoder = new TextDecoder();
@@ -146,6 +150,7 @@ export class TraceRing {
       data: message.data.slice(),
     };
     record.entries.push(entry);
+    record.lastAt = entry.at;
     const size = entry.data.byteLength + MESSAGE_OVERHEAD;
     record.bytes += size;
     this.#bytes += size;
@@ -158,6 +163,7 @@ export class TraceRing {
     const record = this.#touch(callId);
     if (record.decisions.length >= this.messagesPerCall) return;
     record.decisions.push(decision);
+    record.lastAt = Math.max(record.lastAt, decision.at);
     record.bytes += DECISION_OVERHEAD;
     this.#bytes += DECISION_OVERHEAD;
     this.#evict(record);
@@ -173,7 +179,7 @@ export class TraceRing {
   /** The most recently active calls first, at most `limit`. */
   list(limit = 50): TraceSummary[] {
     const out: TraceSummary[] = [];
-    const records = [...this.#calls.values()];
+    const records = [...this.#calls.values()].sort((a, b) => a.lastAt - b.lastAt);
     for (let i = records.length - 1; i >= 0 && out.length < limit; i--) {
       const r = records[i];
       if (r.entries.length === 0) continue;
@@ -188,26 +194,37 @@ export class TraceRing {
     this.#messages = 0;
   }
 
-  /** The call's record, moved to the most-recent end. */
+  /**
+   * The call's record, marked as used. Eviction is the CLOCK approximation of least-recently-used: a record
+   * used since eviction last passed it gets a second chance (moved to the end) instead of going. That keeps the
+   * message path to one Map lookup; moving every touched record to the end cost a Map delete and insert (with
+   * the Call-ID hashed afresh) per message.
+   */
   #touch(callId: string): CallRecord {
     let record = this.#calls.get(callId);
     if (record) {
-      this.#calls.delete(callId);
+      record.used = true;
     } else {
-      record = { callId, entries: [], decisions: [], dropped: 0, bytes: CALL_OVERHEAD + callId.length };
+      record = { callId, entries: [], decisions: [], dropped: 0, bytes: CALL_OVERHEAD + callId.length, used: false, lastAt: 0 };
       this.#bytes += record.bytes;
+      this.#calls.set(callId, record);
     }
-    this.#calls.set(callId, record);
     return record;
   }
 
   /** Drop whole calls, least recently active first, until under maxBytes (`keep` last: it may alone exceed it). */
   #evict(keep: CallRecord): void {
     if (this.#bytes <= this.maxBytes) return;
+    // Each record is passed at most twice (once to clear its mark, once to go), so this ends.
     for (const [callId, record] of this.#calls) {
       if (this.#bytes <= this.maxBytes) return;
       if (record === keep) continue;
       this.#calls.delete(callId);
+      if (record.used) {
+        record.used = false;
+        this.#calls.set(callId, record);
+        continue;
+      }
       this.#bytes -= record.bytes;
       this.#messages -= record.entries.length;
     }
