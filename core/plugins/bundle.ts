@@ -10,7 +10,9 @@
 import { createHash } from '../runtime/crypto.js';
 import { existsSync, readdirSync, readFileSync, join, resolve, sep } from '../runtime/files.js';
 import { load } from 'js-yaml';
-import { describeErrors, schemaAjv, schemaProblems, validator } from '../config/schemas.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describeErrors, schemaProblems, validator } from '../config/schemas.js';
+import { linearRegExp } from './linear-regexp.js';
 import { packagePath } from '../paths.js';
 import type { Fixture, PluginManifest } from '../sdk/index.js';
 import { Buffer } from '../runtime/bytes.js';
@@ -172,19 +174,29 @@ export function idAlong(document: unknown, path: string): string {
   return found;
 }
 
-type ConfigValidator = ReturnType<ReturnType<typeof schemaAjv>['compile']>;
+type ConfigValidator = ReturnType<Ajv2020['compile']>;
 const configValidators = new Map<string, ConfigValidator>();
+let configAjv: Ajv2020 | undefined;
 
 /**
- * Compiled with the one ajv instance (strict: a schema with unknown keywords is refused). The schema is dropped
- * from ajv's registry right after compiling, so hot-swapping versions does not grow it, and a `$id` in it
- * cannot collide with routr's own schemas or another plugin's; validators are cached by plugin digest.
+ * The ajv instance for plugins' configSchemas, apart from routr's own (so a `$id` in one cannot collide with
+ * routr's schemas or another plugin's): strict like routr's, and with `pattern`/`patternProperties` matched by a
+ * linear-time engine (linear-regexp.ts) — the schema is the plugin author's, the validation runs on the host thread.
+ */
+function pluginSchemaAjv(): Ajv2020 {
+  configAjv ??= new Ajv2020({ strict: true, allErrors: true, useDefaults: true, allowUnionTypes: false, code: { regExp: linearRegExp } });
+  return configAjv;
+}
+
+/**
+ * Compiled strict (a schema with unknown keywords is refused). The schema is dropped from ajv's registry right
+ * after compiling, so hot-swapping versions does not grow it; validators are cached by plugin digest.
  */
 function compileConfigSchema(plugin: LoadedPlugin): ConfigValidator {
   let validate = configValidators.get(plugin.digest);
   if (validate) return validate;
   const { $id: _id, ...schema } = plugin.manifest.spec.configSchema as Record<string, unknown>;
-  const ajv = schemaAjv();
+  const ajv = pluginSchemaAjv();
   try {
     validate = ajv.compile(schema);
   } catch (err) {

@@ -42,8 +42,8 @@ describe('security - plugin bundles through the install API cannot crash, poison
   let edge: { host: string; port: number };
   let n = 0;
 
-  const install = async (bundle: Record<string, unknown>) => {
-    const res = await fetch(`http://127.0.0.1:${routr.httpPort}/api/v1/plugins`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ format: 'routr.plugin.v1', fixtures: [], ...bundle }) });
+  const install = async (bundle: Record<string, unknown>, timeoutMs = 60_000) => {
+    const res = await fetch(`http://127.0.0.1:${routr.httpPort}/api/v1/plugins`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ format: 'routr.plugin.v1', fixtures: [], ...bundle }), signal: AbortSignal.timeout(timeoutMs) });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };
 
@@ -118,6 +118,21 @@ describe('security - plugin bundles through the install API cannot crash, poison
     assert.match(String(refused.body.error), /matchFunc/);
     assert.equal(await statusFor('cee'), 486, 'a request for the fallback still reaches the fallback');
     assert.equal(await statusFor('bee'), 480);
+  });
+
+  test('security - a configSchema pattern that backtracks catastrophically cannot freeze the host', async () => {
+    // `^(a+)+$` against 40 a's and a '!' is 2^40 steps for a backtracking engine: the host thread would never
+    // answer again. Matched in linear time, the config simply fails its schema.
+    const evil = { type: 'object', properties: { x: { type: 'string', pattern: '^(a+)+$' } } };
+    const started = Date.now();
+    const refused = await install({ manifest: manifest('app', '1.0.5', { matchFunc: "req => req.message.uri.startsWith('sip:app@')", configSchema: evil, config: { x: `${'a'.repeat(40)}!` } }), source: ANSWER_SOURCE }, 10_000);
+    assert.equal(refused.status, 422, JSON.stringify(refused.body));
+    assert.match(String(refused.body.error), /configSchema/);
+    assert.ok(Date.now() - started < 5000, `answered in ${Date.now() - started} ms`);
+    assert.equal(await statusFor('cee'), 486, 'requests are still answered');
+    const backref = await install({ manifest: manifest('app', '1.0.6', { configSchema: { type: 'object', properties: { x: { type: 'string', pattern: '^(a)\\1$' } } } }), source: ANSWER_SOURCE });
+    assert.equal(backref.status, 422, JSON.stringify(backref.body));
+    assert.match(String(backref.body.error), /RE2 syntax/);
   });
 
   test("security - a plugin's matchFunc runs apart from the operator's: replacing their globals changes nothing", async () => {
