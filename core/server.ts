@@ -2,6 +2,10 @@
  * One routr process: the edge role, the host role, or both (the default), sharing one bus, one metrics
  * registry and one logger. With no bus url the bus is in-process and both roles must run here.
  */
+import { AuditLog } from './api/audit.js';
+import { ApiAuth } from './api/auth.js';
+import { ApiKeyStore } from './api/keys.js';
+import { mountKeysApi } from './api/keys-api.js';
 import { resolveApiAccess, type ApiAccess } from './api/token.js';
 import { AppRuntime } from './apps/index.js';
 import { mountSecretsApi } from './auth/api.js';
@@ -70,6 +74,8 @@ export class RoutrServer {
   readonly startedAt = Date.now();
   /** Abuse defences shared by the edge and host roles: ban list, access list, rate and guessing limits. */
   shield: Shield | undefined;
+  /** Who may use the management API: the token, the API keys on the bus, the audit trail. */
+  auth: ApiAuth | undefined;
   /** Set when the process should be restarted by its supervisor (a sandbox thread was lost). */
   fatal: string | undefined;
   #stopping: Promise<void> | undefined;
@@ -143,17 +149,20 @@ export class RoutrServer {
         const access = resolveApiAccess(spec.http, stateDirOf(spec));
         this.apiAccess = access;
         const token = access.token;
+        this.auth = await this.#apiAuth(token);
+        const auth = this.auth;
         this.ops = new OpsServer({ bindAddr: access.bindAddr, port: spec.http.port, metrics: this.metrics, readiness: () => this.readiness(), tls: spec.http.tls });
-        mountResourcesApi(this.ops, this.resources, { token, logger: this.logger.child({ component: 'resources-api' }) });
+        mountResourcesApi(this.ops, auth, this.resources, { logger: this.logger.child({ component: 'resources-api' }) });
         if (this.host && this.plugins) {
-          mountPluginApi(this.ops, { host: this.host, token, store: this.plugins.store, storeProblem: this.plugins.storeProblem });
+          mountPluginApi(this.ops, auth, { host: this.host, store: this.plugins.store, storeProblem: this.plugins.storeProblem });
         }
-        mountSecretsApi(this.ops, this.keys, { token, logger: this.logger.child({ component: 'secrets-api' }) });
+        mountSecretsApi(this.ops, auth, this.keys, { logger: this.logger.child({ component: 'secrets-api' }) });
         if (this.shield) {
-          mountShieldApi(this.ops, this.shield, { token, configured: spec.edge.accessControlList, ipv6PrefixLength: spec.security.rateLimit.ipv6PrefixLength });
+          mountShieldApi(this.ops, auth, this.shield, { configured: spec.edge.accessControlList, ipv6PrefixLength: spec.security.rateLimit.ipv6PrefixLength });
         }
+        mountKeysApi(this.ops, auth);
         this.board = await CallBoard.open(this.bus);
-        this.#console = mountConsole(this.ops, this, { token, secure: spec.http.tls !== undefined });
+        this.#console = mountConsole(this.ops, auth, this, { secure: spec.http.tls !== undefined });
         const address = await this.ops.listen();
         if (access.tokenFile) {
           const { path, created } = access.tokenFile;
@@ -167,6 +176,20 @@ export class RoutrServer {
     } catch (err) {
       await this.#close();
       throw err;
+    }
+  }
+
+  /** The API's authentication: the token, and the cluster's API keys (absent when the bus has no KV). */
+  async #apiAuth(token: string | undefined): Promise<ApiAuth> {
+    const logger = this.logger.child({ component: 'api' });
+    const audit = new AuditLog({ logger: logger.child({ component: 'audit' }), events: this.events });
+    try {
+      const keys = await ApiKeyStore.open(this.bus as Bus);
+      return new ApiAuth({ token, keys, audit, logger });
+    } catch (err) {
+      const problem = (err as Error).message;
+      logger.warn({ err: problem }, 'API keys unavailable (the bus has no KV: run nats-server with -js); the API token still works');
+      return new ApiAuth({ token, keysProblem: problem, audit, logger });
     }
   }
 

@@ -14,7 +14,7 @@ import { readTokenFile, TOKEN_FILE } from '../api/token.js';
 import { loadServerConfigFile, STATE_DIR, type ServerConfig } from '../config/server.js';
 import { packagePath } from '../paths.js';
 import { dirname, existsSync, join, resolve } from '../runtime/files.js';
-import { env } from '../runtime/process.js';
+import { env, writeStderr, writeStdout } from '../runtime/process.js';
 
 export interface ClientFlags {
   url?: string;
@@ -70,4 +70,37 @@ function urlOf(config: ServerConfig | null): string | undefined {
   const bind = config.spec.http.bindAddr;
   const host = !bind || bind === '0.0.0.0' || bind === '::' ? '127.0.0.1' : bind.includes(':') ? `[${bind}]` : bind;
   return `${config.spec.http.tls ? 'https' : 'http'}://${host}:${config.spec.http.port}`;
+}
+
+/** One JSON call to `/api/v1<path>`: the parsed answer, or `{error}` when the server cannot be reached or answers no JSON. */
+export async function apiCall(c: { url: string; token: string | undefined }, method: string, path: string, body?: unknown): Promise<{ ok: boolean; body: unknown }> {
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (c.token) headers.authorization = `Bearer ${c.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(`${c.url}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (err) {
+    const cause = (err as { cause?: { message?: string } }).cause?.message;
+    return { ok: false, body: { error: `cannot reach routr at ${c.url}: ${cause ?? (err as Error).message}` } };
+  }
+  const text = await res.text();
+  try {
+    return { ok: res.ok, body: JSON.parse(text) };
+  } catch {
+    return { ok: false, body: { error: `HTTP ${res.status}: ${text.slice(0, 200)}` } };
+  }
+}
+
+/** Print a refusal's error and details on standard error; exit code 1. */
+export function printRefusal(body: unknown): number {
+  const { error, details } = body as { error?: string; details?: string[] };
+  writeStderr(`routr: ${[error ?? 'failed', ...(details ?? []).map((d) => `  ${d}`)].join('\n')}\n`);
+  return 1;
+}
+
+/** Print a value as indented JSON; exit code 0. */
+export function printJson(value: unknown): number {
+  writeStdout(JSON.stringify(value, null, 2) + '\n');
+  return 0;
 }

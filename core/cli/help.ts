@@ -11,6 +11,8 @@ server options (how they default, when not given):
   -c, --config <file>  the server's config (ROUTR_CONFIG; default config/routr.yaml), to find the port and the
                        state directory`;
 
+import { permissionsSection } from './permissions.js';
+
 export interface CommandHelp {
   summary: string;
   page: string;
@@ -166,6 +168,29 @@ options:
   -h, --help           this page
 ${SERVER_FLAGS}`,
   },
+  keys: {
+    summary: 'keys create --role <role> [--tenant <t>] | list | revoke <id>   API keys with a role and a tenant',
+    page: `usage: routr keys <verb> [id] [options]
+
+API keys for the management API (README "Roles, tenants and API keys"): each has a role (admin, tenant-admin,
+operator, read-only) and optionally a tenant, expires, and can be revoked. They are kept in the bus KV, so every
+node knows them; a revoked key is refused by every node at once. routr stores only a hash: \`create\` prints the
+key once, on standard output.
+
+verbs:
+  create               make a key (--role required; --tenant, --name, --expires)
+  list                 id, state (active/expired/revoked), role@tenant, expiry, name
+  revoke <id>          revoke it everywhere
+
+options:
+  --role <role>        admin | tenant-admin | operator | read-only (a key makes keys of its own rank or lower)
+  --tenant <name>      the tenant the key is bound to (required for tenant-admin; none for admin)
+  --name <text>        for people (default role@tenant)
+  --expires <when>     90d, 12h, 30m, 3600s, 2w, an ISO date, or never (default 90d)
+  --json               answers as JSON
+  -h, --help           this page
+${SERVER_FLAGS}`,
+  },
   certs: {
     summary: 'certs dev [--out <dir>] [--host <name>...]   self-signed cert.pem and key.pem for local TLS/WSS',
     page: `usage: routr certs dev [options]
@@ -182,6 +207,8 @@ options:
   -h, --help           this page`,
   },
 };
+
+for (const [name, help] of Object.entries(HELP)) help.page += permissionsSection(name);
 
 export function overview(): string {
   const lines = Object.values(HELP).map((h) => `  ${h.summary}`);

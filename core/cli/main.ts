@@ -18,6 +18,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   plugin: async (args) => (await import('./plugin.js')).runPlugin(args),
   bans: async (args) => (await import('./shield.js')).runBans(args),
   acl: async (args) => (await import('./shield.js')).runAcl(args),
+  keys: async (args) => (await import('./keys.js')).runKeys(args),
   certs: async (args) => (await import('./certs.js')).runCerts(args),
 };
 

@@ -11,8 +11,8 @@
  * Options: --url, --token, --config (core/cli/client.ts says how each defaults), --json.
  * Exit codes: 0 done, 1 refused or failed, 2 usage.
  */
-import { parseArgs, writeStderr, writeStdout } from '../runtime/process.js';
-import { CLIENT_OPTIONS, noTokenMessage, resolveClient, type ClientFlags } from './client.js';
+import { parseArgs, writeStdout } from '../runtime/process.js';
+import { apiCall, CLIENT_OPTIONS, noTokenMessage, printJson, printRefusal, resolveClient, type ClientFlags } from './client.js';
 import { UsageError } from './usage.js';
 
 interface Client {
@@ -93,32 +93,6 @@ export async function runAcl(args: string[]): Promise<number> {
   return 0;
 }
 
-async function call(c: Client, method: string, path: string, body?: unknown): Promise<{ ok: boolean; body: unknown }> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (c.token) headers.authorization = `Bearer ${c.token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  let res: Response;
-  try {
-    res = await fetch(`${c.url}/api/v1${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
-  } catch (err) {
-    const cause = (err as { cause?: { message?: string } }).cause?.message;
-    return { ok: false, body: { error: `cannot reach routr at ${c.url}: ${cause ?? (err as Error).message}` } };
-  }
-  const text = await res.text();
-  try {
-    return { ok: res.ok, body: JSON.parse(text) };
-  } catch {
-    return { ok: false, body: { error: `HTTP ${res.status}: ${text.slice(0, 200)}` } };
-  }
-}
-
-function failed(body: unknown): number {
-  const { error, details } = body as { error?: string; details?: string[] };
-  writeStderr(`routr: ${[error ?? 'failed', ...(details ?? []).map((d) => `  ${d}`)].join('\n')}\n`);
-  return 1;
-}
-
-function print(value: unknown): number {
-  writeStdout(JSON.stringify(value, null, 2) + '\n');
-  return 0;
-}
+const call = apiCall;
+const failed = printRefusal;
+const print = printJson;

@@ -1,6 +1,6 @@
 /**
  * The read-only operations API behind the CLI (`routr status`, `routr trace`) and the console, on the ops
- * server with the management API's token (or the console's cookie, reads only):
+ * server (permissions in core/api/routes.ts; the console's cookie reads them all):
  *
  *   GET /api/v1/status               roles, bus, edge and host, processors, counts, trace memory per edge
  *   GET /api/v1/registrations        live bindings (cluster-wide: the location bucket)
@@ -12,6 +12,7 @@
  *   GET /api/v1/events               server-sent events: every event, and `figures` every 2 s
  */
 import { ApiError, mountApi } from '../api/http.js';
+import type { ApiAuth } from '../api/auth.js';
 import type { ApiAccess } from '../api/token.js';
 import type { Bus } from '../bus/types.js';
 import type { ServerConfig } from '../config/server.js';
@@ -26,7 +27,6 @@ import { packagePath } from '../paths.js';
 import { readFileSync } from '../runtime/files.js';
 import { KINDS } from '../resources/types.js';
 import type { ResourceStore } from '../resources/store.js';
-import type { http } from '../runtime/http.js';
 import type { Binding } from '../sdk/index.js';
 import { askEdges, gatherTrace, recentCalls, type TraceStats } from '../trace/bus.js';
 import { buildLadder } from '../trace/ladder.js';
@@ -55,33 +55,27 @@ export interface OpsView {
 /** routr's version, from package.json. */
 export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
 
-export function mountOpsApi(ops: OpsServer, view: OpsView, options: { token: string | undefined }): { close(): Promise<void> } {
-  const { token } = options;
+export function mountOpsApi(ops: OpsServer, auth: ApiAuth, view: OpsView): { close(): Promise<void> } {
   const figures = new FigureSampler(view.metrics, view.board);
   const registrations = new Registrations(view);
-  const get = (name: string, handler: (req: http.IncomingMessage, res: http.ServerResponse, path: string[]) => Promise<void>) =>
-    mountApi(ops, name, token, async (req, res, path) => {
-      if (req.method !== 'GET' && req.method !== 'HEAD') throw new ApiError(405, `${req.method} not allowed here (read-only)`);
-      await handler(req, res, path);
-    });
-
-  get('status', async (_req, res) => json(res, 200, await status(view, registrations)));
-  get('registrations', async (_req, res) => json(res, 200, { items: (await registrations.list()).map(bindingRow) }));
-  get('calls', async (_req, res) => json(res, 200, { active: [...(view.board?.active.values() ?? [])].reverse(), recent: view.board?.recent ?? [] }));
-  get('traces', async (req, res, path) => {
-    const bus = requireBus(view);
-    if (path.length === 0) {
+  mountApi(ops, auth, {
+    'ops.status': async ({ res }) => json(res, 200, await status(view, registrations)),
+    'ops.registrations': async ({ res }) => json(res, 200, { items: (await registrations.list()).map(bindingRow) }),
+    'ops.calls': ({ res }) => json(res, 200, { active: [...(view.board?.active.values() ?? [])].reverse(), recent: view.board?.recent ?? [] }),
+    'ops.traces': async ({ req, res }) => {
+      const bus = requireBus(view);
       const limit = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('limit') ?? 50);
       return json(res, 200, { calls: await recentCalls(bus, Number.isFinite(limit) ? Math.max(1, Math.min(limit, 500)) : 50) });
-    }
-    if (path.length !== 1) throw new ApiError(404, 'not found');
-    const traces = await gatherTrace(bus, path[0]);
-    if (traces.length === 0) throw new ApiError(404, `no edge holds a trace of Call-ID ${path[0]} (it may be older than the trace rings keep)`);
-    return json(res, 200, { callId: path[0], traces, ladder: buildLadder(path[0], traces) });
+    },
+    'ops.trace': async ({ res, params }) => {
+      const traces = await gatherTrace(requireBus(view), params.callId);
+      if (traces.length === 0) throw new ApiError(404, `no edge holds a trace of Call-ID ${params.callId} (it may be older than the trace rings keep)`);
+      return json(res, 200, { callId: params.callId, traces, ladder: buildLadder(params.callId, traces) });
+    },
+    'ops.trunks': ({ res }) => json(res, 200, { items: trunks(view) }),
+    'ops.figures': async ({ res }) => json(res, 200, await figures.sample()),
+    'ops.events': ({ req, res }) => streamEvents(req, res, { board: view.board, figures }),
   });
-  get('trunks', async (_req, res) => json(res, 200, { items: trunks(view) }));
-  get('figures', async (_req, res) => json(res, 200, await figures.sample()));
-  get('events', async (req, res) => streamEvents(req, res, { board: view.board, figures }));
   return { close: () => registrations.close() };
 }
 

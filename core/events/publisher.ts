@@ -72,6 +72,7 @@ export class EventPublisher {
       callId: null,
       aor: null,
       routingType: null,
+      tenant: null,
       ...fields,
     } as RoutrEvent;
     this.#queue.push(event);

@@ -16,6 +16,7 @@ export const EVENT_TYPES = [
   'call.ended',
   'trunk.registration',
   'plugin.state',
+  'audit.change',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -36,6 +37,8 @@ export interface EventCommon {
   aor: string | null;
   /** Connect's routing type (agent-to-agent, agent-to-pstn, from-pstn, ...), from the decision's X-Call-Direction. */
   routingType: string | null;
+  /** The tenant it belongs to (the caller's, the registrant's, the principal's); null: untenanted or unknown. */
+  tenant: string | null;
 }
 
 export interface Address {
@@ -114,6 +117,35 @@ export interface PluginState {
   reason: string | null;
 }
 
+/** One thing an API request changed: digests (SHA-256 of the canonical JSON, secrets left out), never contents. */
+export interface AuditChange {
+  /** `Agent/agent-01`, `plugin/connect`, a key id. */
+  target: string;
+  action: string;
+  before: string | null;
+  after: string | null;
+}
+
+export interface AuditRecord {
+  /** `api-token`, `console`, `key:<id>`, or `anonymous` (the request did not authenticate). */
+  who: string;
+  name: string | null;
+  role: string | null;
+  /** The route id (routes table), null when the path matched none. */
+  route: string | null;
+  method: string;
+  path: string;
+  target: string | null;
+  changes: AuditChange[];
+  before: string | null;
+  after: string | null;
+  status: number;
+  result: 'ok' | 'refused' | 'failed';
+  /** The client's address. */
+  source: string | null;
+  ms: number;
+}
+
 export interface EventPayloads {
   'endpoint.registered': EndpointRegistered;
   'endpoint.unregistered': EndpointUnregistered;
@@ -122,10 +154,11 @@ export interface EventPayloads {
   'call.ended': CallEnded;
   'trunk.registration': TrunkRegistration;
   'plugin.state': PluginState;
+  'audit.change': AuditRecord;
 }
 
 /** What a publisher is handed: the type's fields, and any common field it knows better than the defaults. */
-export type EventInput<T extends EventType> = EventPayloads[T] & Partial<Pick<EventCommon, 'edge' | 'host' | 'callId' | 'aor' | 'routingType'>>;
+export type EventInput<T extends EventType> = EventPayloads[T] & Partial<Pick<EventCommon, 'edge' | 'host' | 'callId' | 'aor' | 'routingType' | 'tenant'>>;
 
 /** An event as it crosses the bus; `RoutrEvent` alone is the union of every type, narrowed by `type`. */
 export type RoutrEvent<T extends EventType = EventType> = { [K in T]: EventCommon & EventPayloads[K] & { type: K } }[T];

@@ -1,5 +1,5 @@
 /**
- * The plugins management API, `/api/v1/plugins` on a host's ops server (bearer token, see core/api/http.ts):
+ * The plugins management API, `/api/v1/plugins` on a host's ops server (permissions: core/api/routes.ts):
  *
  *   GET    /api/v1/plugins                 list: store state joined with what this host runs
  *   GET    /api/v1/plugins/<ref>           one plugin
@@ -14,8 +14,8 @@
  * Every change is then applied to this host before the answer (`applied`); other hosts apply it from their
  * store watch. The store holds the desired state; each host's list shows what it actually runs.
  */
-import type { http } from '../runtime/http.js';
-import { ApiError, mountApi, readBody } from '../api/http.js';
+import { ApiError, mountApi, readBody, type ApiContext } from '../api/http.js';
+import type { ApiAuth } from '../api/auth.js';
 import type { ProcessorHost, SlotStatus, SyncOutcome } from './host.js';
 import { checkBundle, loadedFromBundle, MAX_BUNDLE_BYTES } from '../plugins/bundle.js';
 import type { OpsServer } from '../http.js';
@@ -23,7 +23,6 @@ import { json } from '../http.js';
 import { currentVersion, isPluginRef, PluginStoreError, type PluginState, type PluginStore } from '../plugins/store.js';
 
 export interface PluginApiOptions {
-  token: string | undefined;
   host: ProcessorHost;
   /** Absent when the bus has no KV (nats-server without JetStream): then only list works. */
   store: PluginStore | undefined;
@@ -45,40 +44,50 @@ export interface PluginRow {
   entries: SlotStatus[];
 }
 
-const ACTIONS = new Set(['rollback', 'enable', 'disable']);
-
-export function mountPluginApi(ops: OpsServer, options: PluginApiOptions): void {
-  mountApi(ops, 'plugins', options.token, (req, res, path) => handle(options, req, res, path));
+export function mountPluginApi(ops: OpsServer, auth: ApiAuth, options: PluginApiOptions): void {
+  const change = (action: 'remove' | 'rollback' | 'enable' | 'disable') => (ctx: ApiContext) => changePlugin(options, ctx, action);
+  mountApi(ops, auth, {
+    'plugins.list': async ({ res }) => json(res, 200, { store: options.store?.kind ?? null, storeProblem: options.storeProblem, plugins: await rows(options) }),
+    'plugins.get': async ({ res, params }) => {
+      const row = isPluginRef(params.ref) ? (await rows(options)).find((r) => r.ref === params.ref) : undefined;
+      if (!row) throw new ApiError(404, `plugin "${params.ref}" is neither installed nor used by this host`);
+      json(res, 200, row);
+    },
+    'plugins.install': (ctx) => install(options, ctx),
+    'plugins.remove': change('remove'),
+    'plugins.rollback': change('rollback'),
+    'plugins.enable': change('enable'),
+    'plugins.disable': change('disable'),
+  });
 }
 
-async function handle(options: PluginApiOptions, req: http.IncomingMessage, res: http.ServerResponse, path: string[]): Promise<void> {
-  const method = req.method ?? 'GET';
-  if (path.length === 0 && method === 'GET') return json(res, 200, { store: options.store?.kind ?? null, storeProblem: options.storeProblem, plugins: await rows(options) });
-  if (path.length === 0 && method === 'POST') return install(options, req, res);
-  const [ref, action] = path;
-  if (!isPluginRef(ref) || path.length > 2) throw new ApiError(404, 'not found');
-  if (path.length === 1 && method === 'GET') {
-    const row = (await rows(options)).find((r) => r.ref === ref);
-    if (!row) throw new ApiError(404, `plugin "${ref}" is neither installed nor used by this host`);
-    return json(res, 200, row);
-  }
+async function changePlugin(options: PluginApiOptions, { res, params, audit }: ApiContext, action: 'remove' | 'rollback' | 'enable' | 'disable'): Promise<void> {
+  const { ref } = params;
+  if (!isPluginRef(ref)) throw new ApiError(404, 'not found');
+  audit.target = `plugin/${ref}`;
   const store = requireStore(options);
   const before = versionsOf(options.host, ref);
+  audit.before = describeVersions(before);
   let state: PluginState | undefined;
   try {
-    if (path.length === 1 && method === 'DELETE') await store.remove(ref);
-    else if (path.length === 2 && method === 'POST' && ACTIONS.has(action)) {
-      state = action === 'rollback' ? await store.rollback(ref) : await store.setEnabled(ref, action === 'enable');
-    } else throw new ApiError(404, 'not found');
+    if (action === 'remove') await store.remove(ref);
+    else state = action === 'rollback' ? await store.rollback(ref) : await store.setEnabled(ref, action === 'enable');
   } catch (err) {
     if (err instanceof PluginStoreError) throw new ApiError(err.status, err.message);
     throw err;
   }
   const applied = appliedSince(before, await options.host.sync(ref));
+  audit.after = describeVersions(versionsOf(options.host, ref));
+  audit.changes = [{ target: audit.target, action, before: audit.before, after: audit.after }];
   return json(res, 200, { ref, state: state ?? null, applied });
 }
 
-async function install(options: PluginApiOptions, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+/** `entry@version, ...` of what runs a plugin here, for the audit record. */
+function describeVersions(versions: Map<string, string>): string | null {
+  return versions.size ? [...versions].map(([entry, version]) => `${entry}@${version}`).sort().join(', ') : null;
+}
+
+async function install(options: PluginApiOptions, { req, res, audit }: ApiContext): Promise<void> {
   const store = requireStore(options);
   const body = await readBody(req, 2 * MAX_BUNDLE_BYTES);
   let value: unknown;
@@ -96,6 +105,7 @@ async function install(options: PluginApiOptions, req: http.IncomingMessage, res
   }
   const { ref } = plugin.manifest;
   const version = plugin.manifest.metadata.version;
+  audit.target = `plugin/${ref}`;
   try {
     await options.host.check(plugin);
   } catch (err) {
@@ -110,6 +120,9 @@ async function install(options: PluginApiOptions, req: http.IncomingMessage, res
     throw err;
   }
   const applied = appliedSince(before, await options.host.sync(ref));
+  audit.before = describeVersions(before);
+  audit.after = `${ref}@${version}`;
+  audit.changes = [{ target: audit.target, action: 'installed', before: audit.before, after: audit.after }];
   json(res, 201, { ref, version, state, applied });
 }
 

@@ -1,5 +1,5 @@
 /**
- * The resources management API on the ops HTTP server, behind the bearer token (`core/api/http.ts`):
+ * The resources management API on the ops HTTP server (routes and permissions: `core/api/routes.ts`):
  *
  *   GET    /api/v1/resources[/<Kind>[/<ref>]]   resources (kind names as people type them: agent, agents, acl)
  *   POST   /api/v1/resources                     YAML or JSON, one or many documents; all or nothing
@@ -10,11 +10,13 @@
  * the CLI can map lines in what it sent back to the operator's own files.
  */
 import type { http } from '../runtime/http.js';
-import { ApiError, mountApi, readBody } from '../api/http.js';
+import { ApiError, mountApi, readBody, type AuditNote } from '../api/http.js';
+import type { ApiAuth } from '../api/auth.js';
 import { json, type OpsServer } from '../http.js';
 import type { Logger } from '../log.js';
 import { formatProblem, type Problem } from './problems.js';
-import { redact } from './set.js';
+import { createHash } from '../runtime/crypto.js';
+import { canonicalJson, redact, type ResourceSet } from './set.js';
 import type { ResourceStore } from './store.js';
 import { KINDS, parseKind, type Kind } from './types.js';
 import { parseYaml } from './yaml.js';
@@ -23,44 +25,31 @@ import { parseYaml } from './yaml.js';
 export const REQUEST_SOURCE = '<request>';
 
 export interface ResourcesApiOptions {
-  /** The API token in force (see apiToken()); undefined turns the API off. */
-  token: string | undefined;
   logger: Logger;
 }
 
-export function mountResourcesApi(ops: OpsServer, store: ResourceStore, options: ResourcesApiOptions): void {
-  mountApi(ops, 'resources', options.token, async (req, res, path) => {
-    switch (req.method) {
-      case 'GET':
-        return get(res, store, path);
-      case 'POST':
-        if (path.length) throw new ApiError(404, 'POST to /api/v1/resources itself, with the documents as the body');
-        return apply(req, res, store, options.logger);
-      case 'DELETE':
-        return remove(res, store, path, options.logger);
-      default:
-        res.setHeader('allow', 'GET, POST, DELETE');
-        throw new ApiError(405, `method ${req.method} not allowed`);
-    }
+export function mountResourcesApi(ops: OpsServer, auth: ApiAuth, store: ResourceStore, options: ResourcesApiOptions): void {
+  mountApi(ops, auth, {
+    'resources.list': ({ res }) => json(res, 200, { items: store.current().list().map(redact) }),
+    'resources.kind': ({ res, params }) => json(res, 200, { items: store.current().list(kindFrom(params.kind)).map(redact) }),
+    'resources.get': ({ res, params }) => {
+      const kind = kindFrom(params.kind);
+      const resource = store.current().get(kind, params.ref);
+      if (!resource) throw new ApiError(404, `${kind} ${params.ref} does not exist`);
+      json(res, 200, redact(resource));
+    },
+    'resources.apply': ({ req, res, audit }) => apply(req, res, store, options.logger, audit),
+    'resources.delete': ({ res, params, audit }) => remove(res, store, [params.kind, params.ref], options.logger, audit),
   });
 }
 
-function get(res: http.ServerResponse, store: ResourceStore, path: string[]): void {
-  const set = store.current();
-  if (path.length === 0) return json(res, 200, { items: set.list().map(redact) });
-  if (path.length > 2) throw new ApiError(404, 'not found: use /api/v1/resources/<Kind>[/<ref>]');
-  const kind = kindFrom(path[0]);
-  if (path.length === 1) return json(res, 200, { items: set.list(kind).map(redact) });
-  const resource = set.get(kind, path[1]);
-  if (!resource) throw new ApiError(404, `${kind} ${path[1]} does not exist`);
-  json(res, 200, redact(resource));
-}
-
-async function apply(req: http.IncomingMessage, res: http.ServerResponse, store: ResourceStore, logger: Logger): Promise<void> {
+async function apply(req: http.IncomingMessage, res: http.ServerResponse, store: ResourceStore, logger: Logger, audit: AuditNote): Promise<void> {
   const parsed = parseYaml(await readBody(req), { file: REQUEST_SOURCE });
   if (parsed.problems.length) return refuse(res, 400, 'the request body is not valid YAML or JSON', parsed.problems);
   if (parsed.documents.length === 0) throw new ApiError(400, 'the request body holds no documents');
+  const before = store.current();
   const result = await store.apply(parsed.documents);
+  noteChanges(audit, before, store.current(), result.ok ? result.changes : []);
   const warnings = result.warnings.map(formatProblem);
   if (!result.ok) {
     return result.status === 'invalid'
@@ -72,16 +61,33 @@ async function apply(req: http.IncomingMessage, res: http.ServerResponse, store:
   json(res, 200, { changes: result.changes, warnings });
 }
 
-async function remove(res: http.ServerResponse, store: ResourceStore, path: string[], logger: Logger): Promise<void> {
-  if (path.length !== 2) throw new ApiError(404, 'DELETE /api/v1/resources/<Kind>/<ref>');
+async function remove(res: http.ServerResponse, store: ResourceStore, path: string[], logger: Logger, audit: AuditNote): Promise<void> {
   const kind = kindFrom(path[0]);
+  audit.target = `${kind}/${path[1]}`;
+  const before = store.current();
   const result = await store.delete(kind, path[1]);
+  if (result.ok) noteChanges(audit, before, store.current(), [{ kind, ref: path[1], action: 'deleted' }]);
   if (!result.ok) {
     const status = result.status === 'not-found' ? 404 : 409;
     return refuse(res, status, status === 404 ? `${kind} ${path[1]} does not exist` : `${kind} ${path[1]} was not deleted`, result.problems);
   }
   logger.info({ kind, ref: path[1] }, 'resource deleted through the API');
   json(res, 200, { deleted: { kind, ref: path[1] } });
+}
+
+/**
+ * What the audit record says of a change: the set's digest before and after, and each resource's digest (of its
+ * redacted JSON: a password never reaches a digest an attacker could test guesses against).
+ */
+function noteChanges(audit: AuditNote, before: ResourceSet, after: ResourceSet, changes: Array<{ kind: Kind; ref: string; action: string }>): void {
+  audit.before = before.digest;
+  audit.after = after.digest;
+  const digest = (set: ResourceSet, kind: Kind, ref: string) => {
+    const resource = set.get(kind, ref);
+    return resource ? createHash('sha256').update(canonicalJson(redact(resource))).digest('hex') : null;
+  };
+  audit.changes = changes.filter((c) => c.action !== 'unchanged').map((c) => ({ target: `${c.kind}/${c.ref}`, action: c.action, before: digest(before, c.kind, c.ref), after: digest(after, c.kind, c.ref) }));
+  if (audit.changes.length === 1) audit.target ??= audit.changes[0].target;
 }
 
 function kindFrom(name: string): Kind {

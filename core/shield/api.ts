@@ -1,5 +1,5 @@
 /**
- * The shield's management API (mounted on the ops server, behind the API token like every /api/v1 route):
+ * The shield's management API (mounted on the ops server; permissions in core/api/routes.ts):
  *
  *   GET    /api/v1/bans              {items: [{source, until, reason, by, at}]}, soonest to end first
  *   POST   /api/v1/bans              {address, seconds?}: ban an address (its /64 for IPv6) everywhere; default 3600 s
@@ -7,27 +7,18 @@
  *   GET    /api/v1/acl               {configured: {allow, deny}, api: {allow, deny}}
  *   PUT    /api/v1/acl               {allow, deny}: the API's list, merged with the configured one on every edge
  */
-import { ApiError, mountApi, readBody } from '../api/http.js';
+import { ApiError, mountApi, readJsonObject } from '../api/http.js';
+import type { ApiAuth } from '../api/auth.js';
 import type { NetworkList } from '../config/server.js';
 import { json, type OpsServer } from '../http.js';
 import { MAX_BAN_SECONDS } from './bans.js';
 import type { Shield } from './index.js';
 import { sourceKey } from '../config/networks.js';
+import { createHash } from '../runtime/crypto.js';
 
 export interface ShieldApiOptions {
-  token: string | undefined;
   configured: NetworkList;
   ipv6PrefixLength: number;
-}
-
-function parseJson(text: string): Record<string, unknown> {
-  try {
-    const value = JSON.parse(text) as unknown;
-    if (value && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
-  } catch {
-    // answered below
-  }
-  throw new ApiError(400, 'the body must be a JSON object');
 }
 
 function keyOf(address: string, prefix: number): string {
@@ -43,40 +34,48 @@ function strings(value: unknown, name: string): string[] {
   return value as string[];
 }
 
-export function mountShieldApi(server: OpsServer, shield: Shield, options: ShieldApiOptions): void {
-  mountApi(server, 'bans', options.token, async (req, res, path) => {
-    if (req.method === 'GET' && path.length === 0) return json(res, 200, { items: shield.bans.list() });
-    if (req.method === 'POST' && path.length === 0) {
-      const body = parseJson(await readBody(req, 64 * 1024));
+export function mountShieldApi(server: OpsServer, auth: ApiAuth, shield: Shield, options: ShieldApiOptions): void {
+  mountApi(server, auth, {
+    'bans.list': ({ res }) => json(res, 200, { items: shield.bans.list() }),
+    'bans.add': async ({ req, res, audit }) => {
+      const body = await readJsonObject(req, 64 * 1024);
       if (typeof body.address !== 'string') throw new ApiError(400, 'address is required');
       const seconds = body.seconds === undefined ? 3600 : body.seconds;
       if (typeof seconds !== 'number' || !Number.isInteger(seconds) || seconds < 1 || seconds > MAX_BAN_SECONDS) {
         throw new ApiError(400, `seconds must be an integer from 1 to ${MAX_BAN_SECONDS}`);
       }
-      const ban = await shield.bans.ban(keyOf(body.address, options.ipv6PrefixLength), seconds, 'api');
+      const key = keyOf(body.address, options.ipv6PrefixLength);
+      audit.target = key;
+      const ban = await shield.bans.ban(key, seconds, 'api');
+      audit.changes = [{ target: key, action: 'banned', before: null, after: `until ${new Date(ban.until).toISOString()}` }];
       return json(res, 200, ban);
-    }
-    if (req.method === 'DELETE' && path.length === 1) {
-      const key = keyOf(path[0], options.ipv6PrefixLength);
+    },
+    'bans.lift': async ({ res, params, audit }) => {
+      const key = keyOf(params.address, options.ipv6PrefixLength);
+      audit.target = key;
       if (!(await shield.bans.lift(key))) throw new ApiError(404, `${key} is not banned`);
+      audit.changes = [{ target: key, action: 'lifted', before: 'banned', after: null }];
       return json(res, 200, { lifted: key });
-    }
-    throw new ApiError(405, 'bans: GET, POST or DELETE /<address>');
-  });
-  mountApi(server, 'acl', options.token, async (req, res, path) => {
-    if (path.length > 0) throw new ApiError(404, 'acl has no sub-resources');
-    if (req.method === 'GET') return json(res, 200, { configured: options.configured, api: shield.accessControlList });
-    if (req.method === 'PUT') {
-      const body = parseJson(await readBody(req, 1024 * 1024));
+    },
+    'acl.get': ({ res }) => json(res, 200, { configured: options.configured, api: shield.accessControlList }),
+    'acl.set': async ({ req, res, audit }) => {
+      const body = await readJsonObject(req, 1024 * 1024);
       const list = { allow: strings(body.allow, 'allow'), deny: strings(body.deny, 'deny') };
+      audit.target = 'acl';
+      audit.before = listDigest(shield.accessControlList);
       try {
         await shield.setAccessControlList(list);
       } catch (err) {
         if (err instanceof RangeError) throw new ApiError(400, err.message);
         throw err;
       }
+      audit.after = listDigest(shield.accessControlList);
       return json(res, 200, { configured: options.configured, api: shield.accessControlList });
-    }
-    throw new ApiError(405, 'acl: GET or PUT');
+    },
   });
+}
+
+/** The access list as the audit record names it: how many entries, and a digest of them. */
+function listDigest(list: NetworkList): string {
+  return `allow ${list.allow.length}, deny ${list.deny.length}, sha256 ${createHash('sha256').update(JSON.stringify(list)).digest('hex').slice(0, 16)}`;
 }
