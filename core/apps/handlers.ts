@@ -40,10 +40,15 @@ class HandlerFailure extends Error {
   constructor(
     readonly outcome: Exclude<HandlerOutcome, 'respond' | 'forward' | 'app' | 'url'>,
     message: string,
+    /** The connection was closed under the request (a pooled one the server had just dropped). */
+    readonly stale = false,
   ) {
     super(message);
   }
 }
+
+/** Errors of a reused connection that the server closed: the request may not have reached it at all. */
+const STALE_CONNECTION = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 
 type Answer = { kind: 'decision'; decision: Decision } | { kind: 'app'; app: string } | { kind: 'url'; url: URL };
 
@@ -123,7 +128,18 @@ export class RequestHandler {
   async #ask(method: string, envelopeJson: string): Promise<Answer> {
     const url = new URL(this.#url);
     for (const [key, value] of Object.entries(queryOf(method, envelopeJson))) url.searchParams.set(key, value);
-    const body = await this.#fetchJson(url, { method: 'GET', headers: { ...this.#config.headers, accept: 'application/json' } }, this.#config.timeoutMs, 'the callback');
+    const init = { method: 'GET', headers: { ...this.#config.headers, accept: 'application/json' } };
+    const deadline = Date.now() + this.#config.timeoutMs;
+    let body: unknown;
+    try {
+      body = await this.#fetchJson(url, init, this.#config.timeoutMs, 'the callback');
+    } catch (err) {
+      // A kept-alive connection the server closed just as it was reused: the GET never reached the callback,
+      // and a GET may be repeated, so it is asked once more on a fresh connection (within the same deadline).
+      const left = deadline - Date.now();
+      if (!(err instanceof HandlerFailure) || !err.stale || left < 1) throw err;
+      body = await this.#fetchJson(url, init, left, 'the callback');
+    }
     return answerOf(body);
   }
 
@@ -170,7 +186,7 @@ function fetchFailure(err: unknown, what: string, timeoutMs: number): HandlerFai
   const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
   if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return new HandlerFailure('timeout', `${what} did not answer within ${timeoutMs} ms`);
   const cause = e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
-  return new HandlerFailure('down', `${what} is unreachable: ${cause}`);
+  return new HandlerFailure('down', `${what} is unreachable: ${cause}`, STALE_CONNECTION.has(e?.cause?.code ?? ''));
 }
 
 /** The body as text, refusing more than `limit` bytes (a callback streaming forever is cut off too). */

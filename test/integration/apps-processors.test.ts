@@ -21,7 +21,7 @@ function hostWith(extra: Record<string, unknown> = {}): SpecOverrides {
     host: {
       pluginsDir: packagePath('test', 'fixtures', 'plugins'),
       apps: [{ name: 'vm', token: APP_TOKEN }],
-      processors: [{ ref: 'voicemail', app: 'vm', methods: ['INVITE', 'OPTIONS'], matchFunc: "req => !req.message.uri.startsWith('sip:other')", timeoutMs: 300 }, fallback],
+      processors: [{ ref: 'voicemail', app: 'vm', methods: ['INVITE', 'OPTIONS'], matchFunc: "req => !req.message.uri.startsWith('sip:other')", timeoutMs: 1500 }, fallback],
       circuitBreaker: { failures: 20, coolDownMs: 400 },
       ...extra,
     },
@@ -92,13 +92,13 @@ describe('apps - processor entries that name an app (embedded bus)', () => {
 
   test('apps processor - no answer within timeoutMs: 503, counted', async () => {
     apps.push(await appOn(routr, (app) => app.invite(async (_req, res) => {
-      await sleep(600);
+      await sleep(3000);
       if (!res.finished) res.send(486);
     })));
     const started = Date.now();
     const reply = await ask(routr);
     assert.equal(statusOf(reply), 503);
-    assert.ok(Date.now() - started < 550, 'answered at the deadline, not when the app woke up');
+    assert.ok(Date.now() - started < 2900, 'answered at the deadline, not when the app woke up');
     assert.ok((await metricValue(routr.httpPort, 'routr_app_requests_total', { app: 'vm', outcome: 'timeout' })) >= 1);
   });
 
