@@ -27,6 +27,7 @@ import { packagePath } from '../paths.js';
 import { readFileSync } from '../runtime/files.js';
 import { KINDS } from '../resources/types.js';
 import type { ResourceStore } from '../resources/store.js';
+import { visibleTo } from '../resources/tenants.js';
 import type { Binding } from '../sdk/index.js';
 import { askEdges, gatherTrace, recentCalls, type TraceStats } from '../trace/bus.js';
 import { buildLadder } from '../trace/ladder.js';
@@ -55,26 +56,43 @@ export interface OpsView {
 /** routr's version, from package.json. */
 export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as { version: string }).version;
 
+/**
+ * Principals bound to a tenant see their tenant's part only: registrations of its Agents and Peers (and of Peers
+ * shared with it), calls and traces whose decisions named it, its Trunks (and shared ones), its events.
+ */
 export function mountOpsApi(ops: OpsServer, auth: ApiAuth, view: OpsView): { close(): Promise<void> } {
   const figures = new FigureSampler(view.metrics, view.board);
   const registrations = new Registrations(view);
+  const ownBinding = (tenant: string | null) => (b: Binding) => {
+    if (tenant === null) return true;
+    const owner = view.resources?.current().ownerOfAor(b.aor);
+    return owner !== undefined && visibleTo(tenant, owner);
+  };
+  const ownCall = (tenant: string | null) => (c: { tenant: string | null }) => tenant === null || c.tenant === tenant;
   mountApi(ops, auth, {
     'ops.status': async ({ res }) => json(res, 200, await status(view, registrations)),
-    'ops.registrations': async ({ res }) => json(res, 200, { items: (await registrations.list()).map(bindingRow) }),
-    'ops.calls': ({ res }) => json(res, 200, { active: [...(view.board?.active.values() ?? [])].reverse(), recent: view.board?.recent ?? [] }),
-    'ops.traces': async ({ req, res }) => {
-      const bus = requireBus(view);
-      const limit = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('limit') ?? 50);
-      return json(res, 200, { calls: await recentCalls(bus, Number.isFinite(limit) ? Math.max(1, Math.min(limit, 500)) : 50) });
+    'ops.registrations': async ({ res, principal }) => json(res, 200, { items: (await registrations.list()).filter(ownBinding(principal.tenant)).map(bindingRow) }),
+    'ops.calls': ({ res, principal }) => {
+      const own = ownCall(principal.tenant);
+      json(res, 200, { active: [...(view.board?.active.values() ?? [])].reverse().filter(own), recent: (view.board?.recent ?? []).filter(own) });
     },
-    'ops.trace': async ({ res, params }) => {
-      const traces = await gatherTrace(requireBus(view), params.callId);
+    'ops.traces': async ({ req, res, principal }) => {
+      const bus = requireBus(view);
+      const asked = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('limit') ?? 50);
+      const limit = Number.isFinite(asked) ? Math.max(1, Math.min(asked, 500)) : 50;
+      // A tenant's calls are picked out of more of the rings' calls than it asked for.
+      const calls = await recentCalls(bus, principal.tenant === null ? limit : 500);
+      return json(res, 200, { calls: calls.filter(ownCall(principal.tenant)).slice(0, limit) });
+    },
+    'ops.trace': async ({ res, params, principal }) => {
+      const all = await gatherTrace(requireBus(view), params.callId);
+      const traces = principal.tenant === null ? all : all.filter((t) => t.decisions.some((d) => d.tenant === principal.tenant));
       if (traces.length === 0) throw new ApiError(404, `no edge holds a trace of Call-ID ${params.callId} (it may be older than the trace rings keep)`);
       return json(res, 200, { callId: params.callId, traces, ladder: buildLadder(params.callId, traces) });
     },
-    'ops.trunks': ({ res }) => json(res, 200, { items: trunks(view) }),
+    'ops.trunks': ({ res, principal }) => json(res, 200, { items: trunks(view, principal.tenant) }),
     'ops.figures': async ({ res }) => json(res, 200, await figures.sample()),
-    'ops.events': ({ req, res }) => streamEvents(req, res, { board: view.board, figures }),
+    'ops.events': ({ req, res, principal }) => streamEvents(req, res, { board: view.board, figures, tenant: principal.tenant }),
   });
   return { close: () => registrations.close() };
 }
@@ -145,9 +163,9 @@ async function status(view: OpsView, registrations: Registrations) {
   };
 }
 
-function trunks(view: OpsView) {
+function trunks(view: OpsView, tenant: string | null) {
   const set = view.resources?.current();
-  return (set?.list('Trunk') ?? []).map((t) => {
+  return (set?.list('Trunk') ?? []).filter((t) => visibleTo(tenant, t)).map((t) => {
     const spec = t.spec as { inbound?: { uri?: string }; outbound?: { sendRegister?: boolean; uris?: Array<{ uri: { host: string; port?: number; transport?: string; user?: string }; enabled?: boolean; priority?: number }> } };
     const last = view.board?.trunks.get(t.ref);
     return {

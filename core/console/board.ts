@@ -15,6 +15,8 @@ export interface BoardCall {
   host: string | null;
   aor: string | null;
   routingType: string | null;
+  /** The caller's tenant, as the call's events name it. */
+  tenant: string | null;
   processor: string | null;
   from: string | null;
   to: string | null;
@@ -85,7 +87,7 @@ export class CallBoard {
           this.#open.delete(oldest);
         }
         this.active.set(event.callId, {
-          callId: event.callId, edges: event.edge ? [event.edge] : [], host: event.host, aor: event.aor, routingType: event.routingType, processor: event.processor,
+          callId: event.callId, edges: event.edge ? [event.edge] : [], host: event.host, aor: event.aor, routingType: event.routingType, tenant: event.tenant ?? null, processor: event.processor,
           from: event.from, to: event.to, startedAt: at, answeredAt: null, endedAt: null, cause: null, status: null,
         });
         this.#open.set(event.callId, new Set([event.edge ?? '']));
@@ -138,7 +140,7 @@ export class CallBoard {
   /** A call whose start this board did not see (it started before the board opened). */
   #unseen(event: RoutrEvent<'call.ended'>, at: number): BoardCall {
     return {
-      callId: event.callId as string, edges: event.edge ? [event.edge] : [], host: event.host, aor: event.aor, routingType: event.routingType, processor: event.processor,
+      callId: event.callId as string, edges: event.edge ? [event.edge] : [], host: event.host, aor: event.aor, routingType: event.routingType, tenant: event.tenant ?? null, processor: event.processor,
       from: null, to: null, startedAt: at - event.durationMs, answeredAt: event.talkMs === null ? null : at - event.talkMs, endedAt: null, cause: null, status: null,
     };
   }

@@ -14,13 +14,19 @@ const FIGURES_MS = 2000;
 const MAX_BUFFERED = 1024 * 1024;
 let open = 0;
 
-export async function streamEvents(req: http.IncomingMessage, res: http.ServerResponse, options: { board: CallBoard | undefined; figures: FigureSampler }): Promise<void> {
+/**
+ * `tenant`: the principal's tenant; a stream of a tenant carries only events naming it (no figures: they are
+ * cluster-wide), a stream of a principal of every tenant (null) carries everything.
+ */
+export async function streamEvents(req: http.IncomingMessage, res: http.ServerResponse, options: { board: CallBoard | undefined; figures: FigureSampler; tenant?: string | null }): Promise<void> {
   if (open >= MAX_STREAMS) {
     res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
     res.end(JSON.stringify({ error: `at most ${MAX_STREAMS} event streams at once` }));
     return;
   }
-  const wanted = typesFilter(new URL(req.url ?? '/', 'http://x').searchParams.get('types'));
+  const tenant = options.tenant ?? null;
+  const types = typesFilter(new URL(req.url ?? '/', 'http://x').searchParams.get('types'));
+  const wanted = tenant === null ? types : (type: string) => type !== 'figures' && types(type);
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.write(': routr events\n\n');
   open++;
@@ -31,7 +37,7 @@ export async function streamEvents(req: http.IncomingMessage, res: http.ServerRe
     res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`);
   };
   const unlisten = options.board?.listen((event: RoutrEvent) => {
-    if (wanted(event.type)) send(event.type, event);
+    if (wanted(event.type) && (tenant === null || event.tenant === tenant)) send(event.type, event);
   });
   const tick = async () => {
     if (!wanted('figures')) return res.write(': keepalive\n\n');

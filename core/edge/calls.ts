@@ -22,6 +22,8 @@ interface Call {
   host: string | null;
   routingType: string | null;
   aor: string | null;
+  /** The decision's metadata `tenant` (Connect names the caller's tenant), null when it names none. */
+  tenant: string | null;
 }
 
 export interface CallEventsOptions {
@@ -67,6 +69,7 @@ export class CallEvents {
       host: reply.host ?? null,
       routingType: routingTypeOf(reply.decision),
       aor: aorOf(request.headers.from.uri),
+      tenant: reply.decision.metadata?.tenant ?? null,
     };
     if (this.#calls.size >= this.#maxCalls) this.#forgetOldest();
     this.#calls.set(callId, call);
@@ -135,7 +138,7 @@ export class CallEvents {
   }
 
   #common(callId: string, call: Call) {
-    return { callId, host: call.host, aor: call.aor, routingType: call.routingType };
+    return { callId, host: call.host, aor: call.aor, routingType: call.routingType, tenant: call.tenant };
   }
 }
 

@@ -56,10 +56,10 @@ export function edgeObserver(options: EdgeObserverOptions): ProxyObserver | unde
   return observer;
 }
 
-function describeOutcome(outcome: DecisionOutcome): { action: 'forward' | 'respond' | 'error'; processor: string | null; host: string | null; routingType: string | null; target: string | null; status: number | null } {
-  if ('error' in outcome) return { action: 'error', processor: null, host: null, routingType: null, target: null, status: outcome.error };
+function describeOutcome(outcome: DecisionOutcome): { action: 'forward' | 'respond' | 'error'; processor: string | null; host: string | null; routingType: string | null; tenant: string | null; target: string | null; status: number | null } {
+  if ('error' in outcome) return { action: 'error', processor: null, host: null, routingType: null, tenant: null, target: null, status: outcome.error };
   const { decision } = outcome;
-  const base = { processor: outcome.processor ?? null, host: outcome.host ?? null };
+  const base = { processor: outcome.processor ?? null, host: outcome.host ?? null, tenant: decision.metadata?.tenant ?? null };
   if (decision.action === 'respond') return { ...base, action: 'respond', routingType: null, target: null, status: decision.status };
   return {
     ...base,

@@ -49,3 +49,16 @@ export function uriHost(uri: string): string | undefined {
   const host = rest.split(':')[0];
   return host ? host.toLowerCase() : undefined;
 }
+
+/** `sip:user@host` (scheme sips read as sip, lower-case host, no port or parameters); other schemes lower-cased. */
+export function aorKey(aor: string): string {
+  const sip = /^(sips?):(?:([^@;?]*)@)?(\[[^\]]+\]|[^:;?>]+)/i.exec(aor.trim());
+  if (!sip) return aor.trim().toLowerCase();
+  let user = sip[2] ?? '';
+  try {
+    user = decodeURIComponent(user);
+  } catch {
+    // kept as written
+  }
+  return `sip:${user}@${sip[3].toLowerCase()}`;
+}

@@ -14,7 +14,7 @@ import { dump } from 'js-yaml';
 import type { Logger } from '../log.js';
 import { formatProblem, ResourceError, type Problem } from './problems.js';
 import { ResourceSet } from './set.js';
-import { checkDelete, Listeners, planApply, storedDocuments, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore } from './store.js';
+import { checkDelete, Listeners, planApply, storedDocuments, type ApplyOptions, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore } from './store.js';
 import type { Entry, Kind } from './types.js';
 import { sortProblems, validateDocuments } from './validate.js';
 import { listFiles, parseYaml, readResourcePath, type SourceDocument } from './yaml.js';
@@ -98,10 +98,10 @@ export class FilesResourceStore implements ResourceStore {
     return { changed: true, problems: [] };
   }
 
-  apply(documents: SourceDocument[]): Promise<ApplyResult> {
+  apply(documents: SourceDocument[], options: ApplyOptions = {}): Promise<ApplyResult> {
     return this.#serial(async () => {
-      const plan = planApply(storedDocuments(this.#set), documents);
-      if (!plan.ok) return { ok: false, status: 'invalid', problems: plan.problems, warnings: plan.warnings };
+      const plan = planApply(storedDocuments(this.#set), documents, options);
+      if (!plan.ok) return { ok: false, status: plan.failure, problems: plan.problems, warnings: plan.warnings };
       if (!this.path) return { ok: false, status: 'conflict', problems: [noPath()], warnings: plan.warnings };
       const targets: Array<[string, Entry]> = [];
       const refusals: Problem[] = [];

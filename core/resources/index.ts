@@ -27,7 +27,8 @@ export { REDIS_DEFAULT_PREFIX, RedisResourceStore, type RedisStoreOptions } from
 export { RESTFUL_ENDPOINTS, RestfulResourceStore, type RestfulStoreOptions } from './restful.js';
 export { describeSource, formatProblem, ResourceError, type Problem } from './problems.js';
 export { canonicalJson, redact, ResourceSet, type ResourceFilter } from './set.js';
-export { checkDelete, planApply, storedDocuments, type ApplyChange, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
+export { EVERY_TENANT, mayReach, mayUse, ownedBy, SHAREABLE_KINDS, sharedWithOf, sharesWith, tenantOf, visibleTo } from './tenants.js';
+export { checkDelete, planApply, storedDocuments, type ApplyChange, type ApplyOptions, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
 export * from './types.js';
 export { convertV1, type Conversion } from './v1.js';
 export { checkDocuments, checkResource, validateDocuments, type Checked, type CheckOptions } from './validate.js';

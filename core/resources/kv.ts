@@ -20,7 +20,7 @@ import { KvConflictError, type Bus, type KvStore, type KvWatchEvent } from '../b
 import type { Logger } from '../log.js';
 import { formatProblem, type Problem } from './problems.js';
 import { ResourceSet } from './set.js';
-import { checkDelete, Listeners, planApply, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
+import { checkDelete, Listeners, planApply, type ApplyOptions, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
 import { isKind, type Kind } from './types.js';
 import { checkDocuments, validateDocuments } from './validate.js';
 import type { SourceDocument } from './yaml.js';
@@ -117,10 +117,10 @@ export class KvResourceStore implements ResourceStore {
     return this.#listeners.add(listener);
   }
 
-  async apply(documents: SourceDocument[]): Promise<ApplyResult> {
+  async apply(documents: SourceDocument[], options: ApplyOptions = {}): Promise<ApplyResult> {
     const result = await this.#locked(async (): Promise<ApplyResult> => {
-      const plan = planApply(this.#stored(), documents);
-      if (!plan.ok) return { ok: false, status: 'invalid', problems: plan.problems, warnings: plan.warnings };
+      const plan = planApply(this.#stored(), documents, options);
+      if (!plan.ok) return { ok: false, status: plan.failure, problems: plan.problems, warnings: plan.warnings };
       if (plan.writes.length === 0) return { ok: true, changes: plan.changes, warnings: plan.warnings };
       const written: Written[] = [];
       try {

@@ -21,7 +21,7 @@ import type { Logger } from '../log.js';
 import { pid } from '../runtime/process.js';
 import { formatProblem, ResourceError, type Problem } from './problems.js';
 import { ResourceSet } from './set.js';
-import { checkDelete, Listeners, planApply, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
+import { checkDelete, Listeners, planApply, type ApplyOptions, type ApplyResult, type ChangeListener, type DeleteResult, type ResourceStore, type StoredDocument } from './store.js';
 import { isKind, type Kind } from './types.js';
 import { checkDocuments, validateDocuments } from './validate.js';
 import type { SourceDocument } from './yaml.js';
@@ -147,15 +147,15 @@ export class RedisResourceStore implements ResourceStore {
     return this.#serial(() => this.#reload('reload'));
   }
 
-  apply(documents: SourceDocument[]): Promise<ApplyResult> {
+  apply(documents: SourceDocument[], options: ApplyOptions = {}): Promise<ApplyResult> {
     return this.#serial(async (): Promise<ApplyResult> => {
       try {
         for (let attempt = 0; attempt < TRANSACTION_TRIES; attempt++) {
           const stored = await this.#readWatched();
-          const plan = planApply(stored, documents);
+          const plan = planApply(stored, documents, options);
           if (!plan.ok || plan.writes.length === 0) {
             await this.#tx.unwatch();
-            return plan.ok ? { ok: true, changes: plan.changes, warnings: plan.warnings } : { ok: false, status: 'invalid', problems: plan.problems, warnings: plan.warnings };
+            return plan.ok ? { ok: true, changes: plan.changes, warnings: plan.warnings } : { ok: false, status: plan.failure, problems: plan.problems, warnings: plan.warnings };
           }
           const keys = plan.writes.map((e) => this.key(e.resource.kind, e.resource.ref));
           const multi = this.#tx.multi();

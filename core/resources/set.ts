@@ -8,7 +8,7 @@
  * that leaves the host — the plugin capability, the management API — goes through `redact()`.
  */
 import { createHash } from '../runtime/crypto.js';
-import { normaliseTelUrl, parseNetwork, inNetwork, uriHost, type Network } from './addresses.js';
+import { aorKey, normaliseTelUrl, parseNetwork, inNetwork, uriHost, type Network } from './addresses.js';
 import { KINDS, referencesOf, type Agent, type Domain, type Entry, type Kind, type NumberResource, type Peer, type Reference, type Resource, type ResourceOf, type Source, type Trunk } from './types.js';
 
 /** A filter for `find`: equality on `ref`, on spec fields (dotted paths: `context.domainUri`) or `metadata.*`. */
@@ -21,7 +21,8 @@ export class ResourceSet {
   readonly digest: string;
   readonly #entries = new Map<string, Entry>();
   readonly #byKind = new Map<Kind, Resource[]>();
-  readonly #usernames = new Map<string, Agent | Peer>();
+  /** Agents (one per tenant) and Peers (one in all) by username. */
+  readonly #usernames = new Map<string, Array<Agent | Peer>>();
   readonly #agentsByDomain = new Map<string, Agent[]>();
   readonly #domains = new Map<string, Domain>();
   readonly #numbers = new Map<string, NumberResource>();
@@ -47,11 +48,11 @@ export class ResourceSet {
   #index(r: Resource): void {
     switch (r.kind) {
       case 'Agent':
-        this.#usernames.set(r.spec.username, r);
+        push(this.#usernames, r.spec.username, r);
         push(this.#agentsByDomain, r.spec.domainRef, r);
         break;
       case 'Peer':
-        this.#usernames.set(r.spec.username, r);
+        push(this.#usernames, r.spec.username, r);
         break;
       case 'Domain':
         this.#domains.set(r.spec.context.domainUri.toLowerCase(), r);
@@ -119,18 +120,17 @@ export class ResourceSet {
   #candidates(kind: Kind, filter: ResourceFilter): readonly Resource[] {
     const indexed = (found: Resource | undefined) => (found && found.kind === kind ? [found] : []);
     if (typeof filter.ref === 'string') return indexed(this.get(kind, filter.ref));
-    if ((kind === 'Agent' || kind === 'Peer') && typeof filter.username === 'string') return indexed(this.#usernames.get(filter.username));
+    if ((kind === 'Agent' || kind === 'Peer') && typeof filter.username === 'string') return (this.#usernames.get(filter.username) ?? []).filter((r) => r.kind === kind);
     if (kind === 'Domain' && typeof filter['context.domainUri'] === 'string') return indexed(this.domainByUri(filter['context.domainUri']));
     if (kind === 'Number' && typeof filter['location.telUrl'] === 'string') return indexed(this.numberByTelUrl(filter['location.telUrl']));
     return this.list(kind);
   }
 
-  /** The Agent with this username (in the Domain with this URI, when given). */
+  /** The Agent with this username (in the Domain with this URI, when given; else the first by ref, of any tenant). */
   agentByUsername(username: string, domainUri?: string): Agent | undefined {
-    const found = this.#usernames.get(username);
-    if (found?.kind !== 'Agent') return undefined;
-    if (domainUri !== undefined && this.get('Domain', found.spec.domainRef)?.spec.context.domainUri.toLowerCase() !== domainUri.toLowerCase()) return undefined;
-    return found;
+    const agents = (this.#usernames.get(username) ?? []).filter((r): r is Agent => r.kind === 'Agent');
+    if (domainUri === undefined) return agents[0];
+    return agents.find((a) => this.get('Domain', a.spec.domainRef)?.spec.context.domainUri.toLowerCase() === domainUri.toLowerCase());
   }
 
   agentsInDomain(domainRef: string): readonly Agent[] {
@@ -138,8 +138,22 @@ export class ResourceSet {
   }
 
   peerByUsername(username: string): Peer | undefined {
-    const found = this.#usernames.get(username);
-    return found?.kind === 'Peer' ? found : undefined;
+    return (this.#usernames.get(username) ?? []).find((r): r is Peer => r.kind === 'Peer');
+  }
+
+  /**
+   * The Agent or Peer an address of record belongs to: `sip:user@<a Domain's URI>` is that Domain's Agent, any
+   * other AOR a Peer's `aor`. What registrations and calls are attributed to (their tenant).
+   */
+  ownerOfAor(aor: string): Agent | Peer | undefined {
+    const key = aorKey(aor);
+    const sip = /^sip:([^@]*)@(.+)$/.exec(key);
+    if (sip) {
+      const domain = this.domainByUri(sip[2]);
+      const agent = domain && this.agentsInDomain(domain.ref).find((a) => a.spec.username === sip[1]);
+      if (agent) return agent;
+    }
+    return this.list('Peer').find((p) => aorKey(p.spec.aor) === key);
   }
 
   domainByUri(uri: string): Domain | undefined {

@@ -10,6 +10,7 @@
 import { crossCheck } from './checks.js';
 import { describeSource, problemAt, type Problem } from './problems.js';
 import { canonicalJson, ResourceSet } from './set.js';
+import { tenantOf } from './tenants.js';
 import type { Entry, Kind } from './types.js';
 import { checkDocuments, sortProblems } from './validate.js';
 import type { SourceDocument } from './yaml.js';
@@ -22,10 +23,21 @@ export interface ApplyChange {
   action: ChangeAction;
 }
 
-/** `invalid`: the documents or the resulting set have problems; `conflict`: the store cannot take the change. */
+/**
+ * `invalid`: the documents or the resulting set have problems; `forbidden`: a tenant's apply names another
+ * tenant, or would replace another tenant's resource; `conflict`: the store cannot take the change.
+ */
 export type ApplyResult =
   | { ok: true; changes: ApplyChange[]; warnings: Problem[] }
-  | { ok: false; status: 'invalid' | 'conflict'; problems: Problem[]; warnings: Problem[] };
+  | { ok: false; status: 'invalid' | 'forbidden' | 'conflict'; problems: Problem[]; warnings: Problem[] };
+
+export interface ApplyOptions {
+  /**
+   * Apply on behalf of this tenant (an API key bound to it): every document must belong to it, and no resource
+   * of another tenant (or an untenanted one) may be replaced. Absent: no restriction (the operator).
+   */
+  tenant?: string;
+}
 
 export type DeleteResult = { ok: true } | { ok: false; status: 'not-found' | 'referenced' | 'conflict'; problems: Problem[] };
 
@@ -38,7 +50,7 @@ export interface ResourceStore {
   /** Called after each swap to a new set (not for reloads that change nothing); returns the unsubscribe function. */
   onChange(listener: ChangeListener): () => void;
   /** Create or replace resources (by kind and ref), all or nothing. */
-  apply(documents: SourceDocument[]): Promise<ApplyResult>;
+  apply(documents: SourceDocument[], options?: ApplyOptions): Promise<ApplyResult>;
   /** Remove one resource; refused while others refer to it. */
   delete(kind: Kind, ref: string): Promise<DeleteResult>;
   close(): Promise<void>;
@@ -52,6 +64,8 @@ export interface StoredDocument {
 
 export interface ApplyPlan {
   ok: boolean;
+  /** What a plan that is not ok is: problems in the documents or the set, or a tenant overstepping. */
+  failure: 'invalid' | 'forbidden';
   problems: Problem[];
   warnings: Problem[];
   changes: ApplyChange[];
@@ -73,12 +87,12 @@ export function storedDocuments(set: ResourceSet): StoredDocument[] {
  * checked again rather than trusted, so a store that holds an invalid set (written by hand, or by a writer that
  * died half-way) can be repaired by an apply that makes the whole valid — and is refused until it does.
  */
-export function planApply(stored: StoredDocument[], documents: SourceDocument[]): ApplyPlan {
+export function planApply(stored: StoredDocument[], documents: SourceDocument[], options: ApplyOptions = {}): ApplyPlan {
   const base = stored.map((s) => ({ id: s.id, ...checkDocuments([s.document], { servers: 'refuse' }) }));
   const baseEntries = base.flatMap((b) => b.entries);
   const domainRefs = new Map(baseEntries.flatMap((e) => (e.resource.kind === 'Domain' ? [[e.resource.spec.context.domainUri.toLowerCase(), e.resource.ref] as const] : [])));
   const checked = checkDocuments(documents, { servers: 'refuse', domainRefs });
-  const plan: ApplyPlan = { ok: false, problems: [...checked.problems], warnings: checked.warnings, changes: [], entries: [], writes: [], replaced: new Map() };
+  const plan: ApplyPlan = { ok: false, failure: 'invalid', problems: [...checked.problems], warnings: checked.warnings, changes: [], entries: [], writes: [], replaced: new Map() };
   const incoming = new Map<string, Entry>();
   for (const entry of [...checked.entries, ...checked.partial]) {
     const id = `${entry.resource.kind}/${entry.resource.ref}`;
@@ -88,6 +102,10 @@ export function planApply(stored: StoredDocument[], documents: SourceDocument[])
       plan.problems.push(problemAt(entry.source, { kind: entry.resource.kind, ref: entry.resource.ref, path: '/ref', message: `given twice in this change${where ? ` (also at ${where})` : ''}` }));
     }
     incoming.set(id, entry);
+  }
+  if (options.tenant !== undefined) {
+    const forbidden = tenantProblems(options.tenant, incoming, base);
+    if (forbidden.length) return { ...plan, failure: 'forbidden', problems: forbidden };
   }
   const partial = new Set(checked.partial);
   const replacedIds = new Set(stored.filter((s) => incoming.has(s.id)).map((s) => s.id));
@@ -109,6 +127,24 @@ export function planApply(stored: StoredDocument[], documents: SourceDocument[])
   plan.problems = sortProblems([...reported, ...crossProblems]);
   plan.ok = plan.problems.length === 0;
   return plan;
+}
+
+/** A tenant's apply may only carry its own resources, and only replace its own. */
+function tenantProblems(tenant: string, incoming: Map<string, Entry>, base: Array<{ id: string; entries: Entry[]; partial: Entry[] }>): Problem[] {
+  const stored = new Map(base.flatMap((b) => [...b.entries, ...b.partial].map((e) => [b.id, e] as const)));
+  const problems: Problem[] = [];
+  for (const [id, entry] of incoming) {
+    const { kind, ref } = entry.resource;
+    if (tenantOf(entry.resource) !== tenant) {
+      problems.push(problemAt(entry.source, { kind, ref, path: '/metadata/tenant', message: `a principal of tenant "${tenant}" applies resources of that tenant only` }));
+      continue;
+    }
+    const old = stored.get(id);
+    if (old && tenantOf(old.resource) !== tenant) {
+      problems.push(problemAt(entry.source, { kind, ref, path: '/ref', message: `ref "${ref}" is taken by a resource of another tenant: choose another ref` }));
+    }
+  }
+  return problems;
 }
 
 /** Whether `kind/ref` may be deleted from `current`: it must exist and nothing may refer to it. */

@@ -17,11 +17,18 @@ export function isKind(value: unknown): value is Kind {
   return typeof value === 'string' && (KINDS as readonly string[]).includes(value);
 }
 
+/** Who a resource belongs to (tenants.ts): its tenant (absent: the operator's own) and who else may use it. */
+export interface Tenancy {
+  tenant?: string;
+  /** Peers, Trunks and AccessControlLists only: tenants (or "*") that may use it too. */
+  sharedWith?: string[];
+}
+
 interface Envelope<K extends Kind, S, M = { name?: string }> {
   apiVersion: typeof API_VERSION;
   kind: K;
   ref: string;
-  metadata?: M;
+  metadata?: M & Tenancy;
   spec: S;
 }
 

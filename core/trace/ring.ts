@@ -45,6 +45,8 @@ export interface TraceDecision {
   processor: string | null;
   host: string | null;
   routingType: string | null;
+  /** The tenant the decision named (decision metadata `tenant`, set by Connect), when it named one. */
+  tenant?: string | null;
   /** forward: the first target's URI (null: routed as it stood); respond/error: the status. */
   target: string | null;
   status: number | null;
@@ -71,6 +73,8 @@ export interface TraceSummary {
   request: string;
   /** The latest final status of that request's method (INVITE: 407, then 200), null while none. */
   status: number | null;
+  /** The tenant the host's decisions named, null when none did. */
+  tenant: string | null;
 }
 
 export interface TraceRingOptions {
@@ -183,7 +187,7 @@ export class TraceRing {
     for (let i = records.length - 1; i >= 0 && out.length < limit; i--) {
       const r = records[i];
       if (r.entries.length === 0) continue;
-      out.push({ callId: r.callId, edge: this.edge, first: r.entries[0].at, last: r.entries[r.entries.length - 1].at, messages: r.entries.length + r.dropped, ...outcome(r.entries) });
+      out.push({ callId: r.callId, edge: this.edge, first: r.entries[0].at, last: r.entries[r.entries.length - 1].at, messages: r.entries.length + r.dropped, ...outcome(r.entries), tenant: r.decisions.find((d) => d.tenant)?.tenant ?? null });
     }
     return out;
   }

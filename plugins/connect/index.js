@@ -58,7 +58,7 @@ let natMode = 'always';
 /** @param {import('routr/sdk').RequestEnvelope} request */
 export function doProcess(request, { config }) {
   natMode = config.nat ?? 'always';
-  const decision = decide(request, config);
+  const decision = withTenancy(() => decide(request, config));
   return decision.action === 'forward' ? withoutOurCredentials(decision, request, config) : decision;
 }
 
@@ -261,6 +261,7 @@ function fromPstn(request, config, trunk, uri) {
   // A carrier delivers only its own numbers: a Number of another Trunk arriving here is refused, which keeps the
   // tenants of one routr apart.
   if (number.spec.trunkRef !== trunk.ref) return forbidden();
+  callerIs(number, trunk);
   const location = number.spec.location;
   if (!location.aorLink) return respond(404, 'Not Found');
   const add = extraHeaders(location.extraHeaders);
@@ -274,8 +275,9 @@ function fromPeer(request, config, peer, { from, uri }) {
     if (refused) return refused;
   }
   if (peer.spec.enabled === false) return forbidden();
+  callerIs(peer);
   // peer-to-agent: the callee has bindings (a Number's aorLink, or the Request-URI as an AOR).
-  const number = numberByUser(uri.user);
+  const number = reachable(numberByUser(uri.user));
   const options = number ? { type: 'peer-to-agent', affinity: affinityOf(request, number), add: extraHeaders(number.spec.location.extraHeaders) } : { type: 'peer-to-agent' };
   for (const aor of [number?.spec.location.aorLink, uri.scheme === 'tel' ? undefined : aorOf(uri.user, uri.host)]) {
     if (!aor) continue;
@@ -286,13 +288,14 @@ function fromPeer(request, config, peer, { from, uri }) {
   // One of our own Numbers or Agents that is not registered now: sending it out would come back in from the PSTN.
   if (number?.spec.location.aorLink || (uri.scheme !== 'tel' && agentByAor(aorOf(uri.user, uri.host)))) return respond(480, 'Temporarily Unavailable');
   // peer-to-pstn: out through the Number the Peer presents as caller id, else the first egress rule that matches.
-  const egress = numberByUser(from.user) ?? firstEgress(routr.resources.list('Domain'), uri.user);
+  const egress = reachable(numberByUser(from.user)) ?? firstEgress(routr.resources.list('Domain').filter(mayReach), uri.user);
   if (!egress) return respond(404, 'Not Found');
   return toPstn(request, egress, { type: 'peer-to-pstn', dialed: uri.rawUser, privacy: false });
 }
 
 function fromAgent(request, config, domain, { from, uri }) {
   if (!aclPermits(domain.spec.accessControlListRef, request)) return forbidden();
+  callerIs(domain);
   const agent = first(routr.resources.find('Agent', { username: from.user, domainRef: domain.ref }));
   const callee = calleeOfAgent(request, domain, uri);
   const context = { domain, callerAor: aorOf(from.user, domain.spec.context.domainUri) };
@@ -327,7 +330,7 @@ function calleeOfAgent(request, domain, uri) {
   const local = uri.host === domainUri || isUs(request, uri);
   const byUsername = uri.user !== '' && local ? first(routr.resources.find('Peer', { username: uri.user })) : null;
   const peer = (uri.scheme === 'tel' ? null : peerByAor(aorOf(uri.user, uri.host))) ?? byUsername;
-  if (peer && peer.spec.enabled !== false) return { kind: 'peer', peer };
+  if (peer && peer.spec.enabled !== false && mayReach(peer)) return { kind: 'peer', peer };
   const agent = uri.user !== '' ? first(routr.resources.find('Agent', { username: uri.user, domainRef: domain.ref })) : null;
   if (agent) return { kind: 'agent', aor: aorOf(uri.user, domainUri), enabled: agent.spec.enabled !== false };
   const number = firstEgress([domain], uri.user);
@@ -372,7 +375,7 @@ function forwardToAor(request, aor, options) {
   const peer = peerByAor(aor);
   if (peer) return forwardToPeer(request, peer, options);
   const owner = agentByAor(aor);
-  if (owner && owner.spec.enabled === false) return respond(404, 'Not Found');
+  if (owner && (owner.spec.enabled === false || !reach(owner))) return respond(404, 'Not Found');
   const bindings = routr.location.find(aor);
   if (bindings.length === 0) return respond(480, 'Temporarily Unavailable');
   return forward(bindings.map((b) => bindingTarget(b, request)), options);
@@ -384,7 +387,7 @@ function forwardToAor(request, aor, options) {
  * first and the others follow as failover. A Peer with no live binding but a fixed `contactAddr` goes there.
  */
 function forwardToPeer(request, peer, options) {
-  if (peer.spec.enabled === false) return respond(404, 'Not Found');
+  if (peer.spec.enabled === false || !reach(peer)) return respond(404, 'Not Found');
   const bindings = routr.location.find(peer.spec.aor);
   if (bindings.length === 0) {
     if (peer.spec.contactAddr) return forward([{ uri: `sip:${peer.spec.username}@${peer.spec.contactAddr}` }], options);
@@ -459,6 +462,7 @@ function relayed(request, voucher) {
   if (!routr.auth.verifySigned(relayText(callId, aor, contact, expires), signature)) return forbidden();
   const binding = routr.location.find(aor).find((b) => b.contact === contact && b.edgeRef === request.edgeRef);
   if (!binding) return respond(480, 'Temporarily Unavailable');
+  relayedTo(aor);
   const direction = request.message.headers['x-call-direction'];
   return forward([bindingTarget(binding, request)], { type: typeof direction === 'string' ? direction : 'relayed' });
 }
@@ -468,7 +472,8 @@ function relayed(request, voucher) {
  * one target each with the dialled user; P-Asserted-Identity carries the Number, Privacy: id hides it on request.
  */
 function toPstn(request, number, { type, dialed, privacy }) {
-  const trunk = routr.resources.get('Trunk', number.spec.trunkRef);
+  if (!reach(number)) return respond(404, 'Not Found');
+  const trunk = usedTrunk(number);
   const uris = (trunk?.spec.outbound?.uris ?? [])
     .filter((u) => u.enabled !== false)
     .sort((a, b) => (a.priority ?? 10) - (b.priority ?? 10) || (b.weight ?? 10) - (a.weight ?? 10));
@@ -571,6 +576,76 @@ function challenge(realm, config, kind, stale) {
 /** An AccessControlList on the socket source (never a Via); no list lets everyone in. */
 function aclPermits(aclRef, request) {
   return !aclRef || routr.acl.permits(aclRef, request.sender.host);
+}
+
+// ---------------------------------------------------------------------------------------------- tenants
+
+/**
+ * Tenants (README "Tenants"): `metadata.tenant` names a resource's tenant (absent: the operator's own), and
+ * `metadata.sharedWith` the tenants ("*": all) that may use a Peer, Trunk or AccessControlList too. A call joins
+ * a caller and a callee only when one may use the other. The set's checks already refuse references across
+ * tenants; these hold the line where routing finds a callee at run time (a Peer by aor or username, an AOR's
+ * Agent, a dialled Number): another tenant's is answered as if it did not exist (404). The decision names the
+ * call's tenant and Trunk in its metadata, for call events, accounting and traces; set per request, like natMode.
+ */
+let call = { caller: null, tenant: null, trunk: null, leg: null };
+
+function withTenancy(decide) {
+  call = { caller: null, tenant: null, trunk: null, leg: null };
+  const decision = decide();
+  const notes = Object.entries({ tenant: call.tenant, trunk: call.trunk, leg: call.leg }).filter(([, v]) => v !== null);
+  return notes.length ? { ...decision, metadata: { ...decision.metadata, ...Object.fromEntries(notes) } } : decision;
+}
+
+function tenantOf(resource) {
+  const tenant = resource?.metadata?.tenant;
+  return typeof tenant === 'string' ? tenant : null;
+}
+
+function sharesWith(resource, tenant) {
+  const list = resource?.metadata?.sharedWith;
+  return Array.isArray(list) && (list.includes('*') || (tenant !== null && list.includes(tenant)));
+}
+
+function mayUse(user, target) {
+  return tenantOf(user) === tenantOf(target) || sharesWith(target, tenantOf(user));
+}
+
+/** Who places the call (the Domain of its Agent, a Peer, the Number a carrier calls): its tenant is the call's. */
+function callerIs(resource, trunk) {
+  call.caller = resource;
+  call.tenant = tenantOf(resource);
+  if (trunk) call.trunk = trunk.ref;
+}
+
+/** Whether the caller may reach `target` (one of them may use the other); no caller known: no tenancy applies. */
+function mayReach(target) {
+  return !call.caller || !target || mayUse(call.caller, target) || mayUse(target, call.caller);
+}
+
+function reachable(resource) {
+  return resource && mayReach(resource) ? resource : null;
+}
+
+/** The callee is `target`, if the caller may reach it; a call from a shared resource belongs to the callee's tenant. */
+function reach(target) {
+  if (!mayReach(target)) return false;
+  if (call.caller && !mayUse(call.caller, target)) call.tenant = tenantOf(target);
+  return true;
+}
+
+/** The Number's Trunk, when the Number may use it (the set's checks see to it; a Trunk changed since is refused). */
+function usedTrunk(number) {
+  const trunk = routr.resources.get('Trunk', number.spec.trunkRef);
+  if (!trunk || !mayUse(number, trunk)) return null;
+  call.trunk = trunk.ref;
+  return trunk;
+}
+
+/** A relayed hop (another edge's call): the binding's owner names the tenant; the first edge accounts for it. */
+function relayedTo(aor) {
+  call.tenant = tenantOf(peerByAor(aor) ?? agentByAor(aor));
+  call.leg = 'relay';
 }
 
 // ---------------------------------------------------------------------------------------------- lookups
