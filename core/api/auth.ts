@@ -5,7 +5,7 @@
  *   token.ts) is an admin with no tenant, so everything that used it keeps working;
  * - an API key (`routr_<id>_<secret>`, keys.ts) is its own role and tenant, read from the bus KV on each request
  *   so a revocation holds on every node at once;
- * - for reads only, the console's cookie (an HMAC of the token) is an admin that can change nothing.
+ * - the console's cookie (an HMAC of the token) is an admin that only reads (a change it asks for is 403).
  *
  * With no token the API is off (403), keys included. Wrong, expired and revoked keys all get the same 401, so
  * the answer does not tell which keys exist.
@@ -78,8 +78,8 @@ export class ApiAuth {
       }
       return { status: 401, refused: 'missing or wrong bearer token' };
     }
-    const read = req.method === 'GET' || req.method === 'HEAD';
-    if (read && hasConsoleCookie(req.headers.cookie, this.token)) return { principal: CONSOLE_PRINCIPAL };
+    // The cookie is a read-only principal: a change it asks for is refused 403 by the permission check.
+    if (hasConsoleCookie(req.headers.cookie, this.token)) return { principal: CONSOLE_PRINCIPAL };
     return { status: 401, refused: 'missing or wrong bearer token' };
   }
 }

@@ -4,6 +4,10 @@
  * `call.ended` (its non-2xx final answer — `cancel` when the caller cancelled —, or the final answer to the
  * call's BYE), each with the decision's processor, host and routing type carried along.
  *
+ * When the call ends it also publishes its accounting record (`accounting.call`, a CDR: parties, tenant, trunk,
+ * routing type, times and durations, final status), unless the decision marked the hop a relay from another
+ * edge (`metadata.leg: relay`): that edge accounts for the call.
+ *
  * It keeps one small record per call between started and ended, bounded in number (`maxCalls`, the oldest
  * forgotten first) and in age (`maxAgeMs`, for calls whose BYE never came through this edge); a forgotten call
  * ends with cause `expired`. When no one listens (`events.wants` false) nothing is recorded at all.
@@ -24,6 +28,13 @@ interface Call {
   aor: string | null;
   /** The decision's metadata `tenant` (Connect names the caller's tenant), null when it names none. */
   tenant: string | null;
+  trunk: string | null;
+  /** Accounted here: not a relayed hop. */
+  accounted: boolean;
+  /** What the accounting record needs besides (only kept when someone listens for it). */
+  record?: { uri: string; from: string; to: string; target: string | null; source: Sender };
+  /** The INVITE's final status. */
+  status: number | null;
 }
 
 export interface CallEventsOptions {
@@ -59,7 +70,8 @@ export class CallEvents {
   /** A request was forwarded on `reply`'s decision. */
   forwarded(request: SipRequest, reply: DecidedReply, source: Sender): void {
     if (request.method !== 'INVITE' || request.headers.to.params.tag !== undefined) return;
-    if (!this.#events.wants('call.started')) return;
+    const accounting = this.#events.wants('accounting.call') && reply.decision.metadata?.leg !== 'relay';
+    if (!this.#events.wants('call.started') && !accounting) return;
     const callId = request.headers['call-id'];
     if (this.#calls.has(callId)) return; // another INVITE transaction of a call already going
     const call: Call = {
@@ -70,10 +82,14 @@ export class CallEvents {
       routingType: routingTypeOf(reply.decision),
       aor: aorOf(request.headers.from.uri),
       tenant: reply.decision.metadata?.tenant ?? null,
+      trunk: reply.decision.metadata?.trunk ?? null,
+      accounted: accounting,
+      status: null,
     };
     if (this.#calls.size >= this.#maxCalls) this.#forgetOldest();
     this.#calls.set(callId, call);
     const target = reply.decision.action === 'forward' ? (reply.decision.targets?.[0]?.uri ?? null) : null;
+    if (accounting) call.record = { uri: request.uri, from: request.headers.from.uri, to: request.headers.to.uri, target, source: { host: source.host, port: source.port, transport: source.transport } };
     this.#events.publish('call.started', {
       ...this.#common(callId, call),
       from: request.headers.from.uri,
@@ -98,10 +114,14 @@ export class CallEvents {
     if (status >= 200 && status < 300) {
       if (call.answeredAt) return;
       call.answeredAt = this.#now();
+      call.status = status;
       this.#events.publish('call.answered', { ...this.#common(callId, call), status, processor: call.processor, setupMs: call.answeredAt - call.startedAt });
       return;
     }
-    if (!call.answeredAt) this.#end(callId, call, cancelled ? 'cancel' : 'failure', status);
+    if (!call.answeredAt) {
+      call.status = status;
+      this.#end(callId, call, cancelled ? 'cancel' : 'failure', status);
+    }
   }
 
   /** Forget calls older than maxAgeMs (each ends `expired`). */
@@ -134,6 +154,28 @@ export class CallEvents {
       processor: call.processor,
       durationMs: now - call.startedAt,
       talkMs: call.answeredAt ? now - call.answeredAt : null,
+    });
+    if (call.accounted && call.record) this.#account(callId, call, cause, status, now);
+  }
+
+  #account(callId: string, call: Call, cause: 'bye' | 'cancel' | 'failure' | 'expired', status: number | null, now: number): void {
+    const talkMs = call.answeredAt ? now - call.answeredAt : null;
+    this.#events.publish('accounting.call', {
+      ...this.#common(callId, call),
+      ...(call.record as NonNullable<Call['record']>),
+      trunk: call.trunk,
+      processor: call.processor,
+      startedAt: new Date(call.startedAt).toISOString(),
+      answeredAt: call.answeredAt ? new Date(call.answeredAt).toISOString() : null,
+      endedAt: new Date(now).toISOString(),
+      durationMs: now - call.startedAt,
+      setupMs: call.answeredAt ? call.answeredAt - call.startedAt : null,
+      talkMs,
+      billableSeconds: talkMs === null ? 0 : Math.ceil(talkMs / 1000),
+      answered: call.answeredAt > 0,
+      status: call.status,
+      cause,
+      byeStatus: cause === 'bye' ? status : null,
     });
   }
 

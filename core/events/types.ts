@@ -17,6 +17,8 @@ export const EVENT_TYPES = [
   'trunk.registration',
   'plugin.state',
   'audit.change',
+  'accounting.call',
+  'accounting.registration',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];
@@ -146,6 +148,55 @@ export interface AuditRecord {
   ms: number;
 }
 
+/**
+ * One call's accounting record (a CDR), published once by the edge the call entered routr through, when the call
+ * ends: a relayed hop through a second edge is not accounted again. Times are ISO 8601 UTC; durations in ms.
+ */
+export interface AccountingCall {
+  /** The Request-URI the caller sent, the From and To URIs. */
+  uri: string;
+  from: string;
+  to: string;
+  /** The first target the call was sent to. */
+  target: string | null;
+  /** The Trunk it left or came in through (Connect's decision metadata), null when none. */
+  trunk: string | null;
+  processor: string | null;
+  source: Address;
+  startedAt: string;
+  answeredAt: string | null;
+  endedAt: string;
+  /** Start to end. */
+  durationMs: number;
+  /** Start to the first 2xx; null when never answered. */
+  setupMs: number | null;
+  /** Answer to end; null when never answered. */
+  talkMs: number | null;
+  /** Whole seconds of talk, rounded up (0 when never answered): what billing usually charges. */
+  billableSeconds: number;
+  answered: boolean;
+  /** The INVITE's final status (200 when answered, 486, 487 when cancelled, ...); null when none came. */
+  status: number | null;
+  cause: 'bye' | 'cancel' | 'failure' | 'expired';
+  /** The final status of the BYE that ended an answered call, null otherwise. */
+  byeStatus: number | null;
+}
+
+/** A registration's accounting record, published when a binding ends (unregistered, replaced or expired). */
+export interface AccountingRegistration {
+  contact: string;
+  /** The Agent or Peer registered, null when the AOR names none now. */
+  resource: string | null;
+  kind: 'Agent' | 'Peer' | null;
+  transport: string;
+  source: Address;
+  /** When the binding was first made; refreshes keep it. */
+  registeredAt: string;
+  endedAt: string;
+  durationMs: number;
+  reason: 'unregistered' | 'expired';
+}
+
 export interface EventPayloads {
   'endpoint.registered': EndpointRegistered;
   'endpoint.unregistered': EndpointUnregistered;
@@ -155,6 +206,8 @@ export interface EventPayloads {
   'trunk.registration': TrunkRegistration;
   'plugin.state': PluginState;
   'audit.change': AuditRecord;
+  'accounting.call': AccountingCall;
+  'accounting.registration': AccountingRegistration;
 }
 
 /** What a publisher is handed: the type's fields, and any common field it knows better than the defaults. */

@@ -17,11 +17,20 @@ import { balancerCapability, locationReadCapability, locationWriteCapability } f
 import { LocationStore } from '../location/store.js';
 import type { Logger } from '../log.js';
 import type { ResourceStore } from '../resources/store.js';
+import { tenantOf } from '../resources/tenants.js';
 import type { CapabilityRegistry } from '../capabilities/index.js';
 
 export { SECRETS_BUCKET } from '../auth/keyring.js';
 export const NONCES_BUCKET = bucketName('nonces');
 const SWEEP_MS = 30_000;
+
+/** An AOR's Agent or Peer in the current set, and its tenant (events and accounting name it). */
+function ownerOfAor(resources: Pick<ResourceStore, 'current'>) {
+  return (aor: string) => {
+    const owner = resources.current().ownerOfAor(aor);
+    return owner && { kind: owner.kind, ref: owner.ref, tenant: tenantOf(owner) };
+  };
+}
 
 export interface HostServices {
   location: LocationStore;
@@ -71,7 +80,7 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
   try {
     // Keys live a minute past their nonce: after that a nonce can only be stale, its count is moot.
     counts = new NonceCounts(await bus.kv(NONCES_BUCKET, { ttlMs: (ttlSeconds + 60) * 1000 }));
-    location = await LocationStore.open(bus, logger, { sessionTtlMs, events: options.events });
+    location = await LocationStore.open(bus, logger, { sessionTtlMs, events: options.events, ownerOf: ownerOfAor(options.resources) });
   } catch (err) {
     // NATS without JetStream: serve anyway, but each host then has its own bindings and nonces.
     logger.warn({ reason: (err as Error).message }, 'location and nonce state are per-host: the bus has no KV (on NATS, start nats-server with -js)');

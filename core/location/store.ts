@@ -30,8 +30,10 @@ export interface LocationOptions {
   /** A balanced session ends this long after its last request unless released first. Default 1 hour. */
   sessionTtlMs?: number;
   now?: () => number;
-  /** endpoint.registered / endpoint.unregistered go here (the live store only; scratch stores stay quiet). */
+  /** endpoint.registered / endpoint.unregistered / accounting.registration go here (the live store only; scratch stores stay quiet). */
   events?: EventPublisher;
+  /** Who an AOR belongs to (its Agent or Peer, and that resource's tenant), for the events; absent: unknown. */
+  ownerOf?: (aor: string) => { kind: 'Agent' | 'Peer'; ref: string; tenant: string | null } | undefined;
 }
 
 interface Session {
@@ -63,6 +65,7 @@ export class LocationStore {
   readonly #sessionTtlMs: number;
   readonly #now: () => number;
   readonly #events: EventPublisher | undefined;
+  readonly #ownerOf: LocationOptions['ownerOf'];
   #sweeper: ReturnType<typeof setInterval> | undefined;
 
   #kv: KvMirror;
@@ -71,6 +74,7 @@ export class LocationStore {
     this.#sessionTtlMs = options.sessionTtlMs ?? 3_600_000;
     this.#now = options.now ?? Date.now;
     this.#events = options.events;
+    this.#ownerOf = options.ownerOf;
     this.#kv = kv;
   }
 
@@ -131,12 +135,14 @@ export class LocationStore {
       callId: input.callId,
       cseq: input.cseq,
       updatedAt: now,
+      registeredAt: previous && previous.expiresAt > now ? (previous.registeredAt ?? previous.updatedAt) : now,
     };
     if (typeof input.q === 'number') binding.q = input.q;
     if (typeof input.instance === 'string') binding.instance = input.instance;
     this.#kv.set(key, binding as unknown as JsonValue, JSON.stringify(binding));
     if (this.#events?.wants('endpoint.registered')) {
       this.#events.publish('endpoint.registered', {
+        tenant: this.#ownerOf?.(aor)?.tenant ?? null,
         edge: binding.edgeRef,
         callId: binding.callId,
         aor,
@@ -150,8 +156,30 @@ export class LocationStore {
   }
 
   #gone(binding: Binding, reason: 'unregistered' | 'expired'): void {
-    if (!this.#events?.wants('endpoint.unregistered')) return;
-    this.#events.publish('endpoint.unregistered', { edge: binding.edgeRef, callId: binding.callId, aor: binding.aor, contact: binding.contact, reason });
+    const events = this.#events;
+    if (!events) return;
+    const unregistered = events.wants('endpoint.unregistered');
+    const accounting = events.wants('accounting.registration');
+    if (!unregistered && !accounting) return;
+    const owner = this.#ownerOf?.(binding.aor);
+    const common = { edge: binding.edgeRef, callId: binding.callId, aor: binding.aor, tenant: owner?.tenant ?? null };
+    if (unregistered) events.publish('endpoint.unregistered', { ...common, contact: binding.contact, reason });
+    if (!accounting) return;
+    // An expired binding ended when it expired, whenever the sweep noticed.
+    const endedAt = reason === 'expired' ? Math.min(binding.expiresAt, this.#now()) : this.#now();
+    const registeredAt = Math.min(binding.registeredAt ?? binding.updatedAt, endedAt);
+    events.publish('accounting.registration', {
+      ...common,
+      contact: binding.contact,
+      resource: owner?.ref ?? null,
+      kind: owner?.kind ?? null,
+      transport: binding.sender.transport,
+      source: binding.sender,
+      registeredAt: new Date(registeredAt).toISOString(),
+      endedAt: new Date(endedAt).toISOString(),
+      durationMs: endedAt - registeredAt,
+      reason,
+    });
   }
 
   /** Remove one contact of `aor`, or all of them; returns how many live ones were removed. */

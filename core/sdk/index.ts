@@ -147,6 +147,8 @@ export interface Binding extends BindingInput {
   expiresAt: number;
   /** Epoch milliseconds of the (re)registration that set this binding. */
   updatedAt: number;
+  /** Epoch milliseconds of the registration that made the binding (refreshes keep it); absent in bindings stored before it was kept. */
+  registeredAt?: number;
 }
 
 /**

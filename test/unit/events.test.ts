@@ -90,8 +90,8 @@ test('events - call tracker: started, answered, ended by BYE, each valid, with t
   calls.forwarded(request('INVITE', 'c1', 'b'), reply, source); // a re-INVITE starts nothing
   calls.done(request('INVITE', 'c1', 'b'), 491, false); // and its failure ends nothing
   calls.done(request('BYE', 'c1', 'b'), 200, false);
-  await waitFor(() => heard.length === 3);
-  assert.deepEqual(heard.map((e) => e.type), ['call.started', 'call.answered', 'call.ended']);
+  await waitFor(() => heard.length === 4);
+  assert.deepEqual(heard.map((e) => e.type), ['call.started', 'call.answered', 'call.ended', 'accounting.call']);
   for (const e of heard) {
     assert.ok(validator(eventSchemaName(e.type))(e), JSON.stringify(e));
     assert.equal(e.routingType, 'agent-to-agent');
@@ -101,7 +101,37 @@ test('events - call tracker: started, answered, ended by BYE, each valid, with t
   const ended = heard[2] as RoutrEvent<'call.ended'>;
   assert.equal(ended.cause, 'bye');
   assert.equal(ended.answered, true);
+  const cdr = heard[3] as RoutrEvent<'accounting.call'>;
+  assert.deepEqual([cdr.cause, cdr.status, cdr.byeStatus, cdr.answered, cdr.from, cdr.target], ['bye', 200, 200, true, 'sip:1001@SIP.test:5060;transport=udp', 'sip:1002@10.0.0.2']);
   assert.equal(calls.size, 0);
+  calls.close();
+  await bus.close();
+});
+
+test('events - accounting: one record per call with tenant, trunk and durations from the decision; a relayed hop is not accounted', async () => {
+  const { bus, heard, listen } = await bed();
+  const events = new EventPublisher({ bus, edge: 'edge-01' });
+  listen();
+  let now = Date.parse('2026-01-01T00:00:00.000Z');
+  const calls = new CallEvents(events, { now: () => now });
+  const pstn: DecidedReply = { ...reply, decision: { ...reply.decision, metadata: { tenant: 'acme', trunk: 'trunk-01' } } as DecidedReply['decision'] };
+  calls.forwarded(request('INVITE', 'talk'), pstn, source);
+  now += 1500;
+  calls.done(request('INVITE', 'talk'), 200, false);
+  now += 4200;
+  calls.done(request('BYE', 'talk', 'b'), 200, false);
+  calls.forwarded(request('INVITE', 'relayed'), { ...reply, decision: { ...reply.decision, metadata: { leg: 'relay', tenant: 'acme' } } as DecidedReply['decision'] }, source);
+  calls.done(request('INVITE', 'relayed'), 486, false);
+  await waitFor(() => heard.filter((e) => e.type === 'call.ended').length === 2);
+  const cdrs = heard.filter((e): e is RoutrEvent<'accounting.call'> => e.type === 'accounting.call');
+  assert.equal(cdrs.length, 1, 'the relayed hop is accounted by the edge the call came in through');
+  const [cdr] = cdrs;
+  assert.ok(validator(eventSchemaName('accounting.call'))(cdr), JSON.stringify(validator(eventSchemaName('accounting.call')).errors));
+  assert.deepEqual(
+    { tenant: cdr.tenant, trunk: cdr.trunk, setupMs: cdr.setupMs, talkMs: cdr.talkMs, durationMs: cdr.durationMs, billableSeconds: cdr.billableSeconds, startedAt: cdr.startedAt, endedAt: cdr.endedAt },
+    { tenant: 'acme', trunk: 'trunk-01', setupMs: 1500, talkMs: 4200, durationMs: 5700, billableSeconds: 5, startedAt: '2026-01-01T00:00:00.000Z', endedAt: '2026-01-01T00:00:05.700Z' },
+  );
+  assert.equal(heard.find((e) => e.type === 'call.started' && e.callId === 'talk')?.tenant, 'acme');
   calls.close();
   await bus.close();
 });
