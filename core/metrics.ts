@@ -100,6 +100,8 @@ export class Metrics {
   readonly bansActive: Gauge<string>;
   /** Refused digest answers by what followed: refused (plain 403), delayed, banned. */
   readonly authFailures: Counter<'outcome'>;
+  /** Requests answered 405 by the edge's own method filter (spec.edge.allowedRequests), by method. */
+  readonly methodsRefused: LabelCounter;
 
   constructor(options: { defaults?: boolean } = {}) {
     const registers = [this.registry];
@@ -217,6 +219,12 @@ export class Metrics {
     this.bans = new Counter({ name: 'routr_shield_bans_total', help: 'Sources banned, by reason (rate|password|api)', labelNames: ['reason'], registers });
     this.unbans = new Counter({ name: 'routr_shield_unbans_total', help: 'Bans ended, by reason they were set for (rate|password|api)', labelNames: ['reason'], registers });
     this.bansActive = new Gauge({ name: 'routr_shield_bans_active', help: 'Sources banned now (as this node knows them)', registers });
+    this.methodsRefused = new LabelCounter({
+      name: 'routr_edge_methods_refused_total',
+      help: 'Requests the edge answered 405 itself because spec.edge.allowedRequests leaves their method out, by method',
+      label: 'method',
+      registers,
+    });
     this.authFailures = new Counter({
       name: 'routr_auth_failures_total',
       help: 'Refused digest answers, by what followed (refused|delayed|banned)',

@@ -167,6 +167,10 @@ export interface ServerConfig {
       bodyTimeoutMs: number;
       maxWriteBufferBytes: number;
       maxTransactions: number;
+      /** Methods the edge accepts (upper-cased; acceptableSIPMessages folded in); absent: all. */
+      allowedRequests?: string[];
+      /** The Routr v2 spec's name for allowedRequests, as written. */
+      acceptableSIPMessages?: string[];
     };
     /** user and password: how routr proves itself to a NATS server with authorization (APPS.md). */
     bus: { url?: string; name?: string; user?: string; password?: string };
@@ -269,7 +273,11 @@ export function checkServerDocument(document: unknown): { config?: ServerConfig;
   if (!validate(copy)) return { problems: schemaProblems(validate.errors) };
   const config = copy as unknown as ServerConfig;
   const problems = crossCheck(config);
-  return problems.length ? { problems } : { config, problems };
+  if (problems.length) return { problems };
+  const edge = config.spec.edge;
+  const allowed = edge.allowedRequests ?? edge.acceptableSIPMessages;
+  if (allowed) edge.allowedRequests = allowed.map((m) => m.toUpperCase());
+  return { config, problems };
 }
 
 function crossCheck(config: ServerConfig): SchemaProblem[] {
@@ -287,6 +295,11 @@ function crossCheck(config: ServerConfig): SchemaProblem[] {
   problems.push(...appProblems(config));
   const bus = config.spec.bus;
   if (bus.password !== undefined && bus.user === undefined) problems.push({ path: '/spec/bus/password', message: 'a password goes with a user' });
+  const { allowedRequests, acceptableSIPMessages } = config.spec.edge;
+  const methods = (list: string[]) => [...new Set(list.map((m) => m.toUpperCase()))].sort().join(',');
+  if (allowedRequests && acceptableSIPMessages && methods(allowedRequests) !== methods(acceptableSIPMessages)) {
+    problems.push({ path: '/spec/edge/acceptableSIPMessages', message: 'is another name for allowedRequests, and lists other methods: give one of the two' });
+  }
   const seen = new Set<string>();
   config.spec.edge.transports.forEach((t, i) => {
     const key = `${t.protocol}|${t.bindAddr ?? config.spec.edge.bindAddr}|${t.port}`;

@@ -137,6 +137,7 @@ export class Edge {
       recordRoute: config.recordRoute,
       scanners: this.#options.shield?.scanners,
       maxTransactions: config.maxTransactions,
+      allowedRequests: config.allowedRequests,
       logger: proxyLogger,
       metrics,
     });

@@ -10,7 +10,7 @@ import type { Keyring } from '../auth/keyring.js';
 import { ROUTED_HERE, type DecidedReply, type Decision, type MessageEnvelope } from '../envelope.js';
 import { defaultReason, SipError, toResponseSpec } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
+import { methodLabel, type Metrics } from '../metrics.js';
 import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, stringifyMessage, uriScheme } from '../sip/index.js';
 import type { ScannerFilter } from '../shield/scanners.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
@@ -58,6 +58,8 @@ export interface ProxyOptions {
   scanners?: ScannerFilter;
   /** Server transactions waiting for a final answer at once; past it, 503 statelessly. Default 10,000. */
   maxTransactions?: number;
+  /** The methods this edge takes (spec.edge.allowedRequests, upper-case); absent: all. */
+  allowedRequests?: readonly string[];
   logger: Logger;
   metrics: Metrics;
 }
@@ -72,12 +74,16 @@ export class ProxyCore {
   /** Server transactions without a final answer yet. */
   readonly #inFlight = new Set<ServerTransaction>();
   readonly #maxTransactions: number;
+  readonly #allowed: ReadonlySet<string> | undefined;
+  readonly #allow: string;
   #draining = false;
 
   constructor(options: ProxyOptions) {
     this.#options = options;
     this.#fixInvalidContacts = options.fixInvalidContacts ?? true;
     this.#maxTransactions = options.maxTransactions ?? 10_000;
+    this.#allowed = options.allowedRequests ? new Set(options.allowedRequests) : undefined;
+    this.#allow = options.allowedRequests?.join(', ') ?? '';
     this.#forwarding = {
       identity: options.identity,
       keys: options.keys,
@@ -193,6 +199,12 @@ export class ProxyCore {
       return;
     }
     const routedHere = this.#checkRoute(request).verified;
+    if (this.#allowed && !this.#allowed.has(request.method) && !(routedHere && request.headers.to.params.tag !== undefined)) {
+      // The EdgePort's own filter (Routr v2 spec, allowedRequests): answered here, no host is asked.
+      this.#options.metrics.methodsRefused.inc(methodLabel(request.method));
+      this.#respond(server, 405, undefined, { Allow: this.#allow });
+      return;
+    }
     void this.#decideAndApply(server, request, body, inbound, routedHere);
   }
 
