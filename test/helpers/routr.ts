@@ -131,11 +131,14 @@ export interface SpawnedRoutr {
 }
 
 /** Run `routr start` as a child process with the given document, waiting for /readyz (or for `readyPath`). */
-export async function spawnRoutr(test: TestConfig, options: { role?: Role; waitReady?: boolean; args?: string[]; env?: Record<string, string> } = {}): Promise<SpawnedRoutr> {
+export async function spawnRoutr(
+  test: TestConfig,
+  options: { role?: Role; waitReady?: boolean; args?: string[]; env?: Record<string, string>; nodeFlags?: string[] } = {},
+): Promise<SpawnedRoutr> {
   const dir = mkdtempSync(join(tmpdir(), 'routr-test-'));
   const file = join(dir, 'routr.yaml');
   writeFileSync(file, dump(test.document));
-  const [command, args] = cliCommand(['start', '--config', file, '--role', options.role ?? 'all', ...(options.args ?? [])]);
+  const [command, args] = cliCommand(['start', '--config', file, '--role', options.role ?? 'all', ...(options.args ?? [])], options.nodeFlags ? { nodeFlags: ['--enable-source-maps', ...options.nodeFlags] } : {});
   const child = spawn(command, args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     ...(options.env ? { env: { ...process.env, ...options.env } } : {}),

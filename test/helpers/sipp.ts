@@ -2,10 +2,10 @@
  * Runs sipp (the real binary, `apt-get install sip-tester`) with a scenario from test/e2e/scenarios and
  * reports what it counted. Fails with a clear message when sipp is missing.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { packagePath } from '../../core/paths.js';
 
 export interface SippOptions {
@@ -34,6 +34,13 @@ export interface SippResult {
   failed: number;
   /** Calls/s sipp actually placed (its cumulative CallRate), 0 when unknown. */
   callRate: number;
+  /** Messages sipp had to send again (its cumulative Retransmissions): a server falling behind shows here first. */
+  retransmissions: number;
+  /**
+   * Calls/s sipp started them at: all `calls` over the seconds until the last one was placed (needs `-fd 1`, a stat
+   * line a second); unlike callRate, a few calls that hang until the timeout do not pull it down. 0 when unknown.
+   */
+  startRate: number;
   stdout: string;
   stderr: string;
   errors: string;
@@ -55,8 +62,17 @@ export function sippBinary(): string {
   throw new Error('sipp not found: install it (apt-get install -y sip-tester) or put it on PATH');
 }
 
+/** A scenario of test/e2e/scenarios by name, or any scenario file by absolute path (the bench keeps its own). */
 export function scenarioPath(name: string): string {
+  if (isAbsolute(name)) return name;
   return packagePath('test', 'e2e', 'scenarios', name);
+}
+
+/** Every sipp started and not yet exited: `killAllSipp()` ends them (a harness interrupted mid-run). */
+const live = new Set<ChildProcess>();
+
+export function killAllSipp(): void {
+  for (const child of live) if (child.exitCode === null) child.kill('SIGKILL');
 }
 
 export interface SippProcess {
@@ -78,6 +94,8 @@ export function runSipp(options: SippOptions): SippProcess {
   args.push(...(options.args ?? []));
   if (options.remote) args.push(options.remote);
   const child = spawn(sippBinary(), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -86,9 +104,13 @@ export function runSipp(options: SippOptions): SippProcess {
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       try {
-        const stats = readStats(join(dir, 'stat.csv'));
+        const stats = readStats(join(dir, 'stat.csv'), options.calls);
         const errorsFile = join(dir, 'errors.log');
-        const errors = existsSync(errorsFile) ? readFileSync(errorsFile, 'utf8').slice(0, 4000) : '';
+        // Calls sipp carried on past an ignored message (-default_behaviors -abortunexp) are not errors.
+        const text = existsSync(errorsFile) ? readFileSync(errorsFile, 'utf8') : '';
+        const errors = text.includes('Continuing call on unexpected')
+          ? text.split(/(?=\d{4}-\d\d-\d\d\t)/).filter((e) => !e.includes('Continuing call on unexpected')).join('').slice(0, 4000)
+          : text.slice(0, 4000);
         const rtt = options.traceRtt ? readRtt(dir) : [];
         resolve({ code: code ?? (signal ? 128 : -1), ...stats, stdout: stdout.slice(-4000), stderr: stderr.slice(-4000), errors, rtt });
       } finally {
@@ -105,14 +127,25 @@ export function runSipp(options: SippOptions): SippProcess {
   return { result, kill };
 }
 
-function readStats(file: string): { successful: number; failed: number; callRate: number } {
-  if (!existsSync(file)) return { successful: 0, failed: 0, callRate: 0 };
+type Stats = { successful: number; failed: number; callRate: number; retransmissions: number; startRate: number };
+
+function readStats(file: string, calls: number | undefined): Stats {
+  const none = { successful: 0, failed: 0, callRate: 0, retransmissions: 0, startRate: 0 };
+  if (!existsSync(file)) return none;
   const lines = readFileSync(file, 'utf8').trim().split('\n');
-  if (lines.length < 2) return { successful: 0, failed: 0, callRate: 0 };
+  if (lines.length < 2) return none;
   const header = lines[0].split(';');
-  const last = lines[lines.length - 1].split(';');
-  const field = (name: string) => Number(last[header.indexOf(name)] ?? 0);
-  return { successful: field('SuccessfulCall(C)'), failed: field('FailedCall(C)'), callRate: field('CallRate(C)') };
+  const at = (line: string, name: string) => line.split(';')[header.indexOf(name)] ?? '';
+  const last = lines[lines.length - 1];
+  const field = (name: string) => Number(at(last, name) || 0);
+  let startRate = 0;
+  if (calls) {
+    const placed = lines.slice(1).find((line) => Number(at(line, 'OutgoingCall(C)')) >= calls);
+    const [h, m, sec] = (placed ? at(placed, 'ElapsedTime(C)') : '').split(':').map(Number);
+    const seconds = (h ?? 0) * 3600 + (m ?? 0) * 60 + (sec ?? 0);
+    if (placed && seconds > 0) startRate = calls / seconds;
+  }
+  return { successful: field('SuccessfulCall(C)'), failed: field('FailedCall(C)'), callRate: field('CallRate(C)'), retransmissions: field('Retransmissions(C)'), startRate };
 }
 
 function readRtt(dir: string): number[] {
