@@ -6,9 +6,17 @@
  */
 import type { Capability, JsonValue } from './types.js';
 
+/**
+ * [dotted path, async, cache group] per capability, in the order of the host's table. The group is -1 for a
+ * capability whose results are not kept, an index into the groups' versions for one that is (Capability.cache),
+ * and HIDDEN_GROUP for the internal `versions` entry the guest asks once per call (never part of `routr`).
+ */
+export type CapabilityEntry = [path: string, async: boolean, group: number];
+export const HIDDEN_GROUP = -2;
+export const VERSIONS_PATH = 'versions';
+
 export interface CapabilityHost {
-  /** [dotted path, async] per capability, in the order of the host's table. */
-  config: Array<[string, boolean]>;
+  config: CapabilityEntry[];
   hasAsync: boolean;
   callSync: (index: number, argsJson: string) => string;
   callAsync: (index: number, argsJson: string) => Promise<string>;
@@ -25,6 +33,15 @@ export const MAX_CAPABILITY_ARGS_CHARS = 1024 * 1024;
 export function capabilityHost(capabilities: Record<string, Capability>): CapabilityHost {
   const table = Object.entries(capabilities);
   checkPaths(table.map(([path]) => path));
+  // Cached capabilities are grouped by their version function; one hidden entry answers every group's version.
+  const versions: Array<() => number> = [];
+  const groups = table.map(([path, cap]) => {
+    if (!cap.cache) return -1;
+    if (cap.async) throw new TypeError(`capability "${path}" cannot be both async and cached`);
+    const at = versions.indexOf(cap.cache.version);
+    return at >= 0 ? at : versions.push(cap.cache.version) - 1;
+  });
+  if (versions.length > 0) table.push([VERSIONS_PATH, { fn: () => versions.map((version) => version()) }]);
   const invoke = (index: number, argsJson: string): unknown => {
     const entry = table[index];
     if (entry === undefined) throw new Error(`no capability #${index}`);
@@ -32,7 +49,7 @@ export function capabilityHost(capabilities: Record<string, Capability>): Capabi
     return entry[1].fn(...(JSON.parse(argsJson) as JsonValue[]));
   };
   return {
-    config: table.map(([path, cap]) => [path, cap.async === true]),
+    config: table.map(([path, cap], i): CapabilityEntry => [path, cap.async === true, groups[i] ?? HIDDEN_GROUP]),
     hasAsync: table.some(([, cap]) => cap.async === true),
     callSync(index, argsJson) {
       try {

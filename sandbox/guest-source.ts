@@ -20,8 +20,8 @@ export const ENTRY_SPECIFIER = 'routr:internal/entry';
 export const READY_GLOBAL = '__routrReady';
 
 export interface BootstrapConfig {
-  /** [dotted path, async] per capability, in the order of the host's table. */
-  capabilities: Array<[string, boolean]>;
+  /** [dotted path, async, cache group] per capability, in the order of the host's table (capability-host.ts). */
+  capabilities: Array<[string, boolean, number]>;
   maxResultChars: number;
 }
 
@@ -44,6 +44,8 @@ const parse = JSON.parse, stringify = JSON.stringify, isArray = Array.isArray;
 const ErrorCtor = Error, StringCtor = String, PromiseCtor = Promise;
 const promiseThen = Promise.prototype.then, promiseResolve = Promise.resolve;
 const strSlice = String.prototype.slice, objectToString = Object.prototype.toString;
+const MapCtor = Map, mapGet = Map.prototype.get, mapHas = Map.prototype.has, mapSet = Map.prototype.set, mapClear = Map.prototype.clear;
+const mapSize = Reflect.getOwnPropertyDescriptor(Map.prototype, 'size').get;
 const clip = (s, n) => (s.length > n ? apply(strSlice, s, [0, n]) + '…' : s);
 `;
 
@@ -54,8 +56,39 @@ function decode(reply) {
   if (tag === 'e') throw new ErrorCtor(body);
   return undefined;
 }
+// Results of cached capabilities (Capability.cache), kept per group until the group's version moves. \`epoch\` counts
+// calls into the sandbox (the dispatcher bumps it): the versions are asked once per call, on first use.
+let epoch = 0, checkedEpoch = -1, versionsNow = null;
+const memos = [], seenVersions = [];
+const MEMO_MAX = 4096;
+const freezeValue = (v) => {
+  if (v !== null && typeof v === 'object') { const ks = keys(v); for (let i = 0; i < ks.length; i++) freezeValue(v[ks[i]]); freeze(v); }
+  return v;
+};
+function freshen() {
+  if (checkedEpoch === epoch) return;
+  checkedEpoch = epoch;
+  const now = versionsNow();
+  for (let g = 0; g < now.length; g++) {
+    if (now[g] !== seenVersions[g]) { seenVersions[g] = now[g]; if (memos[g] !== undefined) apply(mapClear, memos[g], []); }
+  }
+}
+function memoized(fn, index, name, group) {
+  const memo = memos[group] === undefined ? (memos[group] = new MapCtor()) : memos[group];
+  return { [name](...args) {
+    freshen();
+    const key = index + ':' + stringify(args);
+    if (apply(mapHas, memo, [key])) return apply(mapGet, memo, [key]);
+    const value = freezeValue(apply(fn, undefined, args));
+    if (apply(mapSize, memo, []) >= MEMO_MAX) apply(mapClear, memo, []);
+    apply(mapSet, memo, [key, value]);
+    return value;
+  } }[name];
+}
 const routr = {};
-config.capabilities.forEach(([path, isAsync], index) => {
+// Group -2 (HIDDEN_GROUP, capability-host.ts): the versions of the cache groups, never part of routr.
+config.capabilities.forEach(([path, isAsync, group], index) => {
+  if (group === -2) { versionsNow = capability(index, path, false); return; }
   const parts = path.split('.');
   let node = routr;
   for (let i = 0; i < parts.length - 1; i++) {
@@ -63,7 +96,8 @@ config.capabilities.forEach(([path, isAsync], index) => {
     node = node[parts[i]];
   }
   const leaf = parts[parts.length - 1];
-  defineProperty(node, leaf, { value: capability(index, leaf, isAsync), enumerable: true });
+  const fn = capability(index, leaf, isAsync);
+  defineProperty(node, leaf, { value: group >= 0 ? memoized(fn, index, leaf, group) : fn, enumerable: true });
 });
 const deepFreeze = (o) => { for (const k of keys(o)) deepFreeze(o[k]); return freeze(o); };
 defineProperty(globalThis, 'routr', { value: deepFreeze(routr), writable: false, enumerable: false, configurable: false });
@@ -127,6 +161,7 @@ const isThenable = (v) => v !== null && (typeof v === 'object' || typeof v === '
 export function dispatcherSource(asyncBranch: string): string {
   return String.raw`
 function call(name, argJson, isAsync) {
+  epoch++;
   let out;
   try {
     const fn = ns === null ? undefined : ns[name];

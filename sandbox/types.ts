@@ -25,6 +25,14 @@ export interface Capability {
   fn: (...args: JsonValue[]) => JsonValue | undefined | void | Promise<JsonValue | undefined | void>;
   /** When true the sandbox sees a function returning a Promise (use for I/O); otherwise a plain function. */
   async?: boolean;
+  /**
+   * A pure read of data that changes in steps (a resource set swapped on reload): the sandbox keeps each result,
+   * by its arguments, inside the sandbox and answers repeats without crossing, for as long as `version()` returns
+   * the same number. Capabilities sharing one `version` function are one group; the guest asks the host for the
+   * groups' versions at most once per call into the sandbox (one crossing), and drops a group's results when its
+   * version moved. Results handed out this way are deep-frozen (every caller shares them). Sync only.
+   */
+  cache?: { version: () => number };
 }
 
 export interface SandboxOptions {

@@ -1,8 +1,9 @@
 /**
  * `resources.read`: what plugins see of the resources. `routr.resources.get(kind, ref)`,
  * `routr.resources.find(kind, filter)` and `routr.resources.list(kind)` answer synchronously from the store's
- * current snapshot (plugins run on the host thread, so there is no I/O to wait for), and every call reads the
- * snapshot afresh, so a reload is visible to the next request.
+ * current snapshot (plugins run on the host thread, so there is no I/O to wait for). Each sandbox keeps what it
+ * read, frozen, keyed by the set's generation (Capability.cache): a repeated lookup costs no crossing, and the
+ * first call into the sandbox after a reload drops what it kept, so a reload is visible to the next request.
  *
  * Credentials come back without `password`: secrets never enter a sandbox. Digest verification will be a
  * host-side capability of its own.
@@ -18,14 +19,18 @@ export function resourcesCapability(store: Pick<ResourceStore, 'current'>): Capa
     name: 'resources.read',
     description: 'routr.resources.get(kind, ref) | find(kind, filter) | list(kind) — the current resources; Credentials without password',
     build() {
+      // Sandboxes keep what they read for as long as the set is the same one (one swap per reload).
+      const cache = { version: () => store.current().generation };
       return {
         'resources.get': {
+          cache,
           fn: (kind, ref) => {
             if (typeof ref !== 'string') throw new TypeError('resources.get(kind, ref): ref must be a string');
             return out(store.current().get(kindOf(kind, 'get'), ref) ?? null);
           },
         },
         'resources.find': {
+          cache,
           fn: (kind, filter) => {
             if (filter === null || typeof filter !== 'object' || Array.isArray(filter)) throw new TypeError('resources.find(kind, filter): filter must be an object such as { username: "1001" }');
             const k = kindOf(kind, 'find');
@@ -35,7 +40,7 @@ export function resourcesCapability(store: Pick<ResourceStore, 'current'>): Capa
             return store.current().find(k, filter as ResourceFilter).map(out);
           },
         },
-        'resources.list': { fn: (kind) => store.current().list(kindOf(kind, 'list')).map(out) },
+        'resources.list': { cache, fn: (kind) => store.current().list(kindOf(kind, 'list')).map(out) },
       };
     },
   };

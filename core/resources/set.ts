@@ -14,8 +14,13 @@ import { KINDS, referencesOf, type Agent, type Domain, type Entry, type Kind, ty
 /** A filter for `find`: equality on `ref`, on spec fields (dotted paths: `context.domainUri`) or `metadata.*`. */
 export type ResourceFilter = Record<string, unknown>;
 
+let generations = 0;
+
 export class ResourceSet {
   static readonly EMPTY = new ResourceSet([]);
+
+  /** A number no other set of this process has: what sandboxes key the resources they keep by (Capability.cache). */
+  readonly generation = ++generations;
 
   /** sha256 of the resources' canonical JSON: equal digests, equal sets (sources are not part of it). */
   readonly digest: string;

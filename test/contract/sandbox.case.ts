@@ -269,6 +269,56 @@ function capabilityCases(engine: SandboxEngine): void {
     });
   });
 
+  it('capabilities - a cached capability crosses once per arguments and version, its results frozen', async () => {
+    let version = 1;
+    const crossings: string[] = [];
+    const cache = { version: () => version };
+    const capabilities: Record<string, Capability> = {
+      'data.get': { cache, fn: (key) => (crossings.push(`get ${String(key)}`), { key, version, list: [1, 2] }) },
+      'data.list': { cache, fn: () => (crossings.push('list'), [version]) },
+      'data.live': { fn: () => (crossings.push('live'), version) },
+    };
+    const source = `
+      export function read(keys) {
+        const out = keys.map((k) => routr.data.get(k));
+        const same = routr.data.get(keys[0]) === out[0];
+        let mutated = true;
+        try { out[0].list.push(3); } catch { mutated = false; }
+        return { versions: out.map((o) => o.version), same, frozen: Object.isFrozen(out[0].list) && !mutated, list: routr.data.list(), live: routr.data.live(), names: Object.keys(routr.data) };
+      }`;
+    await withSandbox(engine, { source, capabilities }, async (sandbox) => {
+      const first = JSON.parse(sandbox.callSync('read', '["a","b","a"]'));
+      assert.deepEqual(first, { versions: [1, 1, 1], same: true, frozen: true, list: [1], live: 1, names: ['get', 'list', 'live'] });
+      assert.deepEqual(crossings, ['get a', 'get b', 'list', 'live']);
+      crossings.length = 0;
+      JSON.parse(await sandbox.call('read', '["a","b"]'));
+      assert.deepEqual(crossings, ['live'], 'the same version: nothing crosses but the uncached capability');
+      version = 2;
+      crossings.length = 0;
+      const moved = JSON.parse(sandbox.callSync('read', '["a"]'));
+      assert.deepEqual(moved.versions, [2]);
+      assert.deepEqual(moved.list, [2]);
+      assert.deepEqual(crossings, ['get a', 'list', 'live'], 'a new version drops what the sandbox kept');
+    });
+  });
+
+  it('capabilities - a cached capability that throws keeps nothing; async ones cannot be cached', async () => {
+    let fail = true;
+    const capabilities: Record<string, Capability> = {
+      'data.get': { cache: { version: () => 1 }, fn: () => { if (fail) throw new Error('not yet'); return 'ok'; } },
+    };
+    const source = `export function read() { try { return routr.data.get(); } catch (e) { return e.message; } }`;
+    await withSandbox(engine, { source, capabilities }, async (sandbox) => {
+      assert.equal(sandbox.callSync('read', 'null'), '"not yet"');
+      fail = false;
+      assert.equal(sandbox.callSync('read', 'null'), '"ok"');
+    });
+    await assert.rejects(
+      engine.create({ name: 'async-cached', source: 'export const f = () => 1;', limits: LIMITS, capabilities: { 'data.get': { async: true, cache: { version: () => 1 }, fn: async () => 1 } } }),
+      /cannot be both async and cached/,
+    );
+  });
+
   it('capabilities - without any, routr is an empty frozen object', () =>
     withSandbox(engine, { source: 'export const run = () => [typeof routr, Object.keys(routr).length, Object.isFrozen(routr)];' }, async (sandbox) => {
       assert.equal(sandbox.callSync('run', 'null'), '["object",0,true]');
