@@ -82,11 +82,19 @@ function replayAnswer(auth: DigestAuth, realm: string, proxy: boolean, algorithm
   return { action: 'respond', status: proxy ? 407 : 401, reason: proxy ? 'Proxy Authentication Required' : 'Unauthorized', headers: { [header]: auth.challenge(realm, { algorithms: [algorithm] }) } };
 }
 
-/** `auth.digest`: routr.auth.challenge({realm, stale?, algorithms?}) and routr.auth.verify({request, realm, credentialsRef, header?}). */
+function checkedAlgorithms(value: unknown, what: string): DigestAlgorithm[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.length === 0 || !value.every((a) => typeof a === 'string' && ALGORITHMS.has(a))) {
+    throw new TypeError(`${what} must be a non-empty list of "SHA-256" and/or "MD5"`);
+  }
+  return value as DigestAlgorithm[];
+}
+
+/** `auth.digest`: routr.auth.challenge({realm, stale?, algorithms?}) and routr.auth.verify({realm, credentialsRef, header?, request?, challenge?}). */
 export function digestCapability(digest: DigestAuth, resources: Pick<ResourceStore, 'current'>, options: DigestCapabilityOptions = {}): CapabilityProvider {
   return {
     name: 'auth.digest',
-    description: 'routr.auth.challenge({realm, stale?, algorithms?}) | verify({request, realm, credentialsRef, header?}) | sign(text) | verifySigned(text, signature) — digest (MD5, SHA-256) with host-minted nonces; passwords stay on the host',
+    description: 'routr.auth.challenge({realm, stale?, algorithms?}) | verify({realm, credentialsRef, header?, request?, challenge?}) | sign(text) | verifySigned(text, signature) — digest (MD5, SHA-256) with host-minted nonces; passwords stay on the host',
     build({ mode }) {
       // Fixture runs must not leave nonce-counts in the live store.
       const auth = mode === 'fixtures' && options.scratch ? options.scratch() : digest;
@@ -94,11 +102,7 @@ export function digestCapability(digest: DigestAuth, resources: Pick<ResourceSto
         'auth.challenge': {
           fn: (input) => {
             if (!isObject(input) || typeof input.realm !== 'string' || input.realm === '') throw new TypeError('auth.challenge({realm, stale?, algorithms?}): realm must be a non-empty string');
-            const algorithms = input.algorithms === undefined || input.algorithms === null ? undefined : input.algorithms;
-            if (algorithms !== undefined && (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every((a) => typeof a === 'string' && ALGORITHMS.has(a)))) {
-              throw new TypeError('auth.challenge: algorithms must be a non-empty list of "SHA-256" and/or "MD5"');
-            }
-            return auth.challenge(input.realm, { stale: input.stale === true, algorithms: algorithms as DigestAlgorithm[] | undefined });
+            return auth.challenge(input.realm, { stale: input.stale === true, algorithms: checkedAlgorithms(input.algorithms, 'auth.challenge: algorithms') });
           },
         },
         'auth.sign': {
@@ -110,16 +114,28 @@ export function digestCapability(digest: DigestAuth, resources: Pick<ResourceSto
         'auth.verifySigned': { fn: (text, signature) => typeof text === 'string' && typeof signature === 'string' && auth.verifySigned(text, signature) },
         'auth.verify': {
           fn: (input) => {
-            if (!isObject(input) || !isObject(input.request) || typeof input.realm !== 'string') throw new TypeError('auth.verify({request, realm, credentialsRef, header?}): request and realm are required');
-            const request = input.request;
-            const message = isObject(request.message) ? request.message : {};
-            const headers = isObject(message.headers) ? message.headers : {};
+            // Inside a request the host holds the envelope the edge sent: the credentials are read from it, so a
+            // plugin passes only the realm and whose credentials (the request is taken when given, for plugins
+            // written before, and outside a request).
+            const scope = currentScope();
+            if (!isObject(input) || typeof input.realm !== 'string' || (!isObject(input.request) && !scope)) {
+              throw new TypeError('auth.verify({realm, credentialsRef, header?, request?, challenge?}): realm is required, and request outside a request scope');
+            }
             const header = input.header === 'proxy-authorization' ? 'proxy-authorization' : 'authorization';
+            const request = isObject(input.request) ? input.request : undefined;
+            const message = request && isObject(request.message) ? request.message : undefined;
+            const headers = message ? (isObject(message.headers) ? message.headers : {}) : (scope!.envelope.message.headers as unknown as Record<string, unknown>);
+            const method = request ? String(request.method ?? '') : scope!.envelope.method;
             const ref = typeof input.credentialsRef === 'string' ? input.credentialsRef : undefined;
             const credentials = ref === undefined ? undefined : resources.current().get('Credentials', ref)?.spec.credentials;
-            const check = { method: String(request.method ?? ''), headers: authHeaders(headers[header]), realm: input.realm, credentials };
-            const scope = mode === 'fixtures' ? undefined : currentScope();
-            const verdict = scope ? scopedCheck(auth, scope, check, header === 'proxy-authorization', options.passwords) : auth.verify(check);
+            const check = { method, headers: authHeaders(headers[header]), realm: input.realm, credentials };
+            const verdict = scope && mode !== 'fixtures' ? scopedCheck(auth, scope, check, header === 'proxy-authorization', options.passwords) : auth.verify(check);
+            // challenge: {algorithms?}: a verdict that calls for a challenge carries its header values, one crossing
+            // instead of two.
+            if (isObject(input.challenge) && (verdict.result === 'missing' || verdict.result === 'replay' || verdict.result === 'stale')) {
+              const algorithms = checkedAlgorithms(input.challenge.algorithms, 'auth.verify: challenge.algorithms');
+              return { ...verdict, challenge: auth.challenge(input.realm, { stale: verdict.result === 'stale', algorithms }) } as unknown as JsonValue;
+            }
             return verdict as unknown as JsonValue;
           },
         },

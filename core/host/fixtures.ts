@@ -16,6 +16,7 @@ import { Metrics } from '../metrics.js';
 import { parseMessage } from '../sip/index.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
 import { defaultCapabilities, type CapabilityRegistry } from '../capabilities/index.js';
+import { inScope, RequestScope } from '../capabilities/request-scope.js';
 import { cappedLimits, type LimitCaps, type PluginInstance } from './instance.js';
 import { Middleware } from './middleware.js';
 import { mergedConfig, PluginError, type Fixture, type LoadedPlugin } from '../plugins/bundle.js';
@@ -144,7 +145,8 @@ async function runOne(instance: PluginInstance, fixture: Fixture): Promise<Fixtu
   try {
     const json = JSON.stringify(fixtureEnvelope(fixture.request));
     if (instance instanceof Processor) {
-      actual = { kind: 'decision', decision: await instance.process(json) };
+      // In a request scope, as the host runs processors: capabilities read the envelope from it (auth.verify).
+      actual = { kind: 'decision', decision: await inScope(new RequestScope(json), () => instance.process(json)) };
     } else if (stageOf(fixture) === 'pre') {
       const verdict = await (instance as Middleware).onRequest(json);
       actual = verdict === undefined ? { kind: 'continue' } : 'action' in verdict ? { kind: 'decision', decision: verdict } : { kind: 'metadata', metadata: verdict.metadata };

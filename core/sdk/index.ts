@@ -176,6 +176,8 @@ export interface DigestVerdict {
   result: 'ok' | 'stale' | 'replay' | 'invalid' | 'missing';
   /** The username the credentials claimed, when there was one. */
   username?: string;
+  /** With `challenge` asked for: the challenge header values, when the verdict is missing, replay or stale. */
+  challenge?: string[];
 }
 
 /**
@@ -190,13 +192,21 @@ export interface DigestCapability {
    */
   challenge(options: { realm: string; stale?: boolean; algorithms?: Array<'MD5' | 'SHA-256'> }): string[];
   /**
-   * Check the digest credentials for `realm` in `request.message.headers[header]` (default 'authorization')
-   * against Credentials `credentialsRef` (null: an unknown user; it is checked against a dummy secret so the
-   * answer and its timing do not tell unknown users apart). A `username` that differs from the Credentials'
-   * username is `invalid`. An ok nonce-count is remembered cluster-wide, so the same Authorization replayed
-   * gets `replay`.
+   * Check the digest credentials for `realm` in the request's `header` (default 'authorization') against
+   * Credentials `credentialsRef` (null: an unknown user; it is checked against a dummy secret so the answer and
+   * its timing do not tell unknown users apart). A `username` that differs from the Credentials' username is
+   * `invalid`. An ok nonce-count is remembered cluster-wide, so the same Authorization replayed gets `replay`.
+   * The host reads the credentials from the envelope the edge sent; `request` (its `message.headers`) is needed
+   * only outside a processor call. With `challenge`, a verdict that calls for a new challenge (missing, replay,
+   * stale) carries its header values, as `challenge({realm, stale, algorithms})` would give them.
    */
-  verify(options: { request: { method: string; message: { headers: Record<string, unknown> } }; realm: string; credentialsRef: string | null; header?: 'authorization' | 'proxy-authorization' }): DigestVerdict;
+  verify(options: {
+    realm: string;
+    credentialsRef: string | null;
+    header?: 'authorization' | 'proxy-authorization';
+    request?: { method: string; message: { headers: Record<string, unknown> } };
+    challenge?: { algorithms?: Array<'MD5' | 'SHA-256'> };
+  }): DigestVerdict;
   /** An HMAC (base64url) of `text` under the cluster's secret, so one host can vouch for data another reads. */
   sign(text: string): string;
   verifySigned(text: string, signature: string): boolean;

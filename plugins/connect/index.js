@@ -549,28 +549,26 @@ function formatCredentials(value) {
  * so an unknown user meets the same challenge and the same 403 as a wrong password.
  */
 function authenticate(request, config, { realm, credentialsRef, kind }) {
-  const message = request.message;
-  const verdict = routr.auth.verify({ request: { method: request.method, message: { uri: message.uri, headers: message.headers } }, realm, credentialsRef, header: kind.header });
+  // The host reads the credentials from the envelope it holds, and answers a verdict that needs a challenge with
+  // the challenge itself (one capability call).
+  const verdict = routr.auth.verify({ realm, credentialsRef, header: kind.header, challenge: { algorithms: offered(config) } });
   switch (verdict.result) {
     case 'ok':
       // The host answers ok only for the named Credentials' own username and password.
       return null;
     case 'stale':
-      return challenge(realm, config, kind, true);
     case 'replay':
     case 'missing':
-      return challenge(realm, config, kind, false);
+      return respond(kind.status, kind.reason, { [kind.challengeHeader]: verdict.challenge });
     default:
       routr.log.debug('digest refused', { realm, method: request.method, username: verdict.username ?? null });
       return forbidden();
   }
 }
 
-function challenge(realm, config, kind, stale) {
-  // One challenge by default: phones that meet two (baresip 1.0) may give up instead of picking one.
-  const algorithms = config.multipleChallenges ? config.algorithms : config.algorithms.slice(0, 1);
-  const values = routr.auth.challenge({ realm, stale, algorithms });
-  return respond(kind.status, kind.reason, { [kind.challengeHeader]: values });
+/** One challenge by default: phones that meet two (baresip 1.0) may give up instead of picking one. */
+function offered(config) {
+  return config.multipleChallenges ? config.algorithms : config.algorithms.slice(0, 1);
 }
 
 /** An AccessControlList on the socket source (never a Via); no list lets everyone in. */
