@@ -9,7 +9,8 @@
  *   3 plumbing      core/bus (with KvMirror), core/events (events on the bus), core/trace (message traces), core/capabilities (the registry), core/api + core/http.ts (ops HTTP)
  *   4 resources     core/resources
  *   5 services      core/auth, core/location, core/plugins (store, bundles, the kv capability), core/shield (abuse defences)
- *   6 roles         core/edge, core/host, core/apps (apps outside the sandbox: the host's side, and the SDK)
+ *   6 roles         core/edge, core/host, core/apps (apps outside the sandbox: the host's side, and the SDK), core/trunks
+ *                   (trunk registration, carriers' challenges, probes: on hosts, through edges over the bus)
  *   7 process       core/server.ts, core/console (ops views: status, traces, events, the web console), core/cli
  *
  * Run by test/unit/layers.test.ts (and `npm run check:layers`), which also checks that no Node global (`process`,
@@ -22,7 +23,7 @@ const layers = [
   { name: 'plumbing', path: '^(core/(bus|events|trace|capabilities|api)/|core/http\\.ts$)' },
   { name: 'resources', path: '^core/resources/' },
   { name: 'services', path: '^core/(auth|location|plugins|shield)/' },
-  { name: 'roles', path: '^core/(edge|host|apps)/' },
+  { name: 'roles', path: '^core/(edge|host|apps|trunks)/' },
   { name: 'process', path: '^(core/server\\.ts$|core/console/|core/cli/)' },
 ];
 
@@ -55,7 +56,7 @@ module.exports = {
       to: { circular: true },
     },
     ...upward,
-    ...siblings('roles', ['edge', 'host']),
+    ...siblings('roles', ['edge', 'host', 'trunks']),
     ...siblings('services', ['auth', 'location', 'plugins', 'shield']),
     {
       name: 'sip-codec-stands-alone',

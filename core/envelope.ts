@@ -56,6 +56,12 @@ export interface HeaderAlterations {
 /** Where to send a request when the Request-URI's own host is not the place (outbound proxy, a peer edge). */
 export interface NextHop extends HostPort {
   transport: TransportName;
+  /**
+   * This next hop is a client's flow (the socket a REGISTER came from): over TCP, TLS, WS or WSS, when that
+   * connection has closed, the request is routed by its Request-URI instead (the registered Contact), unless that
+   * names a `.invalid` host — what a proxy without RFC 5626 outbound can do. Over UDP it changes nothing.
+   */
+  flow?: boolean;
 }
 
 export interface ForwardTarget {
@@ -63,6 +69,12 @@ export interface ForwardTarget {
   uri?: string;
   nextHop?: NextHop;
   headers?: HeaderAlterations;
+  /**
+   * A challenge (401/407) from this target is answered by routr with the Trunk's outbound credentials (the edge
+   * asks a host, which checks the request went to that Trunk): the caller never sees it. Only plugins whose
+   * manifest lists the `trunks.auth` capability may set it.
+   */
+  auth?: { trunk: string };
 }
 
 export interface ForwardDecision {
@@ -111,3 +123,60 @@ export interface DecidedReply {
 export type HostReply =
   | DecidedReply
   | { error: { status: number; reason: string; code: string; headers?: Record<string, string | string[]> } };
+
+/**
+ * A request routr originates itself (a REGISTER to a carrier, an OPTIONS probe), asked of an edge over the bus
+ * (`routr.v1.uac`, or one edge's `routr.v1.edge.<ref>.uac`): the edge owns the transaction layer, so it sends the
+ * request in a client transaction (retransmissions, timers) and answers with the final response. The asker
+ * (the trunk registration client, the prober) owns everything else: credentials stay with it, and it answers
+ * challenges by asking again with the next CSeq.
+ */
+export interface UacRequest {
+  method: string;
+  uri: string;
+  /** Raw header values by name: From, To, Call-ID and CSeq are required; the edge adds Via and Max-Forwards. */
+  headers: Record<string, string | string[]>;
+  /** Where to send; absent: resolved from the Request-URI (RFC 3263). */
+  destination?: NextHop;
+  /**
+   * The edge writes a Contact naming itself for this user (`sip:<user>@<its address>:<port>[;transport=…]`, with
+   * these URI parameters and header parameters), the address the carrier must reach it at.
+   */
+  contact?: { user: string; uriParams?: Record<string, string | null>; params?: Record<string, string | null> };
+  /** Give up after this long (default: the transaction's own timeout, 64×T1). */
+  timeoutMs?: number;
+}
+
+export type UacReply =
+  | {
+      /** The final response (headers as the codec parses them: lower-case names, structured values). */
+      response: { status: number; reason: string; headers: Record<string, unknown> };
+      /** The edge that sent it, and the Contact it wrote (when asked). */
+      edge: string;
+      contact?: string;
+    }
+  | {
+      /** timeout: no final answer in time; transport: it could not be sent; invalid: the request could not be built. */
+      failure: 'timeout' | 'transport' | 'invalid';
+      reason: string;
+      edge: string;
+    };
+
+/**
+ * What an edge asks a host when a request it forwarded on a target with `auth` is challenged (401/407): the host
+ * checks that the Trunk's credentials may go to where the request went, and answers with the Authorization (or
+ * Proxy-Authorization) value. Passwords never leave the hosts.
+ */
+export interface TrunkAuthRequest {
+  trunk: string;
+  status: 401 | 407;
+  method: string;
+  /** The Request-URI of the challenged request (the digest `uri`). */
+  uri: string;
+  /** The challenge header values (WWW-Authenticate or Proxy-Authenticate), as the codec parsed them. */
+  challenges: Array<{ scheme: string; params: Record<string, string> }>;
+  /** Where the challenged request was sent: the host named before DNS (`uriHost`) and the address it resolved to. */
+  destination: { uriHost: string; host: string; port: number };
+}
+
+export type TrunkAuthReply = { header: 'Authorization' | 'Proxy-Authorization'; value: string } | { refused: string };

@@ -28,6 +28,7 @@ import { mountResourcesApi, openResourceStore, resourcesCapability, type Resourc
 import { PluginRuntime } from './plugins/index.js';
 import { mountShieldApi } from './shield/api.js';
 import { Shield } from './shield/index.js';
+import { TrunkServices } from './trunks/index.js';
 import { createEngine } from '../sandbox/index.js';
 import type { SandboxEngine } from '../sandbox/types.js';
 import { env, hostname, pid } from './runtime/process.js';
@@ -63,6 +64,8 @@ export class RoutrServer {
   events: EventPublisher | undefined;
   /** This process's host name in events and replies (spec.host.ref, else <hostname>:<pid>). */
   readonly hostRef: string;
+  /** Registration with carriers and the answers to their challenges (host role; README "Trunks and probes"). */
+  trunks: TrunkServices | undefined;
   /** Connected apps and request handlers (host role; APPS.md). */
   apps: AppRuntime | undefined;
   /** The cluster's shared secrets (Record-Route and branch signatures, nonces, auth.sign). */
@@ -145,6 +148,20 @@ export class RoutrServer {
         this.edge = new Edge({ config: spec.edge, bus: this.bus, logger: this.logger.child({ role: 'edge' }), metrics: this.metrics, events: this.events, sipTrace: spec.logging.sipTrace, keys: this.keys, shield: this.shield });
         await this.edge.start();
       }
+      // After the edge: in one process the first REGISTER goes out through it at once.
+      if (this.role !== 'edge' && this.services) {
+        this.trunks = await TrunkServices.open({
+          location: this.services.location,
+          health: this.services.health,
+          probes: spec.host.probes,
+          bus: this.bus,
+          resources: this.resources,
+          logger: this.logger.child({ role: 'host', component: 'trunks' }),
+          metrics: this.metrics,
+          events: this.events,
+          owner: `${this.hostRef}/${globalThis.crypto.randomUUID().slice(0, 8)}`,
+        });
+      }
       if (spec.http.enabled) {
         const access = resolveApiAccess(spec.http, stateDirOf(spec));
         this.apiAccess = access;
@@ -214,6 +231,8 @@ export class RoutrServer {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.logger.info('draining');
+      // Unregister from carriers while an edge can still send the REGISTERs.
+      await this.trunks?.stop().catch((err: unknown) => this.logger.warn({ err }, 'trunk unregistration failed'));
       await this.edge?.drain();
       await this.host?.drain();
       await this.#close();
@@ -223,6 +242,7 @@ export class RoutrServer {
   }
 
   async #close(): Promise<void> {
+    await this.trunks?.stop().catch(() => {});
     await this.edge?.close().catch(() => {});
     this.host?.dispose();
     await this.apps?.close().catch(() => {});

@@ -30,6 +30,17 @@ export function eventSubject(type: string): string {
   return subject;
 }
 
+/**
+ * Requests routr originates (REGISTER to carriers, OPTIONS probes): any edge takes them, in the edges' queue
+ * group; one edge's own subject is `edgeSubject(ref, UAC_TOPIC)` (a binding's flow is held by that edge).
+ */
+export const UAC_SUBJECT = `${ROOT}.uac`;
+export const UAC_TOPIC = 'uac';
+export const EDGES_QUEUE = `${ROOT}.edges`;
+
+/** Edges ask hosts for the answer to a Trunk's challenge (core/trunks, forwarding with `auth`); hosts serve it in HOSTS_QUEUE. */
+export const TRUNK_AUTH_SUBJECT = `${ROOT}.trunks.authorize`;
+
 /** Trace queries (core/trace): every edge listens; each answers on the query's own reply subject. */
 export const TRACE_QUERY_SUBJECT = `${ROOT}.trace.query`;
 export const TRACE_REPLY_PREFIX = `${ROOT}.trace.reply.`;

@@ -192,6 +192,10 @@ export interface ServerConfig {
       auth: { nonceTtlSeconds: number; nonceSecret?: string };
       tokens?: { publicKey?: string; jwks?: string; issuer?: string; audience?: string; clockToleranceSeconds?: number };
       balancer: { sessionTtlSeconds: number };
+      /** The registrar's NAT handling and backend-group header (fed to Connect's `nat` and `backendHeader`). */
+      registrar: { nat: 'auto' | 'always' | 'never'; backendHeader: string };
+      /** OPTIONS health probes of Trunk URIs and Peer bindings (core/trunks/probes.ts); absent: only per resource. */
+      probes?: { intervalSeconds: number; failuresToMarkDown: number; successesToMarkUp: number };
       apps: AppConfig[];
       requestHandlers: RequestHandlerEntry[];
     };

@@ -8,6 +8,7 @@ import type { HeaderAlterations, ListeningPoint, Sender } from '../envelope.js';
 import { SipError } from '../errors.js';
 import { nonceState } from '../auth/digest.js';
 import type { Keyring } from '../auth/keyring.js';
+import type { VerifiedRoute } from './dialog.js';
 
 /** Headers a decision may not touch: the transaction and framing layer own them. */
 const PROTECTED_HEADERS = new Set(['via', 'v', 'cseq', 'call-id', 'i', 'content-length', 'l', 'max-forwards', 'record-route']);
@@ -29,6 +30,8 @@ export interface RouteCheck {
   ours: boolean;
   /** Every one of them carried a valid routr signature (core/edge/dialog.ts): the route set is routr's own. */
   verified: boolean;
+  /** When verified: which side of the dialog sent it, and the Trunk its Record-Route names (core/edge/dialog.ts). */
+  dialog?: VerifiedRoute;
 }
 
 /**

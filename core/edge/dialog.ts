@@ -22,6 +22,14 @@ import { MAGIC_COOKIE } from './transactions/keys.js';
 
 /** The Record-Route parameter holding routr's signature. */
 export const RR_SIGNATURE_PARAM = 'rsig';
+/**
+ * Record-Route parameters routr writes for a dialog with a Trunk (forwarding.ts, outbound digest) and signs with
+ * the entry: the Trunk whose credentials answer challenges in the dialog, and how far routr moved the caller's
+ * CSeq numbers on the way to it (one per challenge it answered for the dialog's first request).
+ */
+export const RR_TRUNK_PARAM = 'rtrunk';
+export const RR_CSEQ_PARAM = 'rcseq';
+const SIGNED_PARAMS = [RR_TRUNK_PARAM, RR_CSEQ_PARAM] as const;
 const BRANCH_PREFIX = `${MAGIC_COOKIE}R`;
 const NONCE_CHARS = 12;
 const MAC_CHARS = 16;
@@ -35,8 +43,11 @@ function equal(a: string, b: string): boolean {
   return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
 }
 
-function rrText(callId: string, tag: string, host: string, port: number | undefined): string {
-  return `rr\n${callId}\n${tag}\n${host.toLowerCase()}:${port ?? ''}`;
+function rrText(callId: string, tag: string, host: string, port: number | undefined, params: Record<string, string | null>): string {
+  let text = `rr\n${callId}\n${tag}\n${host.toLowerCase()}:${port ?? ''}`;
+  // Only when present, so entries written before these parameters existed still check.
+  for (const name of SIGNED_PARAMS) if (typeof params[name] === 'string') text += `\n${name}=${params[name]}`;
+  return text;
 }
 
 /** The dialog a Record-Route entry is signed for: the request's Call-ID and From tag. */
@@ -44,12 +55,24 @@ export function dialogOf(request: SipRequest): { callId: string; tag: string } {
   return { callId: request.headers['call-id'], tag: request.headers.from.params.tag ?? '' };
 }
 
-/** `uri` (one of our Record-Route URIs) with routr's signature for `dialog` appended. */
-export function signRecordRoute(keys: Keyring, uri: string, dialog: { callId: string; tag: string }): string {
-  const parsed = parseUri(uri);
+/**
+ * `uri` (one of our Record-Route URIs) with routr's signature for `dialog` appended; `trunk` adds the Trunk and
+ * CSeq offset parameters, signed with it.
+ */
+export function signRecordRoute(keys: Keyring, uri: string, dialog: { callId: string; tag: string }, trunk?: { ref: string; cseqOffset: number }): string {
+  let written = uri;
+  if (trunk) written += `;${RR_TRUNK_PARAM}=${trunk.ref}${trunk.cseqOffset > 0 ? `;${RR_CSEQ_PARAM}=${trunk.cseqOffset}` : ''}`;
+  const parsed = parseUri(written);
   if (!parsed) return uri;
   const { id, key } = keys.current('record-route');
-  return `${uri};${RR_SIGNATURE_PARAM}=${id}.${mac(key, rrText(dialog.callId, dialog.tag, parsed.host, parsed.port), 22)}`;
+  return `${written};${RR_SIGNATURE_PARAM}=${id}.${mac(key, rrText(dialog.callId, dialog.tag, parsed.host, parsed.port, parsed.params), 22)}`;
+}
+
+/** What a verified Route entry of routr's says: which side of the dialog sent the request, and the Trunk, if any. */
+export interface VerifiedRoute {
+  /** `caller`: the request carries the dialog creator's tag as From tag; `callee`: as To tag. */
+  side: 'caller' | 'callee';
+  trunk?: { ref: string; cseqOffset: number };
 }
 
 /**
@@ -57,18 +80,29 @@ export function signRecordRoute(keys: Keyring, uri: string, dialog: { callId: st
  * for the request's dialog: over its From tag (requests from the caller's side) or its To tag (the callee's).
  */
 export function verifyRecordRoute(keys: Keyring, uri: string, request: SipRequest): boolean {
+  return checkRecordRoute(keys, uri, request) !== undefined;
+}
+
+/** verifyRecordRoute, saying which side sent the request and what the entry's signed Trunk parameters are. */
+export function checkRecordRoute(keys: Keyring, uri: string, request: SipRequest): VerifiedRoute | undefined {
   const parsed = parseUri(uri);
   const signature = parsed?.params[RR_SIGNATURE_PARAM];
-  if (!parsed || typeof signature !== 'string') return false;
+  if (!parsed || typeof signature !== 'string') return undefined;
   const dot = signature.indexOf('.');
   const key = dot > 0 ? keys.byId('record-route', signature.slice(0, dot)) : undefined;
-  if (!key) return false;
+  if (!key) return undefined;
   const given = signature.slice(dot + 1);
   const callId = request.headers['call-id'];
-  for (const tag of [request.headers.from.params.tag, request.headers.to.params.tag]) {
-    if (typeof tag === 'string' && equal(mac(key, rrText(callId, tag, parsed.host, parsed.port), 22), given)) return true;
+  const tags = [request.headers.from.params.tag, request.headers.to.params.tag];
+  for (let i = 0; i < tags.length; i++) {
+    const tag = tags[i];
+    if (typeof tag !== 'string' || !equal(mac(key, rrText(callId, tag, parsed.host, parsed.port, parsed.params), 22), given)) continue;
+    const ref = parsed.params[RR_TRUNK_PARAM];
+    const offset = Number(parsed.params[RR_CSEQ_PARAM] ?? 0);
+    const side = i === 0 ? 'caller' : 'callee';
+    return typeof ref === 'string' && ref !== '' ? { side, trunk: { ref, cseqOffset: Number.isInteger(offset) && offset >= 0 ? offset : 0 } } : { side };
   }
-  return false;
+  return undefined;
 }
 
 /** The fields of the Via under ours that a relayed response is sent by (RFC 3261 18.2.2, RFC 3581). */

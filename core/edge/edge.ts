@@ -26,6 +26,8 @@ import { TcpTransport } from './tcp.js';
 import { TlsTransport } from './tls.js';
 import { ConnectionBudget, type Transport, type TransportBounds } from './transport.js';
 import { TransportSet } from './transports.js';
+import { trunkAuthorizer } from './trunk-auth.js';
+import { serveOriginator } from './uac.js';
 import { UdpTransport } from './udp.js';
 import { WsTransport } from './ws.js';
 
@@ -59,6 +61,7 @@ export class Edge {
   readonly trace: TraceRing | undefined;
   readonly #hep: HepExporter | undefined;
   #traceQueries: Subscription | undefined;
+  #originate: Subscription[] = [];
 
   constructor(options: EdgeOptions) {
     this.#options = options;
@@ -138,11 +141,13 @@ export class Edge {
       scanners: this.#options.shield?.scanners,
       maxTransactions: config.maxTransactions,
       allowedRequests: config.allowedRequests,
+      authorize: trunkAuthorizer(this.#options.bus),
       logger: proxyLogger,
       metrics,
     });
     this.#proxy = proxy;
     if (this.trace) this.#traceQueries = serveTraces(this.#options.bus, this.trace);
+    this.#originate = serveOriginator(this.#options.bus, config.ref, proxy.originator);
     this.#bound = true;
     for (const lp of identity.listeningPoints) logger.info({ transport: lp.transport, host: lp.host, port: lp.port }, 'listening');
   }
@@ -187,6 +192,8 @@ export class Edge {
     this.#calls?.close();
     await this.#traceQueries?.drain().catch(() => {});
     this.#traceQueries = undefined;
+    await Promise.all(this.#originate.map((s) => s.drain().catch(() => {})));
+    this.#originate = [];
     this.#hep?.close();
     await this.#transports.close();
   }

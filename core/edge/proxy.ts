@@ -15,7 +15,7 @@ import { KEEPALIVE_ONLY, makeResponse, parseMessage, scanResponseForRelay, strin
 import type { ScannerFilter } from '../shield/scanners.js';
 import { isRequest, type SipRequest, type SipResponse } from '../sip/types.js';
 import { fixInvalidContact, popVia, preprocessRoute, pushVia, stampReceived, type RouteCheck } from './alterations.js';
-import { mintBranch, verifyBranch, verifyRecordRoute } from './dialog.js';
+import { checkRecordRoute, mintBranch, verifyBranch, type VerifiedRoute } from './dialog.js';
 import { ProxyContext, retarget, viaFor, type ForwardingDeps } from './forwarding.js';
 import type { EdgeIdentity } from './identity.js';
 import type { ProxyObserver } from './observer.js';
@@ -25,6 +25,8 @@ import { parsedResponse, type ClientTransaction } from './transactions/client.js
 import { clientKey, newTag, serverKey } from './transactions/keys.js';
 import { ServerTransaction } from './transactions/server.js';
 import type { TimerConfig } from './transactions/timers.js';
+import { DialogOffsets, shiftCSeq } from './trunk-auth.js';
+import { Originator } from './uac.js';
 
 const SUPPORTED_SCHEMES = new Set(['sip', 'sips', 'tel']);
 /**
@@ -60,6 +62,8 @@ export interface ProxyOptions {
   maxTransactions?: number;
   /** The methods this edge takes (spec.edge.allowedRequests, upper-case); absent: all. */
   allowedRequests?: readonly string[];
+  /** Asks a host for the answer to a Trunk's challenge (outbound digest, trunk-auth.ts). */
+  authorize?: ForwardingDeps['authorize'];
   logger: Logger;
   metrics: Metrics;
 }
@@ -76,6 +80,10 @@ export class ProxyCore {
   readonly #maxTransactions: number;
   readonly #allowed: ReadonlySet<string> | undefined;
   readonly #allow: string;
+  /** Requests routr originates (REGISTER to carriers, probes), asked for over the bus (uac.ts). */
+  readonly originator: Originator;
+  /** Challenges answered inside dialogs with Trunks (trunk-auth.ts). */
+  readonly #dialogOffsets = new DialogOffsets();
   #draining = false;
 
   constructor(options: ProxyOptions) {
@@ -103,11 +111,14 @@ export class ProxyCore {
       respondLocal: (server, status, reason) => this.#respond(server, status, reason),
       userAgent: options.userAgent,
       recordRoute: options.recordRoute,
+      authorize: options.authorize,
+      dialogOffsets: this.#dialogOffsets,
       onDone: (server, status, cancelled) => {
         this.#contexts.delete(server.key);
         options.observer?.done?.(server.request, status, cancelled);
       },
     };
+    this.originator = new Originator({ ...this.#forwarding, edgeRef: options.edgeRef });
   }
 
   /** Requests still waiting for their final answer. */
@@ -150,7 +161,7 @@ export class ProxyCore {
     const scan = scanResponseForRelay(data);
     if (!scan) return false;
     const tx = this.#clients.get(clientKey(scan.branch, scan.method));
-    if (!tx) return false;
+    if (!tx || tx.parsedOnly) return false;
     this.#options.metrics.countIn('response', scan.method, scan.status);
     tx.receive(scan);
     return true;
@@ -198,14 +209,15 @@ export class ProxyCore {
       this.#respond(server, 503, undefined, { 'Retry-After': String(this.#options.retryAfterSeconds) });
       return;
     }
-    const routedHere = this.#checkRoute(request).verified;
+    const route = this.#checkRoute(request);
+    const routedHere = route.verified;
     if (this.#allowed && !this.#allowed.has(request.method) && !(routedHere && request.headers.to.params.tag !== undefined)) {
       // The EdgePort's own filter (Routr v2 spec, allowedRequests): answered here, no host is asked.
       this.#options.metrics.methodsRefused.inc(methodLabel(request.method));
       this.#respond(server, 405, undefined, { Allow: this.#allow });
       return;
     }
-    void this.#decideAndApply(server, request, body, inbound, routedHere);
+    void this.#decideAndApply(server, request, body, inbound, routedHere, route.dialog);
   }
 
   /**
@@ -214,7 +226,17 @@ export class ProxyCore {
    */
   #checkRoute(request: SipRequest): RouteCheck {
     const { identity, keys } = this.#options;
-    return preprocessRoute(request, (uri) => identity.isOwnUri(uri), (uri) => verifyRecordRoute(keys, uri, request));
+    let dialog: VerifiedRoute | undefined;
+    const check = preprocessRoute(
+      request,
+      (uri) => identity.isOwnUri(uri),
+      (uri) => {
+        const verified = checkRecordRoute(keys, uri, request);
+        if (verified && (!dialog || verified.trunk)) dialog = verified;
+        return verified !== undefined;
+      },
+    );
+    return check.verified ? { ...check, dialog } : check;
   }
 
   /** RFC 3261 16.3 request validation beyond syntax. */
@@ -278,7 +300,7 @@ export class ProxyCore {
     return server;
   }
 
-  async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound, routedHere: boolean): Promise<void> {
+  async #decideAndApply(server: ServerTransaction, request: SipRequest, body: Uint8Array, inbound: Inbound, routedHere: boolean, dialog: VerifiedRoute | undefined): Promise<void> {
     const { metrics } = this.#options;
     const started = performance.now();
     const observer = this.#options.observer;
@@ -322,7 +344,7 @@ export class ProxyCore {
         return;
       }
       if (server.isInvite && server.lastStatus === 0) this.#respond(server, 100);
-      const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision });
+      const context = new ProxyContext(this.#forwarding, { server, request, body, inbound, decision, dialog });
       this.#contexts.set(server.key, context);
       context.start();
       observer?.forwarded?.(request, reply, inbound.source);
@@ -393,15 +415,17 @@ export class ProxyCore {
       metrics.dropped.inc({ reason: 'ack_for_us' });
       return;
     }
-    void this.#forwardAck(request, body);
+    void this.#forwardAck(request, body, route.dialog);
   }
 
-  async #forwardAck(request: SipRequest, body: Uint8Array): Promise<void> {
+  async #forwardAck(request: SipRequest, body: Uint8Array, dialog: VerifiedRoute | undefined): Promise<void> {
     const { identity, transports, logger, metrics, keys } = this.#options;
     try {
       if (request.headers['max-forwards'] === 0) return;
       const decision: Decision = { action: 'forward' };
       const { out, destination } = await retarget(request, { decision, target: {}, identity, transports, keys });
+      // The ACK for a 2xx carries the INVITE's CSeq: renumbered as the INVITE was on the way to a Trunk.
+      if (dialog?.side === 'caller' && dialog.trunk) shiftCSeq(out, dialog.trunk.cseqOffset + this.#dialogOffsets.get(DialogOffsets.key(request, 'caller')));
       // Stateless forwarding (RFC 3261 16.11): the same ACK must get the same branch every time.
       const seed = `${request.headers.via[0]?.params.branch ?? ''}|${request.headers['call-id']}|${request.headers.cseq.seq}`;
       pushVia(out, viaFor(identity, destination, mintBranch(keys, out.headers.via[0], seed)));

@@ -17,7 +17,7 @@ import type { Decision, RespondDecision } from '../envelope.js';
 import { SipError } from '../errors.js';
 import { MatcherGroups } from './matchers.js';
 import { PluginInstance, type InstanceOptions } from './instance.js';
-import { checkDecision } from './processor.js';
+import { checkDecision, mayUseTrunkAuth, trunkAuthTargets } from './processor.js';
 import type { LoadedPlugin } from '../plugins/bundle.js';
 import type { PluginSlot } from './slot.js';
 import type { SandboxEngine } from '../../sandbox/types.js';
@@ -100,7 +100,8 @@ export class Middleware extends PluginInstance {
   async onDecision(envelopeJson: string, decision: Decision): Promise<Decision | undefined> {
     const text = await this.run('postSync', 'post', `{"request":${envelopeJson},"decision":${JSON.stringify(decision)}}`);
     if (text === 'null') return undefined;
-    const checked = checkDecision(this.#parse(text));
+    const trunkAuth = mayUseTrunkAuth(this.plugin.manifest.spec.capabilities) || trunkAuthTargets(decision);
+    const checked = checkDecision(this.#parse(text), { trunkAuth });
     if (typeof checked === 'string') this.fail('invalid_decision', new Error(`onDecision returned an invalid decision: ${checked}`));
     return checked;
   }

@@ -109,7 +109,7 @@ export class Processor extends PluginInstance {
   }
 
   #validated(decision: unknown, stage: string, only?: 'respond'): Decision {
-    const d = checkDecision(decision);
+    const d = checkDecision(decision, { trunkAuth: mayUseTrunkAuth(this.plugin.manifest.spec.capabilities) });
     if (typeof d === 'string') this.fail('invalid_decision', new Error(`${stage} returned an invalid decision: ${d}`));
     if (only && d.action !== only) this.fail('invalid_decision', new Error(`${stage} may only return true, false or a respond decision`));
     return d;
@@ -122,15 +122,43 @@ export class Processor extends PluginInstance {
  * is not a URI, a header named twice in two spellings), so what the edge would refuse fails here, as this
  * request's 500, instead of at the edge.
  */
-export function checkDecision(decision: unknown): Decision | string {
+export function checkDecision(decision: unknown, options: { trunkAuth?: boolean | ReadonlySet<string> } = {}): Decision | string {
   const validate = validator('decision');
   if (!validate(decision)) return describeErrors(validate.errors).slice(0, 5).join('; ');
   const d = decision as Decision;
+  const refused = trunkAuthProblem(d, options.trunkAuth ?? false);
+  if (refused) return refused;
   const problem =
     d.action === 'respond'
       ? headersProblem(d.headers, '/headers')
       : alterationsProblem(d.headers, '/headers') ?? d.targets?.map((t, i) => alterationsProblem(t.headers, `/targets/${i}/headers`)).find(Boolean);
   return problem ?? d;
+}
+
+/** The capability that lets a plugin's decisions carry `targets[].auth` (a Trunk's credentials answer challenges). */
+export const TRUNK_AUTH_CAPABILITY = 'trunks.auth';
+
+export function mayUseTrunkAuth(capabilities: readonly string[] | undefined): boolean {
+  return capabilities?.includes(TRUNK_AUTH_CAPABILITY) ?? false;
+}
+
+/** `<trunk> <uri>` for every target with auth: what a post middleware without the capability may keep, not add. */
+export function trunkAuthTargets(decision: Decision): Set<string> {
+  const out = new Set<string>();
+  if (decision.action === 'forward') for (const t of decision.targets ?? []) if (t.auth) out.add(`${t.auth.trunk} ${t.uri ?? ''}`);
+  return out;
+}
+
+/**
+ * Targets with `auth` need the `trunks.auth` capability (`allowed` true), or — for a post middleware reworking a
+ * decision — must be ones the decision it was given already had (`allowed` the set of them).
+ */
+function trunkAuthProblem(decision: Decision, allowed: boolean | ReadonlySet<string>): string | undefined {
+  if (allowed === true) return undefined;
+  for (const key of trunkAuthTargets(decision)) {
+    if (allowed === false || !allowed.has(key)) return `targets[].auth (Trunk ${key.split(' ')[0]}) needs the ${TRUNK_AUTH_CAPABILITY} capability`;
+  }
+  return undefined;
 }
 
 function alterationsProblem(alterations: HeaderAlterations | undefined, where: string): string | undefined {

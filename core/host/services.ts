@@ -5,6 +5,8 @@
  * each plugin's set from what its manifest lists.
  */
 import { aclCapability, digestCapability, tokensCapability, type GuessCounter } from '../auth/capability.js';
+import { trunkAuthCapability } from '../auth/trunk-capability.js';
+import { HealthBoard, healthCapability } from '../location/health.js';
 import { DigestAuth } from '../auth/digest.js';
 import { NonceCounts } from '../auth/nonce-counts.js';
 import { TokenVerifier } from '../auth/tokens.js';
@@ -35,6 +37,8 @@ function ownerOfAor(resources: Pick<ResourceStore, 'current'>) {
 export interface HostServices {
   location: LocationStore;
   digest: DigestAuth;
+  /** Probe results, shared by every node (core/location/health.ts). */
+  health: HealthBoard;
   close(): Promise<void>;
 }
 
@@ -59,6 +63,8 @@ interface Services {
   /** A digest for fixture runs, whose nonce-counts must not reach the live store. */
   scratchDigest?: () => DigestAuth;
   passwords?: GuessCounter;
+  /** What the probes found (core/trunks/probes.ts). */
+  health: HealthBoard;
 }
 
 function registerServices(registry: CapabilityRegistry, services: Services): void {
@@ -68,6 +74,8 @@ function registerServices(registry: CapabilityRegistry, services: Services): voi
   registry.register(digestCapability(services.digest, services.resources, { scratch: services.scratchDigest, passwords: services.passwords }));
   registry.register(aclCapability(services.resources));
   registry.register(tokensCapability(services.tokens));
+  registry.register(healthCapability(services.health));
+  registry.register(trunkAuthCapability());
 }
 
 export async function openHostServices(registry: CapabilityRegistry, options: HostServicesOptions): Promise<HostServices> {
@@ -88,15 +96,18 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
     location = LocationStore.scratch({ sessionTtlMs, events: options.events });
   }
   const digest = new DigestAuth({ keys, ttlSeconds, counts });
+  const health = await HealthBoard.open(bus, logger);
   const scratchDigest = () => new DigestAuth({ keys, ttlSeconds, counts: new NonceCounts(undefined) });
-  registerServices(registry, { location, digest, resources: options.resources, tokens: config.tokens ? new TokenVerifier(config.tokens) : undefined, scratchDigest, passwords: options.passwords });
+  registerServices(registry, { location, digest, resources: options.resources, tokens: config.tokens ? new TokenVerifier(config.tokens) : undefined, scratchDigest, passwords: options.passwords, health });
   const sweeper = setInterval(() => digest.sweep(), SWEEP_MS);
   sweeper.unref();
   return {
     location,
     digest,
+    health,
     async close() {
       clearInterval(sweeper);
+      await health.close();
       await location.close();
     },
   };
@@ -108,5 +119,5 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
  */
 export function registerLocalServices(registry: CapabilityRegistry, resources: Pick<ResourceStore, 'current'>): void {
   const digest = new DigestAuth({ keys: Keyring.random(), counts: new NonceCounts(undefined) });
-  registerServices(registry, { location: LocationStore.scratch(), digest, resources, tokens: undefined });
+  registerServices(registry, { location: LocationStore.scratch(), digest, resources, tokens: undefined, health: HealthBoard.scratch() });
 }

@@ -90,11 +90,19 @@ export interface TrunkUri {
   enabled: boolean;
 }
 
+/** OPTIONS health probes of a Trunk's outbound URIs or a Peer's bindings (over spec.host.probes). */
+export interface ProbeSettings {
+  enabled?: boolean;
+  intervalSeconds?: number;
+  failuresToMarkDown?: number;
+  successesToMarkUp?: number;
+}
+
 export type Trunk = Envelope<
   'Trunk',
   {
     inbound?: { uri: string; accessControlListRef?: string; credentialsRef?: string };
-    outbound?: { sendRegister: boolean; credentialsRef?: string; uris: TrunkUri[] };
+    outbound?: { sendRegister: boolean; expires: number; credentialsRef?: string; uris: TrunkUri[]; probes?: ProbeSettings };
   },
   { name?: string; region?: string }
 >;

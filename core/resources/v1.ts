@@ -114,7 +114,7 @@ function convertOne(doc: V1, context: Context): void {
         made.push(credentials(`${ref}-credentials`, spec.credentials as Credentials1));
       }
       if (spec.registries) notes.push('registries dropped: add them to the Trunk by hand if still needed');
-      if (spec.expires) notes.push('expires dropped: the registration lifetime is the registrar\'s');
+      if (typeof spec.expires === 'number') outbound.expires = spec.expires;
       made.push(resource('Trunk', ref, name, { outbound }));
       return;
     }

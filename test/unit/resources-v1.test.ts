@@ -8,7 +8,7 @@ import { convertV1, formatProblem, parseYaml, validateDocuments } from '../../co
 
 const v1 = (text: string) => parseYaml(text, { file: 'v1.yaml' }).documents;
 
-test('resources v1 - Gateway becomes a Trunk: host:port split, sctp falls back to udp, registries and expires dropped with notes', () => {
+test('resources v1 - Gateway becomes a Trunk: host:port split, sctp falls back to udp, registries dropped with a note, expires kept as the registration lifetime', () => {
   const conversion = convertV1(
     v1(`
 - apiVersion: v1beta1
@@ -23,9 +23,9 @@ test('resources v1 - Gateway becomes a Trunk: host:port split, sctp falls back t
   );
   assert.deepEqual(conversion.problems, []);
   assert.deepEqual(conversion.documents.map((d) => d.value), [
-    { apiVersion: 'v2beta1', kind: 'Trunk', ref: 'GW1', metadata: { name: 'Carrier' }, spec: { outbound: { sendRegister: false, uris: [{ uri: { host: 'sip.carrier.example', port: 5080, transport: 'udp' } }] } } },
+    { apiVersion: 'v2beta1', kind: 'Trunk', ref: 'GW1', metadata: { name: 'Carrier' }, spec: { outbound: { sendRegister: false, uris: [{ uri: { host: 'sip.carrier.example', port: 5080, transport: 'udp' } }], expires: 300 } } },
   ]);
-  assert.match(conversion.warnings[0].message, /transport sctp is not supported: udp used; registries dropped.*; expires dropped/);
+  assert.match(conversion.warnings[0].message, /transport sctp is not supported: udp used; registries dropped/);
 });
 
 test('resources v1 - an Agent whose domain has no Domain gets one made; a Peer without device gets a backend aor', () => {

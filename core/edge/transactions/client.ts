@@ -41,6 +41,8 @@ export interface ClientTransactionOptions {
   onTerminated(tx: ClientTransaction): void;
   /** User-Agent for the ACK this transaction writes itself (spec.edge.userAgent). */
   userAgent?: string;
+  /** Responses must reach it parsed (a request routr originated reads its answer's headers): no fast path. */
+  parsedOnly?: boolean;
 }
 
 export class ClientTransaction {
@@ -52,6 +54,8 @@ export class ClientTransaction {
   /** A provisional response arrived: a CANCEL may now be sent (RFC 3261 9.1). */
   provisionalReceived = false;
   finalStatus = 0;
+  /** See ClientTransactionOptions.parsedOnly. */
+  readonly parsedOnly: boolean;
   #data: Uint8Array;
   #ack: Uint8Array | undefined;
   readonly #options: ClientTransactionOptions;
@@ -63,6 +67,7 @@ export class ClientTransaction {
     this.branch = options.branch;
     this.request = options.request;
     this.isInvite = options.request.method === 'INVITE';
+    this.parsedOnly = options.parsedOnly === true;
     this.state = this.isInvite ? 'calling' : 'trying';
     this.#data = options.data ?? stringifyMessage(options.request, options.body);
   }
