@@ -474,14 +474,20 @@ function relayed(request, voucher) {
 function toPstn(request, number, { type, dialed, privacy }) {
   if (!reach(number)) return respond(404, 'Not Found');
   const trunk = usedTrunk(number);
-  const uris = (trunk?.spec.outbound?.uris ?? [])
+  const enabled = (trunk?.spec.outbound?.uris ?? [])
     .filter((u) => u.enabled !== false)
     .sort((a, b) => (a.priority ?? 10) - (b.priority ?? 10) || (b.weight ?? 10) - (a.weight ?? 10));
-  if (uris.length === 0) return respond(503, 'No Outbound Trunk');
+  if (enabled.length === 0) return respond(503, 'No Outbound Trunk');
+  // URIs the probes marked down are skipped until they answer again (core/trunks/probes.ts).
+  const uris = enabled.filter(({ uri }) => !routr.health.isDown({ trunk: trunk.ref, host: uri.host, port: uri.port, transport: uri.transport ?? 'udp' }));
+  if (uris.length === 0) return respond(503, 'Trunk Unavailable', { 'Retry-After': '30' });
   const callerId = number.spec.location.telUrl.replace(/^tel:/i, '');
+  // With outbound credentials, the carrier's 401/407 is answered by routr with them (the caller never sees it).
+  const auth = trunk.spec.outbound.credentialsRef ? { trunk: trunk.ref } : undefined;
   const targets = uris.map(({ uri }) => ({
     uri: `sip:${dialed}@${hostPort(uri.host, uri.port)}${uri.transport ? `;transport=${uri.transport}` : ''}`,
     headers: { set: { 'P-Asserted-Identity': `<sip:${callerId}@${hostPort(uri.host)}>` } },
+    ...(auth && { auth }),
   }));
   return forward(targets, { type, set: privacy ? { Privacy: 'id' } : {} });
 }
