@@ -135,7 +135,9 @@ const pages = {
     const { items } = await api('trunks');
     const rows = items.map((t) => el('tr', {},
       el('td', {}, t.ref), el('td', {}, dash(t.name)), el('td', {}, dash(t.inbound)),
-      el('td', {}, t.outbound.length ? t.outbound.map((u) => el('div', {}, el('code', {}, u.uri), u.enabled ? '' : ' (disabled)')) : '–'),
+      el('td', {}, t.outbound.length ? t.outbound.map((u) => el('div', {}, el('code', {}, u.uri), u.enabled ? '' : ' (disabled)',
+        u.registration ? el('span', { class: `state-${u.registration.state}` }, ` · ${u.registration.state}${u.registration.registeredUntil ? ` until ${clock(u.registration.registeredUntil)}` : ''}${u.registration.reason ? ` (${u.registration.reason})` : ''}`) : '',
+        u.probe ? el('span', { class: `state-${u.probe.state}` }, ` · probe ${u.probe.state}`) : '')) : '–'),
       el('td', {}, t.sendRegister ? 'yes' : 'no'),
       stateCell(t.registration?.state ?? (t.sendRegister ? 'unknown' : null)),
       el('td', {}, t.registration ? `${dash(t.registration.status)} ${t.registration.reason ?? ''}` : '–'),

@@ -38,6 +38,20 @@ With no spec.http.apiToken (nor ROUTR_API_TOKEN) the first start writes a random
 127.0.0.1 only; the CLI on the same machine reads that file. Exit codes: 0 stopped cleanly, 1 invalid config or
 cannot start, 70 a sandbox thread was lost (restart the process).`,
   },
+  trunks: {
+    summary: 'trunks status [--json]   registration with each carrier (per outbound URI) and probe results',
+    page: `usage: routr trunks status [options]
+
+routr's registration with every Trunk outbound URI that has sendRegister (state, the carrier's last answer,
+registered until, the next attempt, the node and edge doing it, the last error), and what the OPTIONS probes
+found about each Trunk URI and Peer binding (up or down since when, the last answer). Exit 1 when any
+registration has failed or any probed target is down, so scripts can alert on it.
+
+options:
+  --json               the whole answer as JSON
+  -h, --help           this page
+${SERVER_FLAGS}`,
+  },
   status: {
     summary: 'status [--json]   roles, bus, edges, hosts, processors, registrations, calls, trace memory',
     page: `usage: routr status [options]

@@ -11,6 +11,7 @@ import { args, exit, setExitCode, writeStderr, writeStdout } from '../runtime/pr
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   start: async (args) => (await import('./start.js')).runStart(args),
   status: async (args) => (await import('./ops.js')).runStatus(args),
+  trunks: async (args) => (await import('./trunks.js')).runTrunks(args),
   trace: async (args) => (await import('./ops.js')).runTrace(args),
   console: async (args) => (await import('./ops.js')).runConsole(args),
   resources: async (args) => (await import('./resources.js')).runResources(args),

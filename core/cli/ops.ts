@@ -15,13 +15,13 @@ interface Answer {
   body: unknown;
 }
 
-function client(values: { url?: string; token?: string; config?: string }): Client {
+export function client(values: { url?: string; token?: string; config?: string }): Client {
   const c = resolveClient(values);
   if (!c.token) throw new UsageError(noTokenMessage(c));
   return c;
 }
 
-async function get(c: Client, path: string): Promise<Answer> {
+export async function get(c: Client, path: string): Promise<Answer> {
   let res: Response;
   try {
     res = await fetch(`${c.url}/api/v1/${path}`, { headers: { authorization: `Bearer ${c.token}`, accept: 'application/json' } });
@@ -36,7 +36,7 @@ async function get(c: Client, path: string): Promise<Answer> {
   }
 }
 
-function refused(answer: Answer): number {
+export function refused(answer: Answer): number {
   writeStderr(`routr: the server answered ${answer.status}: ${(answer.body as { error?: string }).error ?? 'error'}\n`);
   return 1;
 }

@@ -50,6 +50,7 @@ export function convertV1Config(v1: Obj, options: { baseDir?: string } = {}): V1
   const http: Obj = {};
   const logging: Obj = {};
   const connect: Obj = { algorithms: ['MD5', 'SHA-256'] };
+  const registrar: Obj = {};
   // v1's default: files_data_provider on the config folder itself.
   let resources: Obj = { provider: 'files', path: '.' };
 
@@ -87,8 +88,8 @@ export function convertV1Config(v1: Obj, options: { baseDir?: string } = {}): V1
         const mode = String(value).toLowerCase() === 'internal' ? 'always' : String(value).toLowerCase() === 'external' ? 'never' : undefined;
         if (!mode) refuse(path, `must be Internal or External (got ${JSON.stringify(value)})`);
         else {
-          connect.nat = mode;
-          note(path, `Connect's nat: ${mode} (registered contacts reached at ${mode === 'always' ? "the REGISTER's source address and port (received/rport)" : 'the Contact as written'})`);
+          registrar.nat = mode;
+          note(path, `spec.host.registrar.nat: ${mode} (registered contacts reached at ${mode === 'always' ? "the REGISTER's source address and port (received/rport)" : 'the Contact as written'})`);
         }
         break;
       }
@@ -146,7 +147,7 @@ export function convertV1Config(v1: Obj, options: { baseDir?: string } = {}): V1
     metadata: { name: 'converted from Routr v1 (v1beta1)' },
     spec: {
       edge,
-      host: { processors: [{ ref: 'connect', isFallback: true, config: connect }] },
+      host: { processors: [{ ref: 'connect', isFallback: true, config: connect }], ...(Object.keys(registrar).length ? { registrar } : {}) },
       ...(Object.keys(http).length ? { http } : {}),
       ...(Object.keys(logging).length ? { logging } : {}),
       resources,

@@ -7,7 +7,8 @@
  *   GET /api/v1/calls                calls in progress and recently ended (from the events)
  *   GET /api/v1/traces               recent calls in the edges' trace rings
  *   GET /api/v1/traces/<call-id>     that call from every edge that saw it, and its ladder
- *   GET /api/v1/trunks               Trunks with their last registration state (probe: when issue 14 adds it)
+ *   GET /api/v1/trunks               Trunks with their registration and probe state per outbound URI
+ *   GET /api/v1/trunks/status        every registration (registered until, last error, next attempt) and probe
  *   GET /api/v1/figures              calls/s, calls in progress, transactions, decision p50/p99
  *   GET /api/v1/events               server-sent events: every event, and `figures` every 2 s
  */
@@ -19,6 +20,8 @@ import type { ServerConfig } from '../config/server.js';
 import type { Edge } from '../edge/edge.js';
 import type { ProcessorHost } from '../host/host.js';
 import type { HostServices } from '../host/services.js';
+import { HealthBoard, targetName, type TargetHealth } from '../location/health.js';
+import { trunksStatus, type TrunksStatus } from '../trunks/index.js';
 import { json, type OpsServer } from '../http.js';
 import { LocationStore } from '../location/store.js';
 import type { Logger } from '../log.js';
@@ -63,6 +66,7 @@ export const PACKAGE_VERSION: string = (JSON.parse(readFileSync(packagePath('pac
 export function mountOpsApi(ops: OpsServer, auth: ApiAuth, view: OpsView): { close(): Promise<void> } {
   const figures = new FigureSampler(view.metrics, view.board);
   const registrations = new Registrations(view);
+  const carriers = new CarrierView(view);
   const ownBinding = (tenant: string | null) => (b: Binding) => {
     if (tenant === null) return true;
     const owner = view.resources?.current().ownerOfAor(b.aor);
@@ -90,11 +94,53 @@ export function mountOpsApi(ops: OpsServer, auth: ApiAuth, view: OpsView): { clo
       if (traces.length === 0) throw new ApiError(404, `no edge holds a trace of Call-ID ${params.callId} (it may be older than the trace rings keep)`);
       return json(res, 200, { callId: params.callId, traces, ladder: buildLadder(params.callId, traces) });
     },
-    'ops.trunks': ({ res, principal }) => json(res, 200, { items: trunks(view, principal.tenant) }),
+    'ops.trunks': async ({ res, principal }) => json(res, 200, { items: trunks(view, principal.tenant, await carriers.status(principal.tenant)) }),
+    'ops.trunks.status': async ({ res, principal }) => json(res, 200, await carriers.status(principal.tenant)),
     'ops.figures': async ({ res }) => json(res, 200, await figures.sample()),
     'ops.events': ({ req, res, principal }) => streamEvents(req, res, { board: view.board, figures, tenant: principal.tenant }),
   });
-  return { close: () => registrations.close() };
+  return { close: async () => Promise.all([registrations.close(), carriers.close()]).then(() => undefined) };
+}
+
+/** Registration and probe state from the bus: the host's own health board, or (edge-only nodes) one opened on first use. */
+class CarrierView {
+  readonly #view: OpsView;
+  #board: Promise<HealthBoard | undefined> | undefined;
+
+  constructor(view: OpsView) {
+    this.#view = view;
+  }
+
+  /** What `tenant` may see: its own Trunks' registrations and probes, and probes of its own Peers' bindings. */
+  async status(tenant: string | null): Promise<TrunksStatus> {
+    const bus = this.#view.bus;
+    if (!bus) return { registrations: [], probes: [] };
+    let board = this.#view.services?.health;
+    if (!board) {
+      this.#board ??= HealthBoard.open(bus, this.#view.logger).catch(() => undefined);
+      board = await this.#board;
+    }
+    const all = await trunksStatus(bus, board);
+    if (tenant === null) return all;
+    const set = this.#view.resources?.current();
+    const visibleTrunk = (ref: string) => {
+      const trunk = set?.get('Trunk', ref);
+      return trunk !== undefined && visibleTo(tenant, trunk);
+    };
+    return {
+      registrations: all.registrations.filter((r) => visibleTrunk(r.trunk)),
+      probes: all.probes.filter((p) => {
+        const subject = p.target.slice(0, p.target.indexOf(' '));
+        if (p.kind === 'trunk') return visibleTrunk(subject);
+        const owner = set?.ownerOfAor(subject);
+        return owner !== undefined && visibleTo(tenant, owner);
+      }),
+    };
+  }
+
+  async close(): Promise<void> {
+    await (await this.#board)?.close();
+  }
 }
 
 function requireBus(view: OpsView): Bus {
@@ -158,25 +204,52 @@ async function status(view: OpsView, registrations: Registrations) {
       resources: Object.fromEntries(KINDS.map((k) => [k, set?.list(k).length ?? 0])),
     },
     pluginStates: [...(view.board?.plugins.values() ?? [])],
+    // Open balanced sessions per Peer and contact (least-sessions' view; on hosts).
+    balancer: view.services?.location.allSessions() ?? null,
     recentEvents: view.board?.log ?? [],
     http: { bindAddr: view.apiAccess?.bindAddr ?? null, api: view.apiAccess?.token ? 'on' : 'off', tokenFile: view.apiAccess?.tokenFile?.path ?? null },
   };
 }
 
-function trunks(view: OpsView, tenant: string | null) {
+function trunks(view: OpsView, tenant: string | null, known: TrunksStatus) {
   const set = view.resources?.current();
+  const probes = new Map<string, TargetHealth>(known.probes.map((p) => [p.target, p]));
   return (set?.list('Trunk') ?? []).filter((t) => visibleTo(tenant, t)).map((t) => {
     const spec = t.spec as { inbound?: { uri?: string }; outbound?: { sendRegister?: boolean; uris?: Array<{ uri: { host: string; port?: number; transport?: string; user?: string }; enabled?: boolean; priority?: number }> } };
     const last = view.board?.trunks.get(t.ref);
+    const outbound = (spec.outbound?.uris ?? []).map((u) => {
+      const transport = u.uri.transport ?? 'udp';
+      const host = u.uri.host.includes(':') && !u.uri.host.startsWith('[') ? `[${u.uri.host}]` : u.uri.host;
+      const id = `${host}${u.uri.port ? `:${u.uri.port}` : ''}${transport === 'udp' ? '' : `;transport=${transport === 'wss' ? 'ws' : transport}`}`;
+      const registration = known.registrations.find((r) => r.trunk === t.ref && r.uri === id) ?? null;
+      const probe = probes.get(targetName({ trunk: t.ref, host: u.uri.host, port: u.uri.port, transport })) ?? null;
+      return {
+        uri: `${u.uri.user ? `${u.uri.user}@` : ''}${u.uri.host}${u.uri.port ? `:${u.uri.port}` : ''}${u.uri.transport ? `;transport=${u.uri.transport}` : ''}`,
+        enabled: u.enabled ?? true,
+        priority: u.priority ?? 10,
+        registration,
+        probe: probe ? { state: probe.up ? 'up' : 'down', since: probe.since, lastStatus: probe.lastStatus, lastError: probe.lastError, checkedAt: probe.checkedAt } : null,
+      };
+    });
+    const registered = outbound.map((o) => o.registration).filter((r) => r !== null);
+    const probed = outbound.map((o) => o.probe).filter((p) => p !== null);
     return {
       ref: t.ref,
       name: (t.metadata as { name?: string } | undefined)?.name ?? null,
       inbound: spec.inbound?.uri ?? null,
-      outbound: (spec.outbound?.uris ?? []).map((u) => ({ uri: `${u.uri.user ? `${u.uri.user}@` : ''}${u.uri.host}${u.uri.port ? `:${u.uri.port}` : ''}${u.uri.transport ? `;transport=${u.uri.transport}` : ''}`, enabled: u.enabled ?? true, priority: u.priority ?? 10 })),
+      outbound,
       sendRegister: spec.outbound?.sendRegister ?? false,
-      registration: last ? { state: last.state, status: last.status, expires: last.expires, reason: last.reason, time: last.time } : null,
-      // Filled in when trunk probing (OPTIONS keepalives) reports its state; until then nothing is known.
-      probe: null,
+      // The Trunk as a whole: registered when every URI is, else the first URI's state that is not.
+      registration: registered.length
+        ? (() => {
+            const worst = registered.find((r) => r.state !== 'registered') ?? registered[0];
+            return { state: worst.state, status: worst.status, expires: worst.expires, reason: worst.reason, time: new Date(worst.updatedAt).toISOString() };
+          })()
+        : last
+          ? { state: last.state, status: last.status, expires: last.expires, reason: last.reason, time: last.time }
+          : null,
+      // up when every probed URI answers, down when none does, partial in between; null when none is probed.
+      probe: probed.length ? { state: probed.every((p) => p.state === 'up') ? 'up' : probed.every((p) => p.state === 'down') ? 'down' : 'partial' } : null,
     };
   });
 }

@@ -71,7 +71,8 @@ export class CallEvents {
   forwarded(request: SipRequest, reply: DecidedReply, source: Sender): void {
     if (request.method !== 'INVITE' || request.headers.to.params.tag !== undefined) return;
     const accounting = this.#events.wants('accounting.call') && reply.decision.metadata?.leg !== 'relay';
-    if (!this.#events.wants('call.started') && !accounting) return;
+    // Hosts listen for call.ended (balancer sessions end with the call) even when nobody wants call.started.
+    if (!this.#events.wants('call.started') && !this.#events.wants('call.ended') && !accounting) return;
     const callId = request.headers['call-id'];
     if (this.#calls.has(callId)) return; // another INVITE transaction of a call already going
     const call: Call = {
@@ -101,8 +102,8 @@ export class CallEvents {
     });
   }
 
-  /** A forwarded request got its final answer (`status`), relayed or generated here. */
-  done(request: SipRequest, status: number, cancelled: boolean): void {
+  /** A forwarded request got its final answer (`status`), relayed or generated here; `target`: the branch that answered. */
+  done(request: SipRequest, status: number, cancelled: boolean, target?: string): void {
     if (this.#calls.size === 0) return;
     const method = request.method;
     if (method !== 'INVITE' && method !== 'BYE') return;
@@ -115,7 +116,7 @@ export class CallEvents {
       if (call.answeredAt) return;
       call.answeredAt = this.#now();
       call.status = status;
-      this.#events.publish('call.answered', { ...this.#common(callId, call), status, processor: call.processor, setupMs: call.answeredAt - call.startedAt });
+      this.#events.publish('call.answered', { ...this.#common(callId, call), status, processor: call.processor, setupMs: call.answeredAt - call.startedAt, target: target ?? null });
       return;
     }
     if (!call.answeredAt) {

@@ -53,7 +53,7 @@ export interface ForwardingDeps {
   /** Answer upstream with a response the edge generates. */
   respondLocal(server: ServerTransaction, status: number, reason?: string): void;
   /** The request got its final answer upstream (`status`), relayed or generated; `cancelled` by the caller. */
-  onDone(server: ServerTransaction, status: number, cancelled: boolean): void;
+  onDone(server: ServerTransaction, status: number, cancelled: boolean, target?: string): void;
   /** User-Agent on the requests the edge writes itself (CANCEL, ACK of a non-2xx). */
   userAgent?: string;
   /** spec.edge.recordRoute: auto follows the decision. */
@@ -445,7 +445,7 @@ export class ProxyContext {
       restoreCSeq(parsed.message, this.#request.headers.cseq.seq);
       this.#deps.metrics.countOut('response', parsed.message.headers.cseq.method, response.status);
       this.#server.respond(parsed.message as SipResponse, parsed.body);
-      if (response.status >= 200) this.#complete(response.status);
+      if (response.status >= 200) this.#complete(response.status, tx);
       return;
     }
     if (response.parsed) {
@@ -457,7 +457,7 @@ export class ProxyContext {
       this.#deps.metrics.countOut('response', response.method, response.status);
       this.#server.relay(response.status, response.spliced);
     }
-    if (response.status >= 200) this.#complete(response.status);
+    if (response.status >= 200) this.#complete(response.status, tx);
   }
 
   #finish(status: number, reason?: string): void {
@@ -466,14 +466,14 @@ export class ProxyContext {
     this.#complete(status);
   }
 
-  #complete(status: number): void {
+  #complete(status: number, tx?: ClientTransaction): void {
     if (this.#done) return;
     this.#done = true;
     this.#timers.clearAll();
     if (this.#request.method === 'BYE' && this.#dialog?.trunk) {
       this.#deps.dialogOffsets?.forget(DialogOffsets.key(this.#request, this.#dialog.side));
     }
-    this.#deps.onDone(this.#server, status, this.#cancelled);
+    this.#deps.onDone(this.#server, status, this.#cancelled, tx?.request.uri);
   }
 }
 

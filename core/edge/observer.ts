@@ -18,8 +18,8 @@ export interface ProxyObserver {
   decided?(request: SipRequest, outcome: DecisionOutcome, ms: number): void;
   /** The request is being forwarded on `reply`'s decision. */
   forwarded?(request: SipRequest, reply: DecidedReply, source: { host: string; port: number; transport: string }): void;
-  /** A forwarded request got its final answer upstream. */
-  done?(request: SipRequest, status: number, cancelled: boolean): void;
+  /** A forwarded request got its final answer upstream (`target`: the Request-URI of the branch that gave it). */
+  done?(request: SipRequest, status: number, cancelled: boolean, target?: string): void;
   /** A server transaction sent its final response (every transaction, answered locally or relayed). */
   final?(tx: ServerTransaction, status: number): void;
 }
@@ -38,7 +38,7 @@ export function edgeObserver(options: EdgeObserverOptions): ProxyObserver | unde
   const observer: ProxyObserver = {};
   if (calls) {
     observer.forwarded = (request, reply, source) => calls.forwarded(request, reply, source as never);
-    observer.done = (request, status, cancelled) => calls.done(request, status, cancelled);
+    observer.done = (request, status, cancelled, target) => calls.done(request, status, cancelled, target);
   }
   if (ring) {
     observer.decided = (request, outcome, ms) => {

@@ -113,9 +113,9 @@ export class ProxyCore {
       recordRoute: options.recordRoute,
       authorize: options.authorize,
       dialogOffsets: this.#dialogOffsets,
-      onDone: (server, status, cancelled) => {
+      onDone: (server, status, cancelled, target) => {
         this.#contexts.delete(server.key);
-        options.observer?.done?.(server.request, status, cancelled);
+        options.observer?.done?.(server.request, status, cancelled, target);
       },
     };
     this.originator = new Originator({ ...this.#forwarding, edgeRef: options.edgeRef });

@@ -81,6 +81,8 @@ export interface CallAnswered {
   processor: string | null;
   /** Milliseconds from call.started to the first 2xx. */
   setupMs: number;
+  /** The Request-URI of the branch that answered (after failover, the target that took the call); null when not known. */
+  target: string | null;
 }
 
 export interface CallEnded {

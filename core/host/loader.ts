@@ -379,9 +379,11 @@ export class SlotLoader {
     const index = list.findIndex((entry) => entry.ref === config.ref);
     const where = `/spec/host/${what}s/${index}/config (${what} "${config.ref}")`;
     const file = configFileOf(config.config);
-    if (file === undefined) return { merged: mergedConfig(plugin, { config: config.config, where }) };
+    // spec.host.registrar is the one place the registrar's NAT handling and backend header are set (Connect reads both).
+    const hostDefaults = { ...this.#options.config.registrar };
+    if (file === undefined) return { merged: mergedConfig(plugin, { config: config.config, where, hostDefaults }) };
     const read = readConfigFile(file);
-    return { merged: mergedConfig(plugin, { config: read.config, where: `config file ${file} (${where})`, owned: true }), digest: read.digest };
+    return { merged: mergedConfig(plugin, { config: read.config, where: `config file ${file} (${where})`, owned: true, hostDefaults }), digest: read.digest };
   }
 
   async #verify(plugin: LoadedPlugin): Promise<void> {

@@ -7,6 +7,7 @@
 import { aclCapability, digestCapability, tokensCapability, type GuessCounter } from '../auth/capability.js';
 import { trunkAuthCapability } from '../auth/trunk-capability.js';
 import { HealthBoard, healthCapability } from '../location/health.js';
+import { followCalls } from '../location/sessions.js';
 import { DigestAuth } from '../auth/digest.js';
 import { NonceCounts } from '../auth/nonce-counts.js';
 import { TokenVerifier } from '../auth/tokens.js';
@@ -101,12 +102,14 @@ export async function openHostServices(registry: CapabilityRegistry, options: Ho
   registerServices(registry, { location, digest, resources: options.resources, tokens: config.tokens ? new TokenVerifier(config.tokens) : undefined, scratchDigest, passwords: options.passwords, health });
   const sweeper = setInterval(() => digest.sweep(), SWEEP_MS);
   sweeper.unref();
+  const calls = followCalls(bus, location);
   return {
     location,
     digest,
     health,
     async close() {
       clearInterval(sweeper);
+      await Promise.all(calls.map((c) => c.drain().catch(() => undefined)));
       await health.close();
       await location.close();
     },

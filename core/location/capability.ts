@@ -44,6 +44,8 @@ function bindingInput(value: unknown): BindingInput {
   const input: BindingInput = { aor, contact, expires, sender: address(value.sender, 'sender'), receivedOn: address(value.receivedOn, 'receivedOn'), edgeRef, callId, cseq: cseq as number };
   if (typeof value.q === 'number') input.q = value.q;
   if (typeof value.instance === 'string') input.instance = value.instance;
+  if (typeof value.nat === 'boolean') input.nat = value.nat;
+  if (typeof value.registrant === 'string') input.registrant = value.registrant;
   return input;
 }
 

@@ -42,10 +42,11 @@ interface Session {
   at: number;
 }
 
-/** `sip:1001@SIP.Local:5060;transport=udp` → `sip:1001@sip.local`; non-SIP AORs (`backend:voice`) are kept as written. */
+/** `sip:1001@SIP.Local:5060;transport=udp` → `sip:1001@sip.local`; `backend:` AORs are lower-cased, other non-SIP ones kept as written. */
 export function normaliseAor(aor: string): string {
   const m = /^(sips?):(?:([^@;?]*)@)?(\[[^\]]+\]|[^:;?]+)/i.exec(aor.trim());
-  if (!m) return aor.trim();
+  // Backend groups are named case-insensitively (X-Fonoster-Backend: CONFERENCE joins backend:conference).
+  if (!m) return /^backend:/i.test(aor.trim()) ? aor.trim().toLowerCase() : aor.trim();
   const user = m[2] === undefined ? '' : `${m[2]}@`;
   return `${m[1].toLowerCase()}:${user}${m[3].toLowerCase()}`;
 }
@@ -139,6 +140,8 @@ export class LocationStore {
     };
     if (typeof input.q === 'number') binding.q = input.q;
     if (typeof input.instance === 'string') binding.instance = input.instance;
+    if (typeof input.nat === 'boolean') binding.nat = input.nat;
+    if (typeof input.registrant === 'string') binding.registrant = input.registrant;
     this.#kv.set(key, binding as unknown as JsonValue, JSON.stringify(binding));
     if (this.#events?.wants('endpoint.registered')) {
       this.#events.publish('endpoint.registered', {
@@ -229,6 +232,18 @@ export class LocationStore {
     }
     if (sessionKey) this.#writeSession(sessionKey, { group, backend, at: now });
     return backend;
+  }
+
+  /**
+   * The call of `affinity` landed on `backend` (it failed over from the one picked): count it there. Nothing when
+   * there is no session or it already names that backend.
+   */
+  repoint(affinity: string, backend: string): boolean {
+    const key = `s.${hash(affinity)}`;
+    const session = this.#sessions.get(key);
+    if (!session || session.backend === backend) return false;
+    this.#writeSession(key, { ...session, backend, at: this.#now() });
+    return true;
   }
 
   /** End the session of `affinity` (BYE, a failed call); true when there was one. */

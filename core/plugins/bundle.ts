@@ -142,11 +142,15 @@ export function bundleDigest(bundle: PluginBundle): string {
  * `owned`: the operator's config is a fresh object the caller gives away (a config file just parsed), so it is
  * not copied — a 100,000-entry R3 document takes ≈ 0.25 s to clone.
  */
-export function mergedConfig(plugin: LoadedPlugin, options: { config: Record<string, unknown> | undefined; where: string; owned?: boolean }): Record<string, unknown> {
+export function mergedConfig(
+  plugin: LoadedPlugin,
+  options: { config: Record<string, unknown> | undefined; where: string; owned?: boolean; hostDefaults?: Record<string, unknown> },
+): Record<string, unknown> {
   const { where } = options;
   const defaults = structuredClone(plugin.manifest.spec.config ?? {});
-  const config = { ...defaults, ...(options.owned ? options.config : structuredClone(options.config ?? {})) };
   const schema = plugin.manifest.spec.configSchema;
+  const offered = hostDefaultsFor(schema, options.hostDefaults);
+  const config = { ...defaults, ...offered, ...(options.owned ? options.config : structuredClone(options.config ?? {})) };
   if (!schema) return config;
   const validate = compileConfigSchema(plugin);
   if (!validate(config)) {
@@ -154,6 +158,18 @@ export function mergedConfig(plugin: LoadedPlugin, options: { config: Record<str
     throw new PluginError(`${where}: config does not satisfy the configSchema of plugin "${plugin.manifest.ref}" (${plugin.location}):\n  ${problems.join('\n  ')}`);
   }
   return config;
+}
+
+/**
+ * Host settings a plugin may take as defaults (`spec.host.registrar`: `nat`, `backendHeader`): only those its
+ * configSchema declares as properties, so a plugin sees them only when it asked for them by name. They sit
+ * between the manifest's defaults and the operator's own config for the entry.
+ */
+function hostDefaultsFor(schema: unknown, offered: Record<string, unknown> | undefined): Record<string, unknown> {
+  if (!offered || schema === null || typeof schema !== 'object') return {};
+  const properties = (schema as { properties?: unknown }).properties;
+  if (properties === null || typeof properties !== 'object') return {};
+  return Object.fromEntries(Object.entries(offered).filter(([key, value]) => value !== undefined && Object.hasOwn(properties, key)));
 }
 
 /**

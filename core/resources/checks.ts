@@ -107,6 +107,16 @@ export function crossCheck(entries: readonly Entry[], options: CrossCheckOptions
     }
   }
 
+  // A Number's next.backend names a backend group: some Peer must have the aor backend:<backend>.
+  const groups = new Set(all.flatMap((e) => (e.resource.kind === 'Peer' ? [text(e.resource, 'spec', 'aor')?.toLowerCase()] : [])));
+  for (const entry of all) {
+    if (entry.resource.kind !== 'Number') continue;
+    const backend = text(entry.resource, 'spec', 'next', 'backend');
+    if (backend !== undefined && !groups.has(`backend:${backend.toLowerCase()}`)) {
+      report(entry, '/spec/next/backend', `no Peer has the aor backend:${backend.toLowerCase()} (the backend group's balancing settings)`);
+    }
+  }
+
   for (const entry of all) {
     for (const reference of referencesOf(entry.resource)) {
       const target = byRef.get(reference.target.ref);

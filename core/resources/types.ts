@@ -73,6 +73,8 @@ export type NumberResource = Envelope<
   'Number',
   {
     trunkRef: string;
+    /** A backend group instead of location.aorLink (Routr v2 spec). */
+    next?: { backend: string; ref?: string; aorLink?: string };
     location: {
       telUrl: string;
       aorLink?: string;
@@ -116,6 +118,7 @@ export type Peer = Envelope<
     credentialsRef?: string;
     accessControlListRef?: string;
     loadBalancing: { algorithm: 'round-robin' | 'least-sessions'; withSessionAffinity: boolean };
+    probes?: ProbeSettings;
     maxContacts?: number;
     expires?: number;
     enabled: boolean;

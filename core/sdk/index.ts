@@ -137,6 +137,13 @@ export interface BindingInput {
   q?: number;
   /** `+sip.instance` (RFC 5626), when given. */
   instance?: string;
+  /**
+   * The registrar found the client behind NAT (Contact or Via naming another address than the socket's, a
+   * private or `.invalid` Contact, a connection-oriented flow): with `nat: auto` it is reached at `sender`.
+   */
+  nat?: boolean;
+  /** The Peer (or Agent) resource that registered it: a backend group's bindings come from several Peers. */
+  registrant?: string;
 }
 
 /** A registered contact for an address of record (what `location.find` returns). */

@@ -18,6 +18,7 @@ export { answerTrunkChallenge, trunkAddresses } from './authorize.js';
 export { desiredRegistrations, TRUNKS_BUCKET, TrunkRegistry } from './registry.js';
 export { refreshDelaySeconds, type RegistrationState, type RegistrationStatus } from './registration.js';
 export { PROBE_DEFAULTS, Prober, type ProbeDefaults } from './probes.js';
+export { storedRegistrations, trunksStatus, type TrunksStatus } from './status.js';
 
 export interface TrunkServicesOptions {
   bus: Bus;

@@ -48,16 +48,17 @@ export function isValid(request) {
 }
 
 /**
- * How a binding is reached (config.nat; Routr v1's registrarIntf): `always` the REGISTER's socket source (NAT-safe,
- * the default), `never` the Contact as registered, `auto` the source for connection-oriented transports and when the
- * Contact's host is not the source's, else the Contact (a third party registering a device on another port).
+ * How a binding is reached (config.nat, fed by spec.host.registrar.nat; Routr v1's registrarIntf): `auto` (the
+ * default) the REGISTER's socket source when the registrar detected NAT (see detectNat) or the transport is
+ * connection-oriented, else the Contact as registered (a third party registering a device on another port);
+ * `always` the source (received/rport); `never` the Contact as registered.
  * Set per request: the processor runs synchronously, one request at a time.
  */
-let natMode = 'always';
+let natMode = 'auto';
 
 /** @param {import('routr/sdk').RequestEnvelope} request */
 export function doProcess(request, { config }) {
-  natMode = config.nat ?? 'always';
+  natMode = config.nat ?? 'auto';
   const decision = withTenancy(() => decide(request, config));
   return decision.action === 'forward' ? withoutOurCredentials(decision, request, config) : decision;
 }
@@ -96,28 +97,43 @@ function register(request, config) {
   const headers = request.message.headers;
   const to = parseUri(headers.to.uri);
   if (!to || to.scheme === 'tel' || to.user === '') return respond(400, 'To must be a SIP address of record');
-  const owner = registrant(to, config);
+  let owner = registrant(to, config);
   if (!aclPermits(owner.aclRef, request)) return forbidden();
-  const credentialsRef = owner.resource ? owner.resource.spec.credentialsRef : null;
-  if (!owner.resource || credentialsRef) {
-    const refused = authenticate(request, config, { realm: owner.realm, credentialsRef: credentialsRef ?? null, kind: WWW });
-    if (refused) return refused;
+  if (headerText(request, 'x-connect-token')) {
+    // A web client (or an Agent) proving itself with its token instead of a digest (the seed's allowedMethods: [INVITE, REGISTER]).
+    const byToken = tokenRegistrant(request, to, owner);
+    if (byToken.refused) return byToken.refused;
+    owner = byToken.owner;
+  } else {
+    const credentialsRef = owner.resource ? owner.resource.spec.credentialsRef : null;
+    if (!owner.resource || credentialsRef) {
+      const refused = authenticate(request, config, { realm: owner.realm, credentialsRef: credentialsRef ?? null, kind: WWW });
+      if (refused) return refused;
+    }
+    if (!owner.resource || owner.resource.spec.enabled === false) return forbidden();
   }
-  if (!owner.resource || owner.resource.spec.enabled === false) return forbidden();
+  // A Peer may register into a backend group (Routr v2 spec, "Balancing Backends"): its binding joins backend:<group>.
+  const group = owner.kind === 'peer' ? headerText(request, (config.backendHeader ?? 'X-Fonoster-Backend').toLowerCase()) : '';
+  if (group) {
+    const groupPeer = peerByAor(`backend:${group.toLowerCase()}`);
+    if (!groupPeer || groupPeer.spec.enabled === false) return forbidden('No such backend group');
+    // Each member manages its own bindings in the group (maxContacts, Contact: *), not the other members'.
+    owner = { ...owner, aor: `backend:${group.toLowerCase()}`, member: owner.resource.ref };
+  }
   const contact = headers.contact;
   if (contact === undefined || (Array.isArray(contact) && contact.length === 0)) return registered(owner.aor); // a query
-  if (contact === '*') return unregisterAll(request, owner.aor);
+  if (contact === '*') return unregisterAll(request, owner);
   return updateBindings(request, owner, config);
 }
 
 /** `Contact: *` (RFC 3261 10.3 step 6): only with `Expires: 0`; removes every binding not newer than the request. */
-function unregisterAll(request, aor) {
+function unregisterAll(request, owner) {
   const headers = request.message.headers;
   if (seconds(headers.expires) !== 0) return respond(400, 'Contact: * requires Expires: 0');
-  for (const binding of routr.location.find(aor)) {
-    if (!isOutOfOrder(binding, headers['call-id'], headers.cseq.seq)) routr.location.unregister(aor, binding.contact);
+  for (const binding of ownBindings(owner)) {
+    if (!isOutOfOrder(binding, headers['call-id'], headers.cseq.seq)) routr.location.unregister(owner.aor, binding.contact);
   }
-  return registered(aor);
+  return registered(owner.aor);
 }
 
 /** RFC 3261 10.3 steps 7-8: every Contact checked first (423 changes nothing), then added, refreshed or removed. */
@@ -125,13 +141,14 @@ function updateBindings(request, owner, config) {
   const headers = request.message.headers;
   const callId = headers['call-id'];
   const cseq = headers.cseq.seq;
-  const refused = contactProblem(headers.contact, owner.resource.spec.maxContacts ?? config.maxContacts);
+  const max = owner.resource.spec.maxContacts ?? config.maxContacts;
+  const refused = contactProblem(headers.contact, max);
   if (refused) return respond(400, refused);
   const wanted = headers.contact.map((c) => requestedBinding(c, headers, owner.resource, config));
   if (wanted.some((w) => w.expires > 0 && w.expires < config.minExpires)) {
     return respond(423, 'Interval Too Brief', { 'Min-Expires': String(config.minExpires) });
   }
-  const existing = routr.location.find(owner.aor);
+  const existing = ownBindings(owner);
   for (const w of wanted) {
     const current = existing.find((b) => b.contact === w.contact);
     // RFC 3261 10.3 step 7 allows a 500 for a REGISTER older than the binding it would change (same Call-ID, CSeq
@@ -145,9 +162,10 @@ function updateBindings(request, owner, config) {
     routr.location.register({
       aor: owner.aor, contact: w.contact, expires: w.expires, sender: request.sender, edgeRef: request.edgeRef,
       receivedOn: request.receivedOn, callId, cseq, ...(w.q !== undefined && { q: w.q }), ...(w.instance && { instance: w.instance }),
+      nat: detectNat(request, w.contact), registrant: owner.resource.ref,
     });
   }
-  keepAtMost(owner.aor, owner.resource.spec.maxContacts ?? config.maxContacts, new Set(wanted.map((w) => w.contact)));
+  keepAtMost(owner, max, new Set(wanted.map((w) => w.contact)));
   return registered(owner.aor);
 }
 
@@ -177,11 +195,54 @@ function registrant(to, config) {
   const domain = domainByUri(to.host);
   if (domain) {
     const agent = first(routr.resources.find('Agent', { username: to.user, domainRef: domain.ref }));
-    if (agent) return { resource: agent, aor: aorOf(to.user, to.host), realm: domain.spec.context.domainUri, aclRef: domain.spec.accessControlListRef };
+    if (agent) return { kind: 'agent', resource: agent, aor: aorOf(to.user, to.host), realm: domain.spec.context.domainUri, aclRef: domain.spec.accessControlListRef, domain };
   }
   const peer = first(routr.resources.find('Peer', { username: to.user }));
-  if (peer) return { resource: peer, aor: peer.spec.aor, realm: config.peerRealm ?? to.host, aclRef: peer.spec.accessControlListRef };
-  return { resource: null, aor: aorOf(to.user, to.host), realm: domain ? domain.spec.context.domainUri : to.host, aclRef: domain?.spec.accessControlListRef };
+  if (peer) return { kind: 'peer', resource: peer, aor: peer.spec.aor, realm: config.peerRealm ?? to.host, aclRef: peer.spec.accessControlListRef };
+  return { kind: 'none', resource: null, aor: aorOf(to.user, to.host), realm: domain ? domain.spec.context.domainUri : to.host, aclRef: domain?.spec.accessControlListRef, domain };
+}
+
+/**
+ * REGISTER with an X-Connect-Token: the token (verified by the host) must allow REGISTER and its claims fit — the
+ * To AOR is its `aor`, the To host its `domain` (and `domainRef`), `ref` the Agent when one owns the AOR (and no
+ * other Agent's when none does), `aorLink` an existing Peer. Then the token stands in for the digest: a web client
+ * with no Agent resource registers under the AOR its token names.
+ */
+function tokenRegistrant(request, to, owner) {
+  const verdict = routr.tokens.verify(headerText(request, 'x-connect-token'));
+  if (!verdict.valid) return { refused: forbidden(`X-Connect-Token refused: ${verdict.reason}`) };
+  const domain = owner.domain;
+  if (!domain) return { refused: forbidden('X-Connect-Token names no domain routr serves') };
+  const agent = owner.kind === 'agent' ? owner.resource : null;
+  if (agent && agent.spec.enabled === false) return { refused: forbidden() };
+  const problem = claimProblem(verdict.claims, { method: 'REGISTER', peer: null, domain, callerAor: aorOf(to.user, domain.spec.context.domainUri), agent });
+  if (problem) return { refused: forbidden(`X-Connect-Token ${problem}`) };
+  const resource = agent ?? { ref: String(verdict.claims.ref), spec: {} };
+  return { owner: { kind: agent ? 'agent' : 'token', resource, aor: aorOf(to.user, domain.spec.context.domainUri), realm: owner.realm, aclRef: owner.aclRef, domain } };
+}
+
+/**
+ * NAT detection at registration (Kamailio's nat_uac_test, Routr v1's registrarIntf): the client is behind NAT —
+ * to be reached at the REGISTER's socket source under `nat: auto` — when the transport is connection-oriented
+ * (only its flow reaches it), the Contact's host is not the source address, the top Via's sent-by is not the
+ * source address and port, or the Contact is private or `.invalid` while the source is not.
+ */
+function detectNat(request, contact) {
+  const sender = request.sender;
+  if (sender.transport !== 'udp') return true;
+  const uri = parseUri(contact);
+  const source = bare(sender.host);
+  if (!uri || bare(uri.host) !== source || uri.host.endsWith('.invalid')) return true;
+  const via = request.message.headers.via?.[0];
+  if (via && (bare(via.host) !== source || (via.port ?? 5060) !== sender.port)) return true;
+  return isPrivate(uri.host) && !isPrivate(source);
+}
+
+/** RFC 1918, RFC 6598 shared, link-local and unique-local addresses. */
+function isPrivate(host) {
+  const h = bare(host);
+  if (/^(10\.|192\.168\.|169\.254\.)/.test(h) || /^172\.(1[6-9]|2\d|3[01])\./.test(h) || /^100\.(6[4-9]|[7-9]\d|1[01]\d|12[0-7])\./.test(h)) return true;
+  return /^f[cd][0-9a-f]{2}:/i.test(h) || /^fe80:/i.test(h);
 }
 
 /**
@@ -202,12 +263,21 @@ function isOutOfOrder(binding, callId, cseq) {
   return binding.callId === callId && cseq <= binding.cseq;
 }
 
-/** maxContacts: drop the oldest bindings beyond the limit, this REGISTER's own contacts last. */
-function keepAtMost(aor, max, justRegistered) {
-  const live = routr.location.find(aor);
+/**
+ * maxContacts: drop the oldest bindings beyond the limit, this REGISTER's own contacts last. In a backend group
+ * the limit is each member's, over its own bindings.
+ */
+function keepAtMost(owner, max, justRegistered) {
+  const live = ownBindings(owner);
   if (live.length <= max) return;
   const oldestFirst = [...live].sort((a, b) => Number(justRegistered.has(a.contact)) - Number(justRegistered.has(b.contact)) || a.updatedAt - b.updatedAt);
-  for (const binding of oldestFirst.slice(0, live.length - max)) routr.location.unregister(aor, binding.contact);
+  for (const binding of oldestFirst.slice(0, live.length - max)) routr.location.unregister(owner.aor, binding.contact);
+}
+
+/** The bindings a REGISTER may change: the AOR's, or in a backend group the member's own. */
+function ownBindings(owner) {
+  const live = routr.location.find(owner.aor);
+  return owner.member ? live.filter((b) => b.registrant === owner.member) : live;
 }
 
 /** 200 OK listing every live binding with its remaining lifetime (RFC 3261 10.3 step 8). */
@@ -235,13 +305,20 @@ function route(request, config, requestUri) {
   return forbidden();
 }
 
-/** A Trunk whose inbound host is where the request came from or the host it was sent to. */
+/**
+ * A Trunk whose inbound host is where the request came from or the host it was sent to; else a Trunk routr
+ * registers with (outbound.sendRegister) whose outbound host sent it: a registered carrier sends its calls to the
+ * Contact routr registered, from its own registrar or SBC.
+ */
 function inboundTrunk(request, uri) {
   const sender = bare(request.sender.host);
-  return routr.resources.list('Trunk').find((t) => {
-    const host = t.spec.inbound && bare(hostOf(t.spec.inbound.uri));
-    return host !== '' && host !== undefined && (host === sender || host === bare(uri.host));
-  });
+  const trunks = routr.resources.list('Trunk');
+  return (
+    trunks.find((t) => {
+      const host = t.spec.inbound && bare(hostOf(t.spec.inbound.uri));
+      return host !== '' && host !== undefined && (host === sender || host === bare(uri.host));
+    }) ?? trunks.find((t) => t.spec.outbound?.sendRegister === true && t.spec.outbound.uris.some((u) => u.enabled !== false && bare(u.uri.host) === sender))
+  );
 }
 
 function callerPeer(from) {
@@ -251,21 +328,44 @@ function callerPeer(from) {
 
 function fromPstn(request, config, trunk, uri) {
   const inbound = trunk.spec.inbound;
-  if (!aclPermits(inbound.accessControlListRef, request)) return forbidden();
-  if (inbound.credentialsRef) {
+  if (inbound && !aclPermits(inbound.accessControlListRef, request)) return forbidden();
+  if (inbound?.credentialsRef) {
     const refused = authenticate(request, config, { realm: bare(hostOf(inbound.uri)), credentialsRef: inbound.credentialsRef, kind: PROXY });
     if (refused) return refused;
   }
-  const number = didOf(request, config) ?? numberByUser(uri.user);
+  // A registered carrier calls the Contact routr registered (its account as user): the number is then in To.
+  const to = parseUri(request.message.headers.to.uri);
+  const number = didOf(request, config) ?? numberByUser(uri.user) ?? (to ? numberByUser(to.user) : null);
   if (!number) return respond(404, 'Not Found');
   // A carrier delivers only its own numbers: a Number of another Trunk arriving here is refused, which keeps the
   // tenants of one routr apart.
   if (number.spec.trunkRef !== trunk.ref) return forbidden();
   callerIs(number, trunk);
   const location = number.spec.location;
-  if (!location.aorLink) return respond(404, 'Not Found');
   const add = extraHeaders(location.extraHeaders);
-  return forwardToAor(request, location.aorLink, { type: 'from-pstn', add, affinity: affinityOf(request, number) });
+  const options = { type: 'from-pstn', add, affinity: affinityOf(request, number) };
+  if (number.spec.next) return toBackend(request, number.spec.next, options);
+  if (!location.aorLink) return respond(404, 'Not Found');
+  return forwardToAor(request, location.aorLink, options);
+}
+
+/**
+ * A Number's `next` (Routr v2 spec, "Directing Request to a Backend"): the call goes to the backend group
+ * `backend:<backend>`, balanced over its members, or with `aorLink` to one specific instance of it (a member's
+ * contact, else that AOR). `ref` names what the backend should run for it (a conference room, a voice app), sent
+ * as X-Backend-Ref.
+ */
+function toBackend(request, next, options) {
+  const add = next.ref ? { ...options.add, 'X-Backend-Ref': next.ref } : options.add;
+  const group = `backend:${String(next.backend).toLowerCase()}`;
+  const peer = peerByAor(group);
+  if (next.aorLink) {
+    const member = routr.location.find(group).find((b) => sameAor(b.contact, next.aorLink) && !routr.health.isDown({ aor: group, contact: b.contact }));
+    if (member) return forward([bindingTarget(member, request)], { ...options, add });
+    return forwardToAor(request, next.aorLink, { ...options, add });
+  }
+  if (!peer) return respond(404, 'Not Found');
+  return forwardToPeer(request, peer, { ...options, add });
 }
 
 function fromPeer(request, config, peer, { from, uri }) {
@@ -300,7 +400,7 @@ function fromAgent(request, config, domain, { from, uri }) {
   const callee = calleeOfAgent(request, domain, uri);
   const context = { domain, callerAor: aorOf(from.user, domain.spec.context.domainUri) };
   // A web client with no Agent resource behind it authenticates with its token alone, and may only reach Peers.
-  if (!agent && callee.kind === 'peer' && headerText(request, 'x-connect-token')) return agentToPeer(request, callee.peer, { ...context, anonymous: true });
+  if (!agent && callee.kind === 'peer' && headerText(request, 'x-connect-token')) return agentToPeer(request, callee.peer, { ...context, agent: null });
   if (config.authenticateCallers && (!agent || agent.spec.credentialsRef)) {
     const realm = domain.spec.context.domainUri;
     const refused = authenticate(request, config, { realm, credentialsRef: agent?.spec.credentialsRef ?? null, kind: PROXY });
@@ -309,7 +409,7 @@ function fromAgent(request, config, domain, { from, uri }) {
   if (!agent || agent.spec.enabled === false) return forbidden();
   switch (callee.kind) {
     case 'peer':
-      return agentToPeer(request, callee.peer, { ...context, anonymous: false });
+      return agentToPeer(request, callee.peer, { ...context, agent });
     case 'agent':
       if (!callee.enabled) return respond(404, 'Not Found');
       return forwardToAor(request, callee.aor, { type: 'agent-to-agent', remove: ['P-Asserted-Identity'] });
@@ -339,29 +439,40 @@ function calleeOfAgent(request, domain, uri) {
 }
 
 /**
- * agent-to-peer: the X-Connect-Token must verify and its claims fit this request: `allowedMethods` holds the
- * method; `aorLink`, `domain`, `domainRef` and `aor`, when present, name this Peer, the caller's Domain and the
- * caller. A caller with no Agent resource must have a token naming an existing Domain.
+ * agent-to-peer: the X-Connect-Token must verify and its claims fit this request (claimProblem). A caller with no
+ * Agent resource (a web client) is let through on its token alone.
  */
-function agentToPeer(request, peer, { domain, callerAor, anonymous }) {
+function agentToPeer(request, peer, { domain, callerAor, agent }) {
   const token = headerText(request, 'x-connect-token');
   if (!token) return forbidden('X-Connect-Token required');
   const verdict = routr.tokens.verify(token);
   if (!verdict.valid) return forbidden(`X-Connect-Token refused: ${verdict.reason}`);
   const claims = verdict.claims;
-  const problem = claimProblem(claims, { method: request.method, peer, domain, callerAor, anonymous });
+  const problem = claimProblem(claims, { method: request.method, peer, domain, callerAor, agent });
   if (problem) return forbidden(`X-Connect-Token ${problem}`);
-  const set = claims.privacy === 'PRIVATE' ? { Privacy: 'id' } : {};
+  const set = String(claims.privacy).toUpperCase() === 'PRIVATE' ? { Privacy: 'id' } : {};
   return forwardToPeer(request, peer, { type: 'agent-to-peer', set, remove: ['P-Asserted-Identity'] });
 }
 
-function claimProblem(claims, { method, peer, domain, callerAor, anonymous }) {
+/** The claims of the seed's example payload: every one is required. */
+const CLAIMS = ['ref', 'domainRef', 'aor', 'aorLink', 'domain', 'privacy', 'allowedMethods'];
+
+/**
+ * Why a token's claims do not fit, or undefined. Every claim is required and checked: `allowedMethods` holds the
+ * method; `domainRef` and `domain` are the caller's Domain; `aor` is the caller (the REGISTER's To); `aorLink` is
+ * the Peer called (for REGISTER: a Peer that exists); `privacy` is PRIVATE or NONE; `ref` is the calling Agent —
+ * and with no Agent behind the caller, no Agent's ref at all (a token cannot borrow an Agent's name).
+ */
+function claimProblem(claims, { method, peer, domain, callerAor, agent }) {
+  const missing = CLAIMS.find((claim) => claims[claim] === undefined || claims[claim] === null || claims[claim] === '');
+  if (missing) return `lacks the ${missing} claim`;
   if (!Array.isArray(claims.allowedMethods) || !claims.allowedMethods.includes(method)) return `does not allow ${method}`;
-  if (claims.aorLink != null && !sameAor(String(claims.aorLink), peer.spec.aor)) return 'is for another aorLink';
-  if (claims.domainRef != null && claims.domainRef !== domain.ref) return 'is for another domainRef';
-  if (claims.domain != null && String(claims.domain).toLowerCase() !== domain.spec.context.domainUri.toLowerCase()) return 'is for another domain';
-  if (claims.aor != null && !sameAor(String(claims.aor), callerAor)) return 'is for another aor';
-  if (anonymous && (claims.domain == null || !domainByUri(String(claims.domain)))) return 'names no known domain';
+  if (String(claims.domainRef) !== domain.ref) return 'is for another domainRef';
+  if (String(claims.domain).toLowerCase() !== domain.spec.context.domainUri.toLowerCase()) return 'is for another domain';
+  if (!sameAor(String(claims.aor), callerAor)) return 'is for another aor';
+  if (peer ? !sameAor(String(claims.aorLink), peer.spec.aor) : !peerByAor(String(claims.aorLink))) return 'is for another aorLink';
+  if (!['PRIVATE', 'NONE'].includes(String(claims.privacy).toUpperCase())) return 'has a privacy claim other than PRIVATE or NONE';
+  if (agent ? String(claims.ref) !== agent.ref : routr.resources.get('Agent', String(claims.ref)) !== null) return 'is for another ref';
   return undefined;
 }
 
@@ -388,27 +499,33 @@ function forwardToAor(request, aor, options) {
  */
 function forwardToPeer(request, peer, options) {
   if (peer.spec.enabled === false || !reach(peer)) return respond(404, 'Not Found');
-  const bindings = routr.location.find(peer.spec.aor);
-  if (bindings.length === 0) {
+  const registered = routr.location.find(peer.spec.aor);
+  if (registered.length === 0) {
     if (peer.spec.contactAddr) return forward([{ uri: `sip:${peer.spec.username}@${peer.spec.contactAddr}` }], options);
     return respond(480, 'Temporarily Unavailable');
   }
+  // Contacts the probes marked down are left out of balancing and failover until they answer again.
+  const bindings = registered.filter((b) => !routr.health.isDown({ aor: peer.spec.aor, contact: b.contact }));
+  if (bindings.length === 0) return respond(480, 'Temporarily Unavailable');
   const balancing = peer.spec.loadBalancing ?? {};
   const algorithm = balancing.algorithm ?? 'round-robin';
-  const chosen = routr.balancer.pick({ group: peer.ref, algorithm, candidates: bindings.map((b) => b.contact), affinity: affinityFor(request, balancing, options) });
+  const affinity = affinityFor(request, balancing, { ...options, group: peer.spec.aor.toLowerCase().startsWith('backend:') });
+  const chosen = routr.balancer.pick({ group: peer.ref, algorithm, candidates: bindings.map((b) => b.contact), affinity });
   const ordered = [...bindings.filter((b) => b.contact === chosen), ...bindings.filter((b) => b.contact !== chosen)];
   return forward(ordered.map((b) => bindingTarget(b, request)), options);
 }
 
 /**
  * The balancer's session key. With session affinity: the Number's sessionAffinityHeader value, else the Call-ID.
- * Without: none for round-robin; for least-sessions the Call-ID of an INVITE, since only sessions with a key are
- * counted (and released by the BYE) — requests that open no dialog must not count as sessions that never end.
+ * Without: for least-sessions, and for every backend group (the Routr v2 spec binds a call's Call-ID to the backend
+ * its first request went to), the Call-ID of an INVITE; none otherwise. Only keyed sessions are counted, and they
+ * end with the call (BYE, a failed or cancelled INVITE: the host hears call.ended), so requests that open no
+ * dialog must not open sessions that never end.
  */
 function affinityFor(request, balancing, options) {
   const callId = request.message.headers['call-id'];
   if (balancing.withSessionAffinity) return options.affinity ?? callId;
-  return balancing.algorithm === 'least-sessions' && request.method === 'INVITE' ? callId : null;
+  return (balancing.algorithm === 'least-sessions' || options.group) && request.method === 'INVITE' ? callId : null;
 }
 
 /**
@@ -422,7 +539,8 @@ function affinityFor(request, balancing, options) {
 function bindingTarget(binding, request) {
   const { host, port, transport } = binding.sender;
   const via = binding.receivedOn;
-  const direct = viaSource(binding) ? { uri: binding.contact, nextHop: { host, port, transport } } : { uri: binding.contact };
+  // Over a connection the flow is the way in; if it has closed, the edge falls back to the Contact (nextHop.flow).
+  const direct = viaSource(binding) ? { uri: binding.contact, nextHop: { host, port, transport, ...(transport !== 'udp' && { flow: true }) } } : { uri: binding.contact };
   if (binding.edgeRef === request.edgeRef || !via || isWildcard(via.host) || !['udp', 'tcp', 'tls'].includes(via.transport)) return direct;
   const expires = Math.floor(Date.now() / 1000) + RELAY_TTL;
   const signature = routr.auth.sign(relayText(request.message.headers['call-id'], binding.aor, binding.contact, expires));
@@ -437,6 +555,8 @@ function bindingTarget(binding, request) {
 function viaSource(binding) {
   if (natMode === 'never') return false;
   if (natMode !== 'auto' || binding.sender.transport !== 'udp') return true;
+  if (typeof binding.nat === 'boolean') return binding.nat;
+  // A binding stored before the registrar recorded its NAT verdict: the Contact's host against the source's.
   const contact = parseUri(binding.contact);
   return !contact || bare(contact.host) !== bare(binding.sender.host);
 }

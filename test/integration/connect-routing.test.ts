@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT } from 'jose';
 import { isRequest, type SipRequest, type SipResponse } from '../../core/sip/types.js';
-import { challengeOf, contactOf, SipClient, nextRequest, type RequestOptions } from '../helpers/connect.js';
+import { bindingsOf, challengeOf, contactOf, SipClient, nextRequest, type RequestOptions } from '../helpers/connect.js';
 import { startRoutr, type RunningRoutr } from '../helpers/routr.js';
 import { TestUA } from '../helpers/ua.js';
 import { sleep } from '../helpers/wait.js';
@@ -306,6 +306,16 @@ describe('connect routing', () => {
       ['aorLink', await token({ ...goodClaims, aorLink: 'backend:conf' }), /aorLink/],
       ['aor', await token({ ...goodClaims, aor: `sip:1002@${DOMAIN}` }), /aor/],
       ['domain', await token({ ...goodClaims, domain: 'elsewhere.test' }), /domain/],
+      ['domainRef', await token({ ...goodClaims, domainRef: 'domain-99' }), /another domainRef/],
+      ['ref', await token({ ...goodClaims, ref: 'agent-1002' }), /another ref/],
+      ['privacy', await token({ ...goodClaims, privacy: 'SOMETIMES' }), /privacy/],
+      // Every claim of the seed's example payload is required.
+      ...(await Promise.all(
+        Object.keys(goodClaims).map(async (claim): Promise<[string, string, RegExp]> => {
+          const { [claim as keyof typeof goodClaims]: _dropped, ...rest } = goodClaims;
+          return [`without ${claim}`, await token(rest), new RegExp(`lacks the ${claim} claim`)];
+        }),
+      )),
     ];
     for (const [name, jwt, reason] of cases) {
       const { final } = await fromAgent('1001', { method: 'INVITE', uri: `sip:voice@${DOMAIN}`, headers: jwt ? [`X-Connect-Token: ${jwt}`] : [] });
@@ -317,13 +327,41 @@ describe('connect routing', () => {
 
   test('connect routing - a web client with no Agent resource reaches a Peer on its token alone', async () => {
     const id = callId('web');
-    const claims = { domain: DOMAIN, aorLink: 'backend:voice', allowedMethods: ['INVITE'] };
+    const claims = { ref: 'web-client-7', domainRef: 'domain-01', aor: `sip:webuser@${DOMAIN}`, aorLink: 'backend:voice', domain: DOMAIN, privacy: 'NONE', allowedMethods: ['INVITE'] };
     const call = client.web.send({ method: 'INVITE', uri: `sip:voice@${DOMAIN}`, from: `sip:webuser@${DOMAIN}`, callId: id, cseq: 1, headers: [`X-Connect-Token: ${await token(claims)}`] });
     const { ua: at, request } = await arrivesAtOneOf([ua.voice1, ua.voice2], 'INVITE', id);
     answer(at, request);
     assert.equal((await call).status, 200, 'no 407: the token is the authentication');
     const { final } = await client.web.authenticated({ method: 'INVITE', uri: `sip:1002@${DOMAIN}`, from: `sip:webuser@${DOMAIN}`, headers: [`X-Connect-Token: ${await token(claims)}`] }, { username: 'webuser', password: 'x' });
     assert.equal(final.status, 403, 'the token does not reach Agents');
+    const borrowed = await client.web.send({ method: 'INVITE', uri: `sip:voice@${DOMAIN}`, from: `sip:webuser@${DOMAIN}`, callId: callId('web'), cseq: 1, headers: [`X-Connect-Token: ${await token({ ...claims, ref: 'agent-1001' })}`] });
+    assert.equal(borrowed.status, 403, "a token without an Agent behind it cannot take an Agent's ref");
+    assert.match(borrowed.reason, /another ref/);
+  });
+
+  test('connect routing - REGISTER with an X-Connect-Token (no digest) binds the AOR it names; a call from the Peer then reaches it', async () => {
+    const claims = { ref: 'web-client-8', domainRef: 'domain-01', aor: `sip:webreg@${DOMAIN}`, aorLink: 'backend:voice', domain: DOMAIN, privacy: 'NONE', allowedMethods: ['INVITE', 'REGISTER'] };
+    const jwt = await token(claims);
+    const ok = await client.web.send({ method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:webreg@${DOMAIN}`, to: `sip:webreg@${DOMAIN}`, callId: callId('treg'), cseq: 1, headers: ['Expires: 120', `X-Connect-Token: ${jwt}`] });
+    assert.equal(ok.status, 200, `${ok.status} ${ok.reason}`);
+    assert.equal(bindingsOf(ok).size, 1, 'the 200 lists the binding');
+    const id = callId('p2web');
+    const call = client.voice2.authenticated({ method: 'INVITE', uri: `sip:webreg@${DOMAIN}`, from: `sip:voice@${DOMAIN}`, callId: id }, account('voice'));
+    const invite = await nextRequest(ua.web, 'INVITE', id);
+    assert.equal(invite.headers['x-call-direction'], 'peer-to-agent');
+    answer(ua.web, invite);
+    assert.equal((await call).final.status, 200, 'the Peer reaches the web client registered with its token');
+    const cases: Array<[string, Record<string, unknown>, string, RegExp]> = [
+      ['not allowed to REGISTER', { ...claims, allowedMethods: ['INVITE'] }, 'webreg', /does not allow REGISTER/],
+      ['another aor', claims, 'someone', /another aor/],
+      ['an aorLink no Peer has', { ...claims, aorLink: 'backend:nobody' }, 'webreg', /aorLink/],
+      ['an Agent of the domain, other ref', { ...claims, aor: `sip:1002@${DOMAIN}` }, '1002', /another ref/],
+    ];
+    for (const [what, c, user, reason] of cases) {
+      const refused = await client.web.send({ method: 'REGISTER', uri: `sip:${DOMAIN}`, from: `sip:${user}@${DOMAIN}`, to: `sip:${user}@${DOMAIN}`, callId: callId('treg'), cseq: 1, headers: ['Expires: 120', `X-Connect-Token: ${await token(c)}`] });
+      assert.equal(refused.status, 403, what);
+      assert.match(refused.reason, reason, what);
+    }
   });
 
   test("connect routing - round-robin alternates over a Peer's contacts; the same X-Room-Id sticks to one", async () => {

@@ -68,11 +68,12 @@ describe('config v1', () => {
     assert.match(warningAt(off, '/spec/recordRoute'), /leaves the signalling path/);
   });
 
-  test("config v1 - useToAsAOR, registrarIntf and addressInfo → the Connect processor's useToAsAOR, nat and didHeaders", () => {
+  test("config v1 - useToAsAOR and addressInfo → the Connect processor's useToAsAOR and didHeaders; registrarIntf → spec.host.registrar.nat", () => {
     const c = convert({ useToAsAOR: true, registrarIntf: 'Internal', addressInfo: ['X-DID', 'X-Original-To'] });
-    assert.deepEqual(connectConfig(c), { algorithms: ['MD5', 'SHA-256'], useToAsAOR: true, nat: 'always', didHeaders: ['X-DID', 'X-Original-To'] });
+    assert.deepEqual(connectConfig(c), { algorithms: ['MD5', 'SHA-256'], useToAsAOR: true, didHeaders: ['X-DID', 'X-Original-To'] });
+    assert.deepEqual((docOf(c).spec.host as { registrar?: unknown }).registrar, { nat: 'always' });
     assert.match(warningAt(c, '/spec/registrarIntf'), /received\/rport/);
-    assert.equal(connectConfig(convert({ registrarIntf: 'External' })).nat, 'never');
+    assert.deepEqual((docOf(convert({ registrarIntf: 'External' })).spec.host as { registrar?: unknown }).registrar, { nat: 'never' });
     assert.match(problemAt(convert({ registrarIntf: 'Sometimes' }), '/spec/registrarIntf'), /must be Internal or External/);
   });
 

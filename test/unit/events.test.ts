@@ -48,10 +48,10 @@ async function bed() {
 test('events - nothing is built or queued while nobody subscribes on the memory bus', async () => {
   const { bus, events, heard, listen, metrics } = await bed();
   assert.equal(events.wants('call.started'), false);
-  events.publish('call.answered', { callId: 'x', status: 200, processor: null, setupMs: 1 });
+  events.publish('call.answered', { callId: 'x', status: 200, processor: null, setupMs: 1, target: null });
   listen();
   assert.equal(events.wants('call.started'), true);
-  events.publish('call.answered', { callId: 'y', status: 200, processor: null, setupMs: 1 });
+  events.publish('call.answered', { callId: 'y', status: 200, processor: null, setupMs: 1, target: null });
   await waitFor(() => heard.length === 1);
   assert.equal(heard[0].callId, 'y');
   assert.equal(heard[0].edge, 'edge-01');
@@ -64,7 +64,7 @@ test('events - nothing is built or queued while nobody subscribes on the memory 
 test('events - the queue is bounded: beyond maxQueue events are dropped and counted, the caller never waits', async () => {
   const { bus, events, heard, listen, metrics } = await bed();
   listen();
-  for (let i = 0; i < 8; i++) events.publish('call.answered', { callId: `c${i}`, status: 200, processor: null, setupMs: 0 });
+  for (let i = 0; i < 8; i++) events.publish('call.answered', { callId: `c${i}`, status: 200, processor: null, setupMs: 0, target: null });
   await waitFor(() => heard.length === 5);
   assert.match(await metrics.registry.metrics(), /routr_events_dropped_total\{type="call.answered"\} 3/);
   await bus.close();
@@ -74,9 +74,9 @@ test('events - publishing on a closed bus drops quietly', async () => {
   const { bus, events, listen } = await bed();
   listen();
   await bus.close();
-  assert.doesNotThrow(() => events.publish('call.answered', { callId: 'z', status: 200, processor: null, setupMs: 0 }));
+  assert.doesNotThrow(() => events.publish('call.answered', { callId: 'z', status: 200, processor: null, setupMs: 0, target: null }));
   events.flush();
-  assert.doesNotThrow(() => events.publish('call.answered', { callId: 'z', status: 200, processor: null, setupMs: 0 }));
+  assert.doesNotThrow(() => events.publish('call.answered', { callId: 'z', status: 200, processor: null, setupMs: 0, target: null }));
 });
 
 test('events - call tracker: started, answered, ended by BYE, each valid, with the routing type and the caller AOR', async () => {
