@@ -160,6 +160,7 @@ export class RoutrServer {
           metrics: this.metrics,
           events: this.events,
           owner: `${this.hostRef}/${globalThis.crypto.randomUUID().slice(0, 8)}`,
+          registry: { leaseTtlMs: spec.cluster.leaseTtlSeconds * 1000, tickMs: Math.max(500, (spec.cluster.leaseTtlSeconds * 1000) / 3) },
         });
       }
       if (spec.http.enabled) {

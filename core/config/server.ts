@@ -175,7 +175,7 @@ export interface ServerConfig {
     /** user and password: how routr proves itself to a NATS server with authorization (APPS.md). */
     bus: { url?: string; name?: string; user?: string; password?: string };
     /** Shared secrets (core/auth/keyring.ts): newest first. */
-    cluster: { secrets?: string[] };
+    cluster: { secrets?: string[]; leaseTtlSeconds: number };
     host: {
       /** This host's name in events and replies; default <hostname>:<pid>. */
       ref?: string;

@@ -215,19 +215,19 @@ export class LocationStore {
         return session.backend;
       }
     }
-    let backend: string;
+    let pool = candidates;
     if (options.algorithm === 'least-sessions') {
+      // The candidates with the fewest open sessions; ties take turns, so idle backends share sequential calls too.
       const counts = this.#counts.get(group);
-      backend = candidates[0];
       let least = Infinity;
-      for (const candidate of candidates) {
-        const n = counts?.get(candidate) ?? 0;
-        if (n < least) [least, backend] = [n, candidate];
-      }
-    } else {
+      for (const candidate of candidates) least = Math.min(least, counts?.get(candidate) ?? 0);
+      pool = candidates.filter((candidate) => (counts?.get(candidate) ?? 0) === least);
+    }
+    let backend = pool[0];
+    if (pool.length > 1) {
       const key = `rr.${hash(group)}`;
       const next = Number(this.#kv.get(key) ?? 0);
-      backend = candidates[next % candidates.length];
+      backend = pool[next % pool.length];
       this.#kv.set(key, (next + 1) % 1_000_000_000, String((next + 1) % 1_000_000_000));
     }
     if (sessionKey) this.#writeSession(sessionKey, { group, backend, at: now });
@@ -254,6 +254,11 @@ export class LocationStore {
   /** Sessions per backend of `group` (least-sessions' view). */
   sessions(group: string): Record<string, number> {
     return Object.fromEntries(this.#counts.get(group) ?? []);
+  }
+
+  /** Open sessions per group and backend (the ops API). */
+  allSessions(): Record<string, Record<string, number>> {
+    return Object.fromEntries([...this.#counts].filter(([, backends]) => backends.size > 0).map(([group, backends]) => [group, Object.fromEntries(backends)]));
   }
 
   /** Delete expired bindings and idle sessions (every host does it; deletes are idempotent). */

@@ -153,7 +153,9 @@ export class Registration {
     }
     this.#failures += 1;
     const { initialMs, maxMs } = this.#options.backoff ?? DEFAULT_BACKOFF;
-    const delay = Math.min(maxMs, initialMs * 2 ** (this.#failures - 1));
+    // No edge yet (a host that started before its edges): try again soon rather than back off.
+    const noEdge = outcome.status === null && /no edge is running/.test(outcome.reason);
+    const delay = noEdge ? Math.min(1000, initialMs) : Math.min(maxMs, initialMs * 2 ** (this.#failures - 1));
     // A registration that was live stays so until its lifetime runs out; the carrier still routes to it.
     const until = this.#status.registeredUntil;
     const stillLive = until !== null && until > this.#now();

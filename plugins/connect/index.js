@@ -307,8 +307,8 @@ function route(request, config, requestUri) {
 
 /**
  * A Trunk whose inbound host is where the request came from or the host it was sent to; else a Trunk routr
- * registers with (outbound.sendRegister) whose outbound host sent it: a registered carrier sends its calls to the
- * Contact routr registered, from its own registrar or SBC.
+ * registers with (outbound.sendRegister) when the request comes from one of its outbound hosts to the Contact
+ * routr registered there (the account as user): a registered carrier calls that Contact from its registrar or SBC.
  */
 function inboundTrunk(request, uri) {
   const sender = bare(request.sender.host);
@@ -317,8 +317,16 @@ function inboundTrunk(request, uri) {
     trunks.find((t) => {
       const host = t.spec.inbound && bare(hostOf(t.spec.inbound.uri));
       return host !== '' && host !== undefined && (host === sender || host === bare(uri.host));
-    }) ?? trunks.find((t) => t.spec.outbound?.sendRegister === true && t.spec.outbound.uris.some((u) => u.enabled !== false && bare(u.uri.host) === sender))
+    }) ?? trunks.find((t) => isRegisteredContact(t, sender, uri.user))
   );
+}
+
+/** Whether `user` from `sender` calls the Contact routr registers with Trunk `trunk` (registry.ts: the URI's user, else the account). */
+function isRegisteredContact(trunk, sender, user) {
+  const outbound = trunk.spec.outbound;
+  if (outbound?.sendRegister !== true || !outbound.credentialsRef || user === '') return false;
+  const account = routr.resources.get('Credentials', outbound.credentialsRef)?.spec.credentials.username;
+  return outbound.uris.some((u) => u.enabled !== false && bare(u.uri.host) === sender && user === (u.uri.user ?? account));
 }
 
 function callerPeer(from) {
