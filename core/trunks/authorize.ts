@@ -3,7 +3,7 @@
  * or an in-dialog request of such a call) got a 401/407 asks here (`routr.v1.trunks.authorize`, the hosts' queue
  * group) and gets back the Authorization or Proxy-Authorization value made with the Trunk's outbound credentials.
  * Passwords never leave the hosts, and a Trunk's credentials answer only challenges from that Trunk's own
- * addresses — its outbound URI hosts and its inbound host, as named before DNS or as resolved — so neither a
+ * addresses — its outbound URIs (host and port) and its inbound host, as named before DNS or as resolved — so neither a
  * plugin naming the wrong Trunk nor a caller steering an in-dialog request elsewhere can make routr answer a
  * stranger's challenge with them (a relayed digest would let the stranger place calls on the account).
  */
@@ -29,8 +29,8 @@ export function answerTrunkChallenge(set: ResourceSet, ask: TrunkAuthRequest): T
   const ref = trunk.spec.outbound?.credentialsRef;
   const credentials = ref ? set.get('Credentials', ref)?.spec.credentials : undefined;
   if (!credentials) return { refused: `Trunk ${trunk.ref} has no outbound credentials` };
-  if (!trunkAddresses(set, trunk.ref).some((h) => h === bare(ask.destination?.uriHost) || h === bare(ask.destination?.host))) {
-    return { refused: `${ask.destination?.uriHost ?? '?'} (${ask.destination?.host ?? '?'}) is not an address of Trunk ${trunk.ref}` };
+  if (!isTrunkAddress(set, trunk.ref, ask.destination)) {
+    return { refused: `${ask.destination?.uriHost ?? '?'} (${ask.destination?.host ?? '?'}:${ask.destination?.port ?? '?'}) is not an address of Trunk ${trunk.ref}` };
   }
   const challenges = ask.challenges.filter((c): c is AuthHeader => c !== null && typeof c === 'object' && typeof c.scheme === 'string' && c.params !== null && typeof c.params === 'object');
   const value = digestAnswer({ challenges, method: ask.method, uri: ask.uri, username: credentials.username, password: credentials.password });
@@ -38,14 +38,21 @@ export function answerTrunkChallenge(set: ResourceSet, ask: TrunkAuthRequest): T
   return { header: ask.status === 401 ? 'Authorization' : 'Proxy-Authorization', value };
 }
 
-/** A Trunk's own hosts, lower-case and without brackets: its outbound URI hosts and its inbound host. */
-export function trunkAddresses(set: ResourceSet, ref: string): string[] {
+/**
+ * Whether a challenged request went to Trunk `ref`: one of its outbound URIs (host, as named or as resolved, and
+ * port — the URI's, else the transport's default), or its inbound host on any port (the carrier's signalling
+ * address, where in-dialog requests towards it go).
+ */
+export function isTrunkAddress(set: ResourceSet, ref: string, destination: TrunkAuthRequest['destination'] | undefined): boolean {
   const trunk = set.get('Trunk', ref);
-  if (!trunk) return [];
-  const hosts = (trunk.spec.outbound?.uris ?? []).map((u) => bare(u.uri.host));
+  if (!trunk || !destination) return false;
+  const hosts = [bare(destination.uriHost), bare(destination.host)];
+  const outbound = (trunk.spec.outbound?.uris ?? []).some(({ uri }) => {
+    const port = uri.port ?? (uri.transport === 'tls' || uri.transport === 'wss' ? 5061 : 5060);
+    return hosts.includes(bare(uri.host)) && port === destination.port;
+  });
   const inbound = trunk.spec.inbound && uriHost(trunk.spec.inbound.uri);
-  if (inbound) hosts.push(bare(inbound));
-  return hosts;
+  return outbound || (inbound !== undefined && inbound !== '' && hosts.includes(bare(inbound)));
 }
 
 function bare(host: string | undefined): string {

@@ -14,7 +14,7 @@ import { serveTrunkAuth } from './authorize.js';
 import { Prober, type ProbeDefaults } from './probes.js';
 import { TrunkRegistry, type TrunkRegistryOptions } from './registry.js';
 
-export { answerTrunkChallenge, trunkAddresses } from './authorize.js';
+export { answerTrunkChallenge, isTrunkAddress } from './authorize.js';
 export { desiredRegistrations, TRUNKS_BUCKET, TrunkRegistry } from './registry.js';
 export { refreshDelaySeconds, type RegistrationState, type RegistrationStatus } from './registration.js';
 export { PROBE_DEFAULTS, Prober, type ProbeDefaults } from './probes.js';

@@ -146,7 +146,7 @@ function carriersSuite(busName: string, startBed: (spec: SpecOverrides) => Promi
         child.once('exit', (code) => resolve({ code, out }));
       });
       assert.equal(cli.code, 1, `one registration failed: exit 1\n${cli.out}`);
-      assert.match(cli.out, /^trunk-reg 127\.0\.0\.1:\d+ {2}registered \(200\)/m, cli.out);
+      assert.match(cli.out, /^trunk-reg 127\.0\.0\.1:\d+ {2}registered/m, cli.out);
       assert.match(cli.out, /^trunk-reg-bad 127\.0\.0\.1:\d+ {2}failed \(403\)/m, cli.out);
       assert.match(cli.out, /last error: 403/, cli.out);
     });

@@ -191,13 +191,13 @@ describe('balancer', () => {
     const pick = (affinity: string) => store.pick({ group: 'g', algorithm: 'least-sessions', candidates: ['a', 'b'], affinity });
     assert.equal(pick('c1'), 'a');
     assert.equal(pick('c2'), 'b');
-    assert.equal(pick('c3'), 'a');
-    assert.deepEqual(store.sessions('g'), { a: 2, b: 1 });
-    store.release('c1');
+    assert.equal(pick('c3'), 'b', 'a tie: the candidates take turns');
+    assert.deepEqual(store.sessions('g'), { a: 1, b: 2 });
+    store.release('c2');
     store.release('c3');
-    assert.equal(pick('c4'), 'a');
+    assert.equal(pick('c4'), 'b', 'the backend with fewer sessions');
     assert.deepEqual(store.sessions('g'), { a: 1, b: 1 });
-    assert.equal(pick('c1'), 'a', 'a released call starts afresh; ties go to the first candidate');
+    assert.equal(pick('c1'), 'a', 'a session kept its backend');
   });
 
   test('balancer - a session whose backend is no longer a candidate is re-picked; idle sessions end', () => {
