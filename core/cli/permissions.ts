@@ -8,6 +8,7 @@ import { API_ROUTES, type RouteId } from '../api/routes.js';
 /** command → verb (or how the command is called) → the routes it uses. */
 export const VERB_ROUTES: Record<string, Record<string, RouteId[]>> = {
   status: { status: ['ops.status'] },
+  trunks: { status: ['ops.trunks.status'] },
   trace: { '<call-id>': ['ops.trace'], '--list': ['ops.traces'], '--follow': ['ops.events', 'ops.trace'] },
   resources: { apply: ['resources.apply'], get: ['resources.kind', 'resources.get'], delete: ['resources.delete'] },
   plugin: {

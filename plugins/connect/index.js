@@ -116,7 +116,8 @@ function register(request, config) {
   const group = owner.kind === 'peer' ? headerText(request, (config.backendHeader ?? 'X-Fonoster-Backend').toLowerCase()) : '';
   if (group) {
     const groupPeer = peerByAor(`backend:${group.toLowerCase()}`);
-    if (!groupPeer || groupPeer.spec.enabled === false) return forbidden('No such backend group');
+    // A Peer joins only a group of its own tenant (or one shared with it).
+    if (!groupPeer || groupPeer.spec.enabled === false || !mayUse(owner.resource, groupPeer)) return forbidden('No such backend group');
     // Each member manages its own bindings in the group (maxContacts, Contact: *), not the other members'.
     owner = { ...owner, aor: `backend:${group.toLowerCase()}`, member: owner.resource.ref };
   }

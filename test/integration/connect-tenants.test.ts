@@ -75,8 +75,13 @@ describe('connect tenants', () => {
     return client[from].authenticated({ from: `sip:${user}@${domain}`, ...options }, { username: user, password });
   };
   let signer: KeyObject;
-  /** An X-Connect-Token for an INVITE to a Peer (Connect's agent-to-peer needs one). */
-  const token = async () => `X-Connect-Token: ${await new SignJWT({ allowedMethods: ['INVITE'] }).setProtectedHeader({ alg: 'ES256' }).setIssuedAt().setExpirationTime('5m').sign(signer)}`;
+  /** An X-Connect-Token for phone `from`'s INVITE to the Peer `aorLink` (Connect's agent-to-peer needs one, every claim in it). */
+  const token = async (from: string, aorLink: string) => {
+    const [user, domain] = PHONES[from];
+    const tenant = domain.split('.')[0];
+    const claims = { ref: `${tenant}-${user}`, domainRef: `domain-${tenant}`, aor: `sip:${user}@${domain}`, aorLink, domain, privacy: 'NONE', allowedMethods: ['INVITE'] };
+    return `X-Connect-Token: ${await new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).setIssuedAt().setExpirationTime('5m').sign(signer)}`;
+  };
   /** `to` must not receive `callId`'s INVITE. */
   const noInviteAt = (to: string, id: string) => assert.rejects(nextRequest(ua[to], 'INVITE', id, 300), `an INVITE of ${id} reached ${to}`);
 
@@ -127,24 +132,24 @@ describe('connect tenants', () => {
   test('connect tenants - an Agent cannot reach another tenant\'s Agents or Peers: 404, and nothing reaches them', async () => {
     for (const [uri, callee] of [['sip:2001@globex.test', 'globex2001'], ['sip:gvoice@acme.test', 'gvoice'], ['sip:gvoice@globex.test', 'gvoice']]) {
       const id = callId('cross');
-      const { final } = await call('acme1001', { method: 'INVITE', uri, callId: id, headers: [await token()] });
+      const { final } = await call('acme1001', { method: 'INVITE', uri, callId: id, headers: [await token('acme1001', `backend:${callee === 'gvoice' ? 'gvoice' : 'none'}`)] });
       assert.equal(final.status, 404, `${uri}: ${final.status}`);
       await noInviteAt(callee, id);
     }
     const own = callId('own-peer');
-    const pending = call('globex1001', { method: 'INVITE', uri: 'sip:gvoice@globex.test', callId: own, headers: [await token()] });
+    const pending = call('globex1001', { method: 'INVITE', uri: 'sip:gvoice@globex.test', callId: own, headers: [await token('globex1001', 'backend:gvoice')] });
     answer(ua.gvoice, await nextRequest(ua.gvoice, 'INVITE', own));
     assert.equal((await pending).final.status, 200, 'globex reaches its own Peer');
   });
 
   test('connect tenants - a Peer shared with acme is reached by acme and by no other tenant, and reaches acme only', async () => {
     const id = callId('to-shared');
-    const pending = call('acme1001', { method: 'INVITE', uri: 'sip:ivr@acme.test', callId: id, headers: [await token()] });
+    const pending = call('acme1001', { method: 'INVITE', uri: 'sip:ivr@acme.test', callId: id, headers: [await token('acme1001', 'backend:ivr')] });
     answer(ua.ivr, await nextRequest(ua.ivr, 'INVITE', id));
     assert.equal((await pending).final.status, 200);
 
     const refused = callId('shared-refused');
-    assert.equal((await call('globex1001', { method: 'INVITE', uri: 'sip:ivr@globex.test', callId: refused, headers: [await token()] })).final.status, 404);
+    assert.equal((await call('globex1001', { method: 'INVITE', uri: 'sip:ivr@globex.test', callId: refused, headers: [await token('globex1001', 'backend:ivr')] })).final.status, 404);
     await noInviteAt('ivr', refused);
 
     const into = callId('from-shared');
